@@ -1,0 +1,92 @@
+# photocluster: every command a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := requirements/constraints.txt
+TOOLS := .tools
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install tools browser lint test test-fast bench demo up deploy plan destroy \
+        embedder-serve api-serve eval compose-up compose-test clean
+
+help: ## list the commands
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv with the project and every extra (pinned)
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@
+
+tools: $(CHECKOV) ## install checkov in its own venv (its pins clash with boto3's)
+
+$(CHECKOV): requirements/checkov.txt
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
+browser: ## install Debian's chromium for the gallery screenshot test (skipped if apt is unavailable)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+	      || echo "chromium could not be installed: the screenshot test will skip"; \
+	  else echo "no apt-get as root: the screenshot test will skip"; fi; }
+
+PY_SOURCES = src tests bench $(wildcard services/*/*.py)
+
+lint: install ## ruff + mypy
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/mypy
+
+test: install tools browser lint ## everything CI runs: lint, unit, integration, e2e, terraform, fuzzing
+	$(BIN)/python -m pytest -q
+
+test-fast: install ## unit tests only
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: install ## benchmarks: medians and ratios against the baselines (not part of test)
+	$(BIN)/python -m bench
+
+demo: install ## the whole pipeline on this machine: upload samples, print clusters, exit
+	$(BIN)/photocluster demo
+
+up: install ## the same stack, kept running until Ctrl-C
+	$(BIN)/photocluster up
+
+embedder-serve: install ## the SageMaker-style inference server on :8080
+	$(BIN)/python services/embedder/serve
+
+api-serve: install ## the cluster API with uvicorn on :8000
+	$(BIN)/photocluster api-serve
+
+eval: install ## quality table of the offline encoder (README, Quality)
+	$(BIN)/photocluster make-eval-set build/evalset
+	$(BIN)/photocluster eval build/evalset --model efficientnet-lite0
+
+plan: ## terraform plan of the root module (no Docker needed)
+	$(MAKE) -C terraform plan
+
+deploy: ## build + push the three images, terraform apply, print the API URL
+	$(MAKE) -C terraform deploy
+
+destroy: ## terraform destroy
+	$(MAKE) -C terraform destroy
+
+compose-up: ## docker compose: LocalStack + services (needs a Docker engine)
+	docker compose -f docker/docker-compose.yml up --build -d
+
+compose-test: install ## the end-to-end test against the compose stack
+	AWS_ENDPOINT_URL=http://127.0.0.1:4566 PHOTOCLUSTER_E2E_EXTERNAL=1 $(BIN)/python -m pytest -q tests/e2e
+
+clean: ## remove build outputs and local data (keeps .venv)
+	rm -rf build data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,172 @@
+"""The ``photocluster`` command.
+
+Each sub-command imports what it needs when it runs, so ``photocluster clusters`` never
+loads torch. Errors the user can fix print one line and exit 2; the store is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from photocluster.config import Settings, get_settings
+from photocluster.errors import PhotoclusterError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(Exception):
+    """A problem with the command's input, reported as one line."""
+
+
+def _library(settings: Settings):  # type: ignore[no-untyped-def]
+    from photocluster.library import Library
+
+    return Library.from_settings(settings)
+
+
+def cmd_import_embeddings(args: argparse.Namespace, settings: Settings) -> int:
+    """Bulk-import precomputed vectors (``.npz`` with arrays ``ids`` and ``embeddings``)."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path}: not a readable .npz file (expected numpy.savez output)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"ids", "embeddings"} - set(data.files)
+            if missing:
+                raise UsageError(
+                    f"{path}: missing array(s) {sorted(missing)}; found {sorted(data.files)}"
+                )
+            ids, embeddings = data["ids"], data["embeddings"]
+    except UsageError:
+        raise
+    except ValueError as exc:  # object arrays need pickle: refused
+        raise UsageError(f"{path}: unreadable arrays ({exc})") from exc
+    except OSError as exc:
+        raise UsageError(f"{path}: not a readable .npz file ({exc})") from exc
+    if ids.dtype.kind not in "US" or ids.ndim != 1:
+        raise UsageError(f"{path}: 'ids' must be a 1-D array of strings, got {ids.dtype}")
+    if embeddings.ndim != 2 or embeddings.dtype.kind not in "fiu":
+        raise UsageError(f"{path}: 'embeddings' must be a 2-D numeric array")
+    if len(ids) != len(embeddings):
+        raise UsageError(f"{path}: {len(ids)} ids but {len(embeddings)} embeddings")
+    id_list = [
+        i.decode("ascii", "replace") if isinstance(i, bytes) else str(i) for i in ids.tolist()
+    ]
+    model = args.model or settings.model
+    result = _library(settings).write(args.user, model, id_list, embeddings)
+    print(json.dumps({"user_id": args.user, "model": model, **result.to_dict()}))
+    return 0
+
+
+def cmd_clusters(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the user's groups per tier as JSON (the API's clusters response)."""
+    thresholds = {"low": args.low, "medium": args.medium, "high": args.high}
+    result = _library(settings).clusters(args.user, thresholds, args.linkage, args.min_size)
+    print(json.dumps(result.to_dict(), indent=2 if args.pretty else None))
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
+    neighbours = _library(settings).similar(args.user, args.image, args.k, args.min_score)
+    print(json.dumps({"image_id": args.image, "neighbors": [n.__dict__ for n in neighbours]}))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(_library(settings).stats(args.user).__dict__))
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    graph = _library(settings).reindex(args.user)
+    print(
+        json.dumps(
+            {
+                "user_id": args.user,
+                "n_images": graph.n,
+                "edges": len(graph.edge_u),
+                "floor": graph.floor,
+            }
+        )
+    )
+    return 0
+
+
+def _add_thresholds(parser: argparse.ArgumentParser) -> None:
+    for tier in ("low", "medium", "high"):
+        parser.add_argument(
+            f"--{tier}",
+            type=float,
+            default=None,
+            help=f"{tier} tier threshold in (0, 1] (default: the model's)",
+        )
+    parser.add_argument("--linkage", choices=["complete", "single"], default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="photocluster", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import-embeddings", help="bulk-import vectors from an .npz file")
+    p.add_argument("--user", required=True)
+    p.add_argument("--model", help="encoder id the vectors came from (default: configured)")
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_import_embeddings)
+
+    p = sub.add_parser("clusters", help="print a user's groups per tier as JSON")
+    p.add_argument("--user", required=True)
+    _add_thresholds(p)
+    p.add_argument("--min-size", type=int, default=2)
+    p.add_argument("--pretty", action="store_true")
+    p.set_defaults(handler=cmd_clusters)
+
+    p = sub.add_parser("similar", help="top-k neighbours of one image")
+    p.add_argument("--user", required=True)
+    p.add_argument("--image", required=True)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--min-score", type=float, default=0.0)
+    p.set_defaults(handler=cmd_similar)
+
+    p = sub.add_parser("stats", help="a user's store and graph figures")
+    p.add_argument("--user", required=True)
+    p.set_defaults(handler=cmd_stats)
+
+    p = sub.add_parser("reindex", help="rebuild a user's neighbour graph from the store")
+    p.add_argument("--user", required=True)
+    p.set_defaults(handler=cmd_reindex)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = get_settings()
+        return int(args.handler(args, settings))
+    except (UsageError, PhotoclusterError) as exc:
+        print(f"photocluster {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"photocluster {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

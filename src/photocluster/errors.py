@@ -1,0 +1,74 @@
+"""Error types of the domain. Services map them to HTTP statuses or SQS retry behaviour."""
+
+from __future__ import annotations
+
+
+class PhotoclusterError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidId(PhotoclusterError, ValueError):
+    """A user id or image id outside the allowed character set or length."""
+
+
+class InvalidImage(PhotoclusterError, ValueError):
+    """Bytes that are not a decodable image of a supported format."""
+
+
+class ImageTooLarge(InvalidImage):
+    """An image over the byte-size or pixel-count limit (decompression-bomb guard)."""
+
+
+class UnsupportedImage(InvalidImage):
+    """A decodable file of a format the product does not accept."""
+
+
+class InvalidVector(PhotoclusterError, ValueError):
+    """An embedding that is not finite, is all zeros, or has the wrong shape."""
+
+
+class InvalidThresholds(PhotoclusterError, ValueError):
+    """Tier thresholds outside (0, 1] or not strictly increasing."""
+
+
+class StoreError(PhotoclusterError):
+    """A problem with a user's embeddings file."""
+
+
+class StoreCorrupt(StoreError):
+    """A file that is not a photocluster store file, or whose header is damaged."""
+
+
+class DimensionMismatch(StoreError, ValueError):
+    """Vectors whose dimension differs from the one the user's file was created with."""
+
+
+class ModelMismatch(StoreError, ValueError):
+    """Vectors from another encoder than the one the user's file was created with."""
+
+
+class UnknownUser(PhotoclusterError, LookupError):
+    """No embeddings are stored for this user."""
+
+
+class UnknownImage(PhotoclusterError, LookupError):
+    """The user has no embedding for this image id."""
+
+
+class EndpointError(PhotoclusterError):
+    """The embedding endpoint failed in a way a retry may fix (5xx, connection)."""
+
+
+class EndpointThrottled(EndpointError):
+    """The embedding endpoint kept throttling after the bounded retries."""
+
+
+class EndpointRejected(PhotoclusterError):
+    """The embedding endpoint refused an input (4xx): retrying will not help.
+
+    ``instance`` is the index of the failing image in the batch when the endpoint names it.
+    """
+
+    def __init__(self, message: str, instance: int | None = None) -> None:
+        super().__init__(message)
+        self.instance = instance

@@ -1,0 +1,1 @@
+"""Helpers shared by tests (data generators, process and port utilities)."""

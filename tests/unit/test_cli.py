@@ -1,0 +1,125 @@
+"""The photocluster command: import-embeddings and clusters, and their bad inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photocluster import cli
+from photocluster.config import get_settings
+from photocluster.store import Store
+from tests.helpers.data import grouped_vectors
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch, store_root: Path) -> Iterator[None]:
+    monkeypatch.setenv("PHOTOCLUSTER_STORE_ROOT", str(store_root))
+    monkeypatch.setenv("PHOTOCLUSTER_MODEL", "test-model")
+    monkeypatch.setenv("PHOTOCLUSTER_STORE_FSYNC", "false")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_import_then_clusters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rng: np.random.Generator
+) -> None:
+    ids, vectors, truth = grouped_vectors(rng, 3, 4, 5, dim=64, noise=0.3)
+    npz = write_npz(tmp_path / "e.npz", ids=np.array(ids), embeddings=vectors)
+    code, out, _ = run(capsys, "import-embeddings", "--user", "u1", str(npz))
+    assert code == 0 and json.loads(out)["added"] == len(ids)
+    code, out, _ = run(capsys, "clusters", "--user", "u1")
+    result = json.loads(out)
+    assert code == 0
+    assert set(result) >= {"user_id", "n_images", "model", "tiers"}
+    assert [t["name"] for t in result["tiers"]] == ["low", "medium", "high"]
+    expected = sorted(
+        sorted(i for i, g in zip(ids, truth, strict=True) if g == k) for k in range(3)
+    )
+    assert sorted(sorted(g) for g in result["tiers"][0]["groups"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"ids": np.array(["a"])}, "missing array"),
+        ({"ids": np.array(["a", "b"]), "embeddings": np.ones((1, 4))}, "2 ids but 1"),
+        ({"ids": np.array([1, 2]), "embeddings": np.ones((2, 4))}, "array of strings"),
+        ({"ids": np.array(["a", "b"]), "embeddings": np.ones(4)}, "2-D"),
+        ({"ids": np.array(["a/..", "b"]), "embeddings": np.ones((2, 4))}, "not allowed"),
+        ({"ids": np.array(["a", "b"]), "embeddings": np.array([[1, np.nan], [1, 1]])}, "NaN"),
+    ],
+)
+def test_bad_npz_exits_2_with_one_line_and_writes_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    store_root: Path,
+    arrays,
+    message: str,
+) -> None:
+    npz = write_npz(tmp_path / "bad.npz", **arrays)
+    code, _, err = run(capsys, "import-embeddings", "--user", "u1", str(npz))
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not Store(store_root).exists("u1")
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "import-embeddings", "--user", "u1", "/nonexistent.npz")
+    assert code == 2 and "no such file" in err
+
+
+def test_not_an_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.npz"
+    bad.write_text("hello")
+    code, _, err = run(capsys, "import-embeddings", "--user", "u1", str(bad))
+    assert code == 2 and "not a readable .npz" in err
+
+
+def test_wrong_dimension_leaves_the_store_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store_root: Path
+) -> None:
+    good = write_npz(tmp_path / "g.npz", ids=np.array(["a"]), embeddings=np.ones((1, 8)))
+    assert run(capsys, "import-embeddings", "--user", "u1", str(good))[0] == 0
+    before = Store(store_root).paths("u1").data.read_bytes()
+    bad = write_npz(tmp_path / "b.npz", ids=np.array(["b"]), embeddings=np.ones((1, 4)))
+    code, _, err = run(capsys, "import-embeddings", "--user", "u1", str(bad))
+    assert code == 2 and "dimension 4, expected 8" in err
+    assert Store(store_root).paths("u1").data.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args", [["--low", "1.7"], ["--low", "0.9", "--medium", "0.8"], ["--high", "0"]]
+)
+def test_bad_thresholds_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    good = write_npz(tmp_path / "g.npz", ids=np.array(["a"]), embeddings=np.ones((1, 8)))
+    run(capsys, "import-embeddings", "--user", "u1", str(good))
+    code, _, err = run(capsys, "clusters", "--user", "u1", *args)
+    assert code == 2 and "threshold" in err
+
+
+def test_unknown_user_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "clusters", "--user", "ghost")
+    assert code == 2 and "no embeddings stored" in err
+
+
+def test_path_traversing_user_exits_2(capsys: pytest.CaptureFixture[str], store_root: Path) -> None:
+    code, _, err = run(capsys, "clusters", "--user", "../../etc")
+    assert code == 2 and "not allowed" in err
