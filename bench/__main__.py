@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-ALL = ["core"]
+ALL = ["core", "encoder"]
 
 
 def main() -> None:

@@ -56,6 +56,7 @@ class Row:
     baseline: Timing | None = None
     note: str = ""
     value: str | None = None  # for rows that report a rate instead of a time
+    ratio: bool = True  # False when the baseline is a reference, not a competitor
 
 
 def print_table(title: str, rows: list[Row], baseline_name: str = "") -> None:
@@ -68,7 +69,7 @@ def print_table(title: str, rows: list[Row], baseline_name: str = "") -> None:
             continue
         ours = row.ours
         base = row.baseline
-        ratio = f"{base.median_s / ours.median_s:.1f}x" if ours and base else ""
+        ratio = f"{base.median_s / ours.median_s:.1f}x" if ours and base and row.ratio else ""
         lines.append(
             (
                 row.case,

@@ -103,6 +103,15 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
+    """Save a model's weights into a folder (used by the embedder's Dockerfile)."""
+    from photocluster.encoder import bake_model
+
+    model_id = bake_model(args.model, Path(args.dest))
+    print(json.dumps({"model_id": model_id, "dest": args.dest}))
+    return 0
+
+
 def _add_thresholds(parser: argparse.ArgumentParser) -> None:
     for tier in ("low", "medium", "high"):
         parser.add_argument(
@@ -146,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="rebuild a user's neighbour graph from the store")
     p.add_argument("--user", required=True)
     p.set_defaults(handler=cmd_reindex)
+
+    p = sub.add_parser("bake-model", help="save a model's weights for offline loading")
+    p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")
+    p.add_argument("dest")
+    p.set_defaults(handler=cmd_bake_model)
 
     return parser
 

