@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-ALL = ["core", "encoder"]
+ALL = ["core", "encoder", "ingest"]
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,54 @@ def store(settings: Settings) -> Store:
 @pytest.fixture
 def library(settings: Settings) -> Library:
     return Library.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto in server mode on a free loopback port, for the whole session."""
+    from tests.helpers.aws import start_moto
+
+    server, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean emulated AWS account, reached by boto3 through AWS_ENDPOINT_URL."""
+    from tests.helpers.aws import aws_env, reset_moto
+
+    reset_moto(moto_url)
+    for key, value in aws_env(moto_url).items():
+        monkeypatch.setenv(key, value)
+    return moto_url
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tmp_path_factory: pytest.TempPathFactory, tiny_vit_dir: Path) -> Iterator[str]:
+    """The real inference server (services/embedder/serve) with the tiny ViT."""
+    import httpx
+
+    from tests.helpers.procs import REPO, Server, free_port, python_argv
+
+    port = free_port()
+    folder = tmp_path_factory.mktemp("embedder")
+    server = Server(
+        python_argv(str(REPO / "services" / "embedder" / "serve")),
+        {
+            "PHOTOCLUSTER_MODEL": str(tiny_vit_dir),
+            "PHOTOCLUSTER_MODEL_DIR": str(folder / "no-sagemaker-artifacts"),
+            "PHOTOCLUSTER_EMBEDDER_PORT": str(port),
+            "PHOTOCLUSTER_EMBED_BATCH_MAX": "8",
+            "PHOTOCLUSTER_TORCH_THREADS": "1",
+        },
+        folder / "embedder.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_until(lambda: httpx.get(f"{url}/ping").status_code == 200)
+        yield url
+    finally:
+        server.stop()

@@ -112,6 +112,32 @@ def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    """Send existing images to the ingest queue (resumable with --state-file)."""
+    from dataclasses import asdict
+
+    import boto3
+
+    from photocluster.backfill import backfill
+
+    queue_url = args.queue_url or settings.queue_url
+    if not queue_url:
+        raise UsageError("no queue: pass --queue-url or set PHOTOCLUSTER_QUEUE_URL")
+    report = backfill(
+        boto3.client("s3"),
+        boto3.client("sqs"),
+        args.bucket,
+        queue_url,
+        prefix=args.prefix,
+        user=args.user,
+        state_file=Path(args.state_file) if args.state_file else None,
+        limit=args.limit,
+        progress=not args.quiet,
+    )
+    print(json.dumps(asdict(report)))
+    return 1 if report.failed else 0
+
+
 def _add_thresholds(parser: argparse.ArgumentParser) -> None:
     for tier in ("low", "medium", "high"):
         parser.add_argument(
@@ -155,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="rebuild a user's neighbour graph from the store")
     p.add_argument("--user", required=True)
     p.set_defaults(handler=cmd_reindex)
+
+    p = sub.add_parser("backfill", help="enqueue images already in the bucket for ingest")
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--prefix", default="uploads/")
+    p.add_argument("--user", help="only this user's images")
+    p.add_argument("--queue-url", help="ingest queue (default: PHOTOCLUSTER_QUEUE_URL)")
+    p.add_argument("--state-file", help="resume from / record progress in this file")
+    p.add_argument("--limit", type=int, help="stop after sending this many keys")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_backfill)
 
     p = sub.add_parser("bake-model", help="save a model's weights for offline loading")
     p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     queue_url: str | None = None
     bucket: str | None = None
     ingest_threads: int = Field(4, ge=1, le=32)
+    # The ingest queue, as Terraform creates it (tests check both agree).
+    queue_delay_s: int = Field(5, ge=0, le=900, description="Delivery delay: absorbs bursts.")
+    queue_visibility_s: int = Field(360, ge=0, description=">= 6x the ingest timeout (60 s).")
+    queue_max_receive: int = Field(5, ge=1, description="Receives before the DLQ.")
+    name: str = Field("photocluster-local", description="Resource name prefix (Terraform's).")
 
     # --- clustering
     linkage: Linkage = "complete"

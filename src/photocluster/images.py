@@ -133,8 +133,16 @@ def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def prepare_for_embedding(data: bytes, limits: ImageLimits, max_side: int) -> bytes:
-    """What ingest sends to the embedding endpoint: decoded, validated, upright, shrunk to
-    ``max_side`` and re-encoded as JPEG (a few tens of kB instead of megabytes)."""
-    image = decode_image(data, limits, min_side=max_side)
+#: Shorter side the encoders need: both resize it to 256 before their 224 centre crop.
+ENCODER_MIN_SIDE = 256
+
+
+def prepare_for_embedding(
+    data: bytes, limits: ImageLimits, max_side: int, min_side: int = ENCODER_MIN_SIDE
+) -> bytes:
+    """What ingest sends to the embedding endpoint: decoded, validated, upright, at most
+    ``max_side`` on the longer side (at least ``min_side`` on the shorter where the source
+    allows), re-encoded as JPEG: tens of kB instead of megabytes, well under SageMaker
+    Serverless's 4 MB payload limit for a batch. JPEGs decode at 1/2, 1/4 or 1/8 scale."""
+    image = decode_image(data, limits, min_side=min_side)
     return encode_jpeg(shrink(image, max_side))

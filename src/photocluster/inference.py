@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from photocluster.config import Settings, get_settings
 from photocluster.encoder import Encoder, load_encoder, resolve_model_source
 from photocluster.errors import ImageTooLarge, InvalidImage
-from photocluster.images import IMAGE_CONTENT_TYPES, ImageLimits, decode_image
+from photocluster.images import ENCODER_MIN_SIDE, IMAGE_CONTENT_TYPES, ImageLimits, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def create_app(
         images = []
         for index, raw in enumerate(raw_images):
             try:
-                images.append(decode_image(raw, limits, min_side=256))
+                images.append(decode_image(raw, limits, min_side=ENCODER_MIN_SIDE))
             except ImageTooLarge as exc:
                 return _error(413, str(exc), index)
             except InvalidImage as exc:
@@ -153,10 +153,31 @@ def create_app(
             headers={COMPUTE_TIME_HEADER: f"{compute_ms:.2f}"},
         )
 
+    async def runtime_invocations(request: Request) -> Response:
+        """SageMaker Runtime's wire format: container errors wrapped as ModelError (424)."""
+        response = await invocations(request)
+        if response.status_code < 400:
+            return response
+        if response.status_code == 503:
+            return JSONResponse(
+                {"message": "model is not ready"},
+                status_code=429,
+                headers={"x-amzn-ErrorType": "ModelNotReadyException"},
+            )
+        return JSONResponse(
+            {
+                "message": "Received client error from the model container",
+                "OriginalStatusCode": response.status_code,
+                "OriginalMessage": bytes(response.body).decode(),
+            },
+            status_code=424,
+            headers={"x-amzn-ErrorType": "ModelError"},
+        )
+
     app.add_api_route("/invocations", invocations, methods=["POST"])
     app.add_api_route(
         "/endpoints/{endpoint_name}/invocations",
-        invocations,
+        runtime_invocations,
         methods=["POST"],
         include_in_schema=False,
     )

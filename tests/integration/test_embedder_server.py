@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -36,14 +35,9 @@ def start_server(tmp_path: Path, model: str, max_batch: int = 8) -> tuple[Server
     return server, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory, tiny_vit_dir: Path) -> Iterator[str]:
-    server, url = start_server(tmp_path_factory.mktemp("srv"), str(tiny_vit_dir))
-    try:
-        server.wait_until(lambda: httpx.get(f"{url}/ping").status_code == 200)
-        yield url
-    finally:
-        server.stop()
+@pytest.fixture
+def embedder(tiny_embedder: str) -> str:
+    return tiny_embedder
 
 
 def post(url: str, body: bytes, content_type: str) -> httpx.Response:

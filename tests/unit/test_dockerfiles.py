@@ -60,3 +60,12 @@ def test_embedder_bakes_weights_at_build_time_with_cpu_torch() -> None:
     assert ".[embedder]" in runs and "bake-model" in runs
     assert ("ARG", "MODEL_ID=facebook/dinov2-base") in steps
     assert steps[-1] == ("CMD", '["serve"]')
+
+
+def test_ingest_image_installs_only_its_extra_and_serves_both_functions() -> None:
+    steps = instructions(DOCKER / "ingest.Dockerfile")
+    assert steps[0] == ("FROM", "public.ecr.aws/lambda/python:3.11")
+    runs = " ".join(args for keyword, args in steps if keyword == "RUN")
+    assert "[ingest]" in runs and "torch" not in runs and "[embedder]" not in runs
+    copies = " ".join(args for keyword, args in steps if keyword == "COPY")
+    assert "services/ingest/handler.py" in copies and "services/ingest/writer.py" in copies

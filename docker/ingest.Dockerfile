@@ -1,0 +1,16 @@
+# syntax=docker/dockerfile:1
+# One image, two Lambda functions: ingest (SQS -> SageMaker -> writer) and writer (EFS).
+# Terraform sets image_config.command to handler.handler or writer.handler.
+# Only the `ingest` extra: no torch, no transformers.
+#   docker build -f docker/ingest.Dockerfile -t photocluster-ingest .
+
+FROM public.ecr.aws/lambda/python:3.11
+COPY requirements/constraints.txt /tmp/build/requirements/constraints.txt
+COPY pyproject.toml README.md /tmp/build/
+COPY src /tmp/build/src
+RUN pip install --no-cache-dir -c /tmp/build/requirements/constraints.txt \
+      --target "${LAMBDA_TASK_ROOT}" "/tmp/build[ingest]" \
+ && rm -rf /tmp/build
+COPY services/ingest/handler.py services/ingest/writer.py ${LAMBDA_TASK_ROOT}/
+USER 1000:1000
+CMD ["handler.handler"]

@@ -1,0 +1,137 @@
+"""The AWS resources of the write path, created through boto3 against any endpoint.
+
+Used by the local runtime (``make demo`` / ``make up``), the integration tests and the
+end-to-end test, against moto (or LocalStack) on loopback. Names follow Terraform's
+(``{name}-uploads``, ``{name}-ingest``, ``{name}-ingest-dlq``) and the queue attributes
+come from the same Settings defaults that ``terraform/`` is checked against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from photocluster.config import Settings
+
+
+@dataclass(frozen=True)
+class Resources:
+    bucket: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+
+
+def resource_names(name: str) -> dict[str, str]:
+    return {"bucket": f"{name}-uploads", "queue": f"{name}-ingest", "dlq": f"{name}-ingest-dlq"}
+
+
+def bootstrap(s3: Any, sqs: Any, settings: Settings, name: str | None = None) -> Resources:
+    """Create (idempotently) the bucket, the ingest queue with its DLQ, and the bucket
+    notification: ObjectCreated and ObjectRemoved under the upload prefix -> queue."""
+    names = resource_names(name or settings.name)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=names["bucket"])
+    s3.put_public_access_block(
+        Bucket=names["bucket"],
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    dlq_url = sqs.create_queue(
+        QueueName=names["dlq"], Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=names["queue"],
+        Attributes={
+            "DelaySeconds": str(settings.queue_delay_s),
+            "VisibilityTimeout": str(settings.queue_visibility_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.queue_max_receive}
+            ),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "BucketSendsUploadEvents",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                            "Condition": {
+                                "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{names['bucket']}"}
+                            },
+                        }
+                    ],
+                }
+            )
+        },
+    )
+    s3.put_bucket_notification_configuration(
+        Bucket=names["bucket"],
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "uploads-to-ingest",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [{"Name": "prefix", "Value": settings.upload_prefix}]
+                        }
+                    },
+                }
+            ]
+        },
+    )
+    return Resources(names["bucket"], queue_url, queue_arn, dlq_url, dlq_arn)
+
+
+def lambda_sqs_event(
+    messages: list[dict[str, Any]], queue_arn: str, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """The event the Lambda SQS event source mapping delivers for these received messages
+    (what ``receive_message`` returned, with AttributeNames=["All"])."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": m.get("Attributes", {}).get(
+                        "ApproximateReceiveCount", "1"
+                    ),
+                    "SentTimestamp": m.get("Attributes", {}).get("SentTimestamp", "0"),
+                    "SenderId": m.get("Attributes", {}).get("SenderId", ""),
+                    "ApproximateFirstReceiveTimestamp": m.get("Attributes", {}).get(
+                        "ApproximateFirstReceiveTimestamp", "0"
+                    ),
+                },
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }

@@ -1,0 +1,88 @@
+"""moto in server mode on loopback, and calling Lambda handlers as Lambda does."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from tests.helpers.procs import Server, free_port, python_argv
+
+REGION = "us-east-1"
+
+
+def start_moto(log: Path) -> tuple[Server, str]:
+    port = free_port()
+    server = Server(
+        python_argv("-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)),
+        {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    server.wait_until(lambda: httpx.get(f"{url}/moto-api/").status_code == 200, timeout=30)
+    return server, url
+
+
+def reset_moto(url: str) -> None:
+    httpx.post(f"{url}/moto-api/reset").raise_for_status()
+
+
+def aws_env(url: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+def receive_all(sqs: Any, queue_url: str, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    """Receive until ``count`` messages (not counting s3:TestEvent) have arrived."""
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len([m for m in messages if "s3:TestEvent" not in m["Body"]]) < count:
+        assert time.monotonic() < deadline, f"got {len(messages)} of {count} messages"
+        response = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+        )
+        messages += response.get("Messages", [])
+    return messages
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str = "photocluster-test"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/photocluster-test"
+    log_stream_name: str = "test"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def load_handler(path: Path) -> ModuleType:
+    """Import a Lambda entry module from its file (services/ are not packages), fresh, so
+    that it reads the environment as set now."""
+    name = f"lambda_{path.parent.name.replace('-', '_')}_{path.stem}_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,279 @@
+"""The write path against moto in server mode and the real embedder server:
+S3 upload -> notification -> SQS -> ingest handler -> embedder -> writer -> store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from photocluster.config import Settings, get_settings
+from photocluster.events import image_id_for_stem
+from photocluster.local.aws import Resources, bootstrap, lambda_sqs_event
+from photocluster.store import Store
+from tests.conftest import TINY_VIT_ID
+from tests.helpers.aws import LambdaContext, load_handler, receive_all
+from tests.helpers.images import encode, jpeg, picture, png, truncated_jpeg, webp
+from tests.helpers.procs import REPO
+
+HANDLER = REPO / "services" / "ingest" / "handler.py"
+WRITER = REPO / "services" / "ingest" / "writer.py"
+MAX_BYTES = 300_000
+
+
+@dataclass
+class Pipeline:
+    s3: Any
+    sqs: Any
+    resources: Resources
+    handler: ModuleType
+    store_root: Path
+
+    def upload(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.resources.bucket, Key=key, Body=body)
+
+    def deliver(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Feed received messages to the handler in batches of 10, as the event source
+        mapping does; delete the ones that succeeded. Returns the merged response."""
+        failures: list[dict[str, str]] = []
+        for start in range(0, len(messages), 10):
+            batch = messages[start : start + 10]
+            event = lambda_sqs_event(batch, self.resources.queue_arn)
+            response = self.handler.handler(event, LambdaContext())
+            failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+            failures += response["batchItemFailures"]
+            for message in batch:
+                if message["MessageId"] not in failed:
+                    self.sqs.delete_message(
+                        QueueUrl=self.resources.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+        return {"batchItemFailures": failures}
+
+    def stored(self, user_id: str) -> list[str]:
+        store = Store(self.store_root)
+        return sorted(store.read(user_id).id_list()) if store.exists(user_id) else []
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        found = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.resources.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            if not response.get("Messages"):
+                return found
+            for message in response["Messages"]:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture
+def pipeline(
+    aws: str, tiny_embedder: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Pipeline:
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    settings = Settings(queue_delay_s=0, queue_visibility_s=30, name="test")
+    resources = bootstrap(s3, sqs, settings)
+    env = {
+        "PHOTOCLUSTER_STORE_ROOT": str(tmp_path / "efs"),
+        "PHOTOCLUSTER_EMBEDDER_URL": tiny_embedder,
+        "PHOTOCLUSTER_MODEL": TINY_VIT_ID,
+        "PHOTOCLUSTER_DLQ_URL": resources.dlq_url,
+        "PHOTOCLUSTER_IMAGE_MAX_BYTES": str(MAX_BYTES),
+        "PHOTOCLUSTER_STORE_FSYNC": "false",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    handler = load_handler(HANDLER)
+    get_settings.cache_clear()
+    return Pipeline(s3, sqs, resources, handler, tmp_path / "efs")
+
+
+GOOD = {
+    "uploads/alice/a1.jpg": jpeg(1),
+    "uploads/alice/a2.png": png(2),
+    "uploads/alice/a3.webp": webp(3),
+    "uploads/alice/IMG_0004.JPG": jpeg(4),
+    "uploads/alice/Beach day é+1.jpg": jpeg(5),  # spaces, unicode, a plus sign
+    "uploads/bob/b1.jpg": jpeg(6),
+}
+BAD = {
+    "uploads/alice/corrupt.jpg": truncated_jpeg(),
+    "uploads/alice/notes.jpg": b"this is a text file with an image extension",
+    "uploads/alice/huge.png": encode(picture(9, (900, 900)), "PNG", compress_level=0),
+    "uploads/alice/scan.tiff.jpg": encode(picture(10), "TIFF"),
+    "uploads/bad user/x.jpg": jpeg(11),
+}
+SKIPPED = {"uploads/alice/movie.mov": b"\0\0\0\x18ftypqt  ", "uploads/readme.txt": b"hi"}
+
+
+def test_good_uploads_are_stored_bad_ones_reported_and_redelivery_changes_nothing(
+    pipeline: Pipeline,
+) -> None:
+    assert len(BAD["uploads/alice/huge.png"]) > MAX_BYTES
+    for key, body in {**GOOD, **BAD, **SKIPPED}.items():
+        pipeline.upload(key, body)
+    messages = receive_all(
+        pipeline.sqs, pipeline.resources.queue_url, len(GOOD) + len(BAD) + len(SKIPPED)
+    )
+    assert any("s3:TestEvent" in m["Body"] for m in messages) or len(messages) >= 13
+
+    response = pipeline.deliver(messages)
+
+    assert response == {"batchItemFailures": []}
+    assert pipeline.stored("alice") == sorted(
+        ["a1", "a2", "a3", "IMG_0004", image_id_for_stem("Beach day é+1")]
+    )
+    assert pipeline.stored("bob") == ["b1"]
+    reports = {r["key"]: r for r in pipeline.dead_letters()}
+    assert set(reports) == set(BAD)
+    assert reports["uploads/alice/corrupt.jpg"]["error_type"] == "InvalidImage"
+    assert "truncated" in reports["uploads/alice/corrupt.jpg"]["error"]
+    assert "not a recognisable image" in reports["uploads/alice/notes.jpg"]["error"]
+    assert reports["uploads/alice/huge.png"]["error_type"] == "ImageTooLarge"
+    assert reports["uploads/alice/scan.tiff.jpg"]["error_type"] == "UnsupportedImage"
+    assert reports["uploads/bad user/x.jpg"]["error_type"] == "InvalidEvent"
+
+    store = Store(pipeline.store_root)
+    before = store.header("alice").generation
+    again = pipeline.deliver(messages)  # the same batch delivered twice
+    assert again == {"batchItemFailures": []}
+    assert Store(pipeline.store_root).header("alice").generation == before
+    assert pipeline.stored("alice") == sorted(
+        ["a1", "a2", "a3", "IMG_0004", image_id_for_stem("Beach day é+1")]
+    )
+
+
+def test_an_object_removed_from_s3_is_removed_from_the_store(pipeline: Pipeline) -> None:
+    pipeline.upload("uploads/alice/keep.jpg", jpeg(1))
+    pipeline.upload("uploads/alice/gone.jpg", jpeg(2))
+    pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 2))
+    pipeline.s3.delete_object(Bucket=pipeline.resources.bucket, Key="uploads/alice/gone.jpg")
+    pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 1))
+    assert pipeline.stored("alice") == ["keep"]
+
+
+def test_an_upload_deleted_before_ingest_is_skipped(pipeline: Pipeline) -> None:
+    pipeline.upload("uploads/alice/brief.jpg", jpeg(1))
+    created = receive_all(pipeline.sqs, pipeline.resources.queue_url, 1)
+    pipeline.s3.delete_object(Bucket=pipeline.resources.bucket, Key="uploads/alice/brief.jpg")
+    assert pipeline.deliver(created) == {"batchItemFailures": []}
+    assert pipeline.stored("alice") == []
+    assert pipeline.dead_letters() == []
+
+
+def test_an_unreachable_endpoint_fails_the_batch_for_redelivery(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHOTOCLUSTER_EMBEDDER_URL", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("PHOTOCLUSTER_ENDPOINT_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("PHOTOCLUSTER_ENDPOINT_BACKOFF_BASE_S", "0.01")
+    get_settings.cache_clear()
+    pipeline.handler = load_handler(HANDLER)
+    get_settings.cache_clear()
+    pipeline.upload("uploads/alice/a.jpg", jpeg(1))
+    messages = receive_all(pipeline.sqs, pipeline.resources.queue_url, 1)
+    upload = [m for m in messages if "s3:TestEvent" not in m["Body"]]
+    response = pipeline.deliver(messages)
+    assert response["batchItemFailures"] == [{"itemIdentifier": upload[0]["MessageId"]}]
+    assert pipeline.stored("alice") == []
+    assert pipeline.dead_letters() == []  # transient: SQS retries, then its redrive policy
+
+
+def test_writer_lambda_handler_applies_and_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHOTOCLUSTER_STORE_ROOT", str(tmp_path))
+    monkeypatch.setenv("PHOTOCLUSTER_MODEL", "m")
+    get_settings.cache_clear()
+    writer = load_handler(WRITER)
+    get_settings.cache_clear()
+    ok = writer.handler(
+        {
+            "op": "upsert",
+            "user_id": "u",
+            "model": "m",
+            "items": [{"image_id": "a", "embedding": [1.0, 0.0, 0.0]}],
+        },
+        LambdaContext(),
+    )
+    assert ok["ok"] and ok["added"] == 1
+    cases = [
+        (
+            {
+                "op": "upsert",
+                "user_id": "u",
+                "model": "other",
+                "items": [{"image_id": "b", "embedding": [1.0, 0.0, 0.0]}],
+            },
+            "ModelMismatch",
+        ),
+        (
+            {
+                "op": "upsert",
+                "user_id": "u",
+                "model": "m",
+                "items": [{"image_id": "b", "embedding": [1.0, 0.0]}],
+            },
+            "DimensionMismatch",
+        ),
+        (
+            {
+                "op": "upsert",
+                "user_id": "../u",
+                "model": "m",
+                "items": [{"image_id": "b", "embedding": [1.0, 0.0, 0.0]}],
+            },
+            "InvalidId",
+        ),
+        (
+            {
+                "op": "upsert",
+                "user_id": "u",
+                "model": "m",
+                "items": [{"image_id": "b", "embedding": [1.0, float("nan"), 0.0]}],
+            },
+            "InvalidVector",
+        ),
+        ({"op": "upsert", "user_id": "u", "model": "m", "items": []}, "InvalidRequest"),
+        ({"op": "drop", "user_id": "u"}, "InvalidRequest"),
+    ]
+    for payload, error_type in cases:
+        answer = writer.handler(payload, LambdaContext())
+        assert answer["ok"] is False and answer["error_type"] == error_type, (payload, answer)
+    assert (
+        writer.handler({"op": "delete", "user_id": "u", "image_ids": ["a", "zz"]}, LambdaContext())[
+            "deleted"
+        ]
+        == 1
+    )
+    assert writer.handler(
+        {"op": "delete", "user_id": "nobody", "image_ids": ["a"]}, LambdaContext()
+    )["ok"]
+
+
+def test_a_batch_survives_an_endpoint_that_throttles_twice(
+    pipeline: Pipeline, tiny_embedder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers.throttle import ThrottlingProxy
+
+    with ThrottlingProxy(tiny_embedder, throttle=2) as proxy:
+        monkeypatch.setenv("PHOTOCLUSTER_EMBEDDER_URL", proxy.url)
+        monkeypatch.setenv("PHOTOCLUSTER_ENDPOINT_BACKOFF_BASE_S", "0.01")
+        get_settings.cache_clear()
+        pipeline.handler = load_handler(HANDLER)
+        get_settings.cache_clear()
+        for index in range(3):
+            pipeline.upload(f"uploads/alice/t{index}.jpg", jpeg(index))
+        messages = receive_all(pipeline.sqs, pipeline.resources.queue_url, 3)
+        assert pipeline.deliver(messages) == {"batchItemFailures": []}
+    assert proxy.requests == 3  # one batched request per SQS batch, retried twice
+    assert pipeline.stored("alice") == ["t0", "t1", "t2"]
