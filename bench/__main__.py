@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-ALL = ["core", "encoder", "ingest"]
+ALL = ["core", "api", "ingest", "encoder"]
 
 
 def main() -> None:

@@ -138,6 +138,32 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_api_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the cluster API with uvicorn (local runs)."""
+    import uvicorn
+
+    from photocluster.api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Print an HS256 token for a user (local jwt mode: PHOTOCLUSTER_JWT_SECRET)."""
+    from photocluster.api.auth import make_token
+    from photocluster.ids import validate_user_id
+
+    if settings.jwt_secret is None:
+        raise UsageError("PHOTOCLUSTER_JWT_SECRET is not set")
+    print(make_token(settings.jwt_secret.get_secret_value(), validate_user_id(args.user), args.ttl))
+    return 0
+
+
 def _add_thresholds(parser: argparse.ArgumentParser) -> None:
     for tier in ("low", "medium", "high"):
         parser.add_argument(
@@ -191,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="stop after sending this many keys")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_backfill)
+
+    p = sub.add_parser("api-serve", help="serve the cluster API (uvicorn)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(handler=cmd_api_serve)
+
+    p = sub.add_parser("token", help="print a local HS256 token for a user")
+    p.add_argument("--user", required=True)
+    p.add_argument("--ttl", type=int, default=3600, help="seconds")
+    p.set_defaults(handler=cmd_token)
 
     p = sub.add_parser("bake-model", help="save a model's weights for offline loading")
     p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")

@@ -26,10 +26,10 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.cluster.hierarchy import linkage as scipy_linkage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -91,6 +91,18 @@ class NeighbourGraph:
             raise ValueError("this graph was loaded without its edges")
         mask = s >= np.float32(threshold)
         return _components(self.n, u[mask], v[mask])
+
+
+def preload() -> None:
+    """Import scipy's hierarchical clustering now (writers call this at init). It costs
+    ~250 ms and only writes need it, so readers such as the cluster API skip it."""
+    _scipy_linkage()
+
+
+def _scipy_linkage() -> Any:
+    from scipy.cluster.hierarchy import linkage
+
+    return linkage
 
 
 def empty_graph(params: GraphParams) -> NeighbourGraph:
@@ -283,7 +295,7 @@ def _link_component(
     # Pairs below the level never join a recorded merge: make them maximally distant.
     distances[sims < level] = 3.0
     rows, cols = np.triu_indices(k, 1)
-    tree = scipy_linkage(distances[rows, cols], method="complete")
+    tree = _scipy_linkage()(distances[rows, cols], method="complete")
     # Representative leaf of each cluster (leaves 0..k-1, then one per merge row).
     rep = np.empty(2 * k - 1, dtype=np.int64)
     rep[:k] = np.arange(k)

@@ -69,3 +69,12 @@ def test_ingest_image_installs_only_its_extra_and_serves_both_functions() -> Non
     assert "[ingest]" in runs and "torch" not in runs and "[embedder]" not in runs
     copies = " ".join(args for keyword, args in steps if keyword == "COPY")
     assert "services/ingest/handler.py" in copies and "services/ingest/writer.py" in copies
+
+
+def test_cluster_api_image_installs_only_the_api_extra() -> None:
+    steps = instructions(DOCKER / "cluster-api.Dockerfile")
+    assert steps[0] == ("FROM", "public.ecr.aws/lambda/python:3.11")
+    runs = " ".join(args for keyword, args in steps if keyword == "RUN")
+    assert "[api]" in runs and "torch" not in runs and "[embedder]" not in runs
+    assert ("ENV", "PHOTOCLUSTER_AUTH_MODE=apigateway") in steps
+    assert steps[-1] == ("CMD", '["handler.handler"]')

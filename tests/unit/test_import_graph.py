@@ -51,3 +51,28 @@ print(json.dumps(sorted(sys.modules)))
     assert must_load in modules
     heavy = sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY)
     assert heavy == []
+
+
+def test_cluster_api_entry_never_imports_torch(tmp_path: Path) -> None:
+    script = f"""
+import json, runpy, sys
+runpy.run_path({str(REPO / "services/cluster-api/handler.py")!r})
+print(json.dumps(sorted(sys.modules)))
+"""
+    env = {
+        "PHOTOCLUSTER_STORE_ROOT": str(tmp_path),
+        "PHOTOCLUSTER_AUTH_MODE": "apigateway",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tmp_path,
+    )
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert {"photocluster.api.app", "mangum", "fastapi"} <= modules
+    assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []

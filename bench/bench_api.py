@@ -1,0 +1,154 @@
+"""Cluster API latency: the whole request through the ASGI app (auth, validation, clustering,
+JSON), through the Lambda handler (Mangum, API Gateway REST event), next to the clustering
+core alone; and the handler module's cold import, measured as a whole process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import Row, Timing, measure, print_table
+from bench.data import library as synthetic_library
+from photocluster.api.app import create_app
+from photocluster.api.auth import make_token
+from photocluster.config import Settings
+from photocluster.library import Library
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "benchmark-secret-of-at-least-32-characters"  # noqa: S105 - local HS256 only
+
+
+def asgi_timing(app: object, path: str, token: str, repeats: int) -> Timing:
+    async def run() -> Timing:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            samples = []
+            for index in range(repeats + 2):
+                start = time.perf_counter()
+                response = await client.get(path, headers=headers)
+                elapsed = time.perf_counter() - start
+                response.raise_for_status()
+                if index >= 2:
+                    samples.append(elapsed)
+            samples.sort()
+            return Timing(
+                samples[len(samples) // 2], samples[int(len(samples) * 0.95) - 1], len(samples)
+            )
+
+    return asyncio.run(run())
+
+
+def rest_event(user: str) -> dict[str, object]:
+    path = f"/v1/users/{user}/clusters"
+    return {
+        "resource": "/v1/users/{user_id}/{proxy+}",
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {"Host": "api.example"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"user_id": user},
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "httpMethod": "GET",
+            "path": path,
+            "stage": "v1",
+            "requestId": "r",
+            "identity": {"sourceIp": "203.0.113.7"},
+            "authorizer": {"claims": {"sub": user}},
+        },
+    }
+
+
+def cold_import() -> tuple[Timing, Timing]:
+    env = {
+        **os.environ,
+        "PHOTOCLUSTER_AUTH_MODE": "apigateway",
+        "PHOTOCLUSTER_STORE_ROOT": tempfile.gettempdir(),
+    }
+    handler = str(REPO / "services/cluster-api/handler.py")
+
+    def run(code: str) -> None:
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+    return (
+        measure(lambda: run(f"import runpy; runpy.run_path({handler!r})"), 7),
+        measure(lambda: run("pass"), 7),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    del argv
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            store_root=Path(tmp),
+            model="bench",
+            store_fsync=False,
+            jwt_secret=SECRET,
+            low=0.6,
+            medium=0.75,
+            high=0.9,
+        )
+        library = Library.from_settings(settings)
+        app = create_app(settings, library)
+        lambda_settings = settings.model_copy(update={"auth_mode": "apigateway"})
+        from mangum import Mangum
+
+        handler = Mangum(create_app(lambda_settings, library), lifespan="off")
+        for n in (2000, 20000):
+            user = f"u{n}"
+            ids, vectors = synthetic_library(n)
+            library.store.upsert(user, "bench", ids, vectors)
+            library.reindex(user)
+            repeats = 41 if n <= 2000 else 21
+            core = measure(lambda u=user: library.clusters(u), repeats)
+            token = make_token(SECRET, user)
+            asgi = asgi_timing(app, f"/v1/users/{user}/clusters", token, repeats)
+            event = rest_event(user)
+            asyncio.set_event_loop(asyncio.new_event_loop())  # Mangum runs on the thread's loop
+            via_lambda = measure(lambda e=event: json.loads(handler(e, None)["body"]), repeats)  # type: ignore[arg-type]
+            rows += [
+                Row(f"N={n} clustering core (warm)", core),
+                Row(
+                    f"N={n} GET clusters through the ASGI app",
+                    asgi,
+                    core,
+                    ratio=False,
+                    note=f"baseline = core; adds {(asgi.median_s - core.median_s) * 1e3:.1f} ms",
+                ),
+                Row(
+                    f"N={n} same through the Lambda handler (Mangum)",
+                    via_lambda,
+                    core,
+                    ratio=False,
+                    note="API Gateway REST event, authorizer claims",
+                ),
+            ]
+    handler_import, interpreter = cold_import()
+    rows.append(
+        Row(
+            "cold import of services/cluster-api/handler.py",
+            handler_import,
+            interpreter,
+            ratio=False,
+            note="whole process; baseline = python -c pass",
+        )
+    )
+    print_table("cluster API latency", rows)
+
+
+if __name__ == "__main__":
+    main()

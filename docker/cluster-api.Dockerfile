@@ -1,0 +1,16 @@
+# syntax=docker/dockerfile:1
+# The cluster API Lambda: API Gateway -> Mangum -> FastAPI (photocluster.api).
+# Only the `api` extra: no torch, no transformers.
+#   docker build -f docker/cluster-api.Dockerfile -t photocluster-cluster-api .
+
+FROM public.ecr.aws/lambda/python:3.11
+COPY requirements/constraints.txt /tmp/build/requirements/constraints.txt
+COPY pyproject.toml README.md /tmp/build/
+COPY src /tmp/build/src
+RUN pip install --no-cache-dir -c /tmp/build/requirements/constraints.txt \
+      --target "${LAMBDA_TASK_ROOT}" "/tmp/build[api]" \
+ && rm -rf /tmp/build
+COPY services/cluster-api/handler.py ${LAMBDA_TASK_ROOT}/
+ENV PHOTOCLUSTER_AUTH_MODE=apigateway
+USER 1000:1000
+CMD ["handler.handler"]

@@ -1,0 +1,244 @@
+"""The cluster API over ASGI (httpx) with a real store on disk."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jwt
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from photocluster.api.app import create_app
+from photocluster.api.auth import AuthNotConfigured, make_token
+from photocluster.config import Settings
+from photocluster.library import Library
+from tests.helpers.data import grouped_vectors
+
+SECRET = "a-test-secret-of-at-least-32-characters!"
+
+
+@pytest.fixture
+def api_settings(store_root: Path) -> Settings:
+    return Settings(
+        store_root=store_root,
+        model="test-model",
+        store_fsync=False,
+        jwt_secret=SECRET,
+        thumbnail_url_template="https://cdn.example/{user_id}/{image_id}.jpg",
+    )
+
+
+@pytest.fixture
+def filled_library(api_settings: Settings) -> tuple[Library, list[str], np.ndarray]:
+    library = Library.from_settings(api_settings)
+    ids, vectors, _ = grouped_vectors(np.random.default_rng(5), 6, 4, 20, dim=64, noise=0.4)
+    library.write("alice", "test-model", ids, vectors)
+    library.write("bob", "test-model", ids[:5], vectors[:5])
+    return library, ids, vectors
+
+
+@pytest.fixture
+def client(
+    api_settings: Settings, filled_library: tuple[Library, list[str], np.ndarray]
+) -> TestClient:
+    return TestClient(create_app(api_settings, filled_library[0]))
+
+
+def auth(user: str, **claims: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(SECRET, user, **claims)}"}
+
+
+def test_health_needs_no_auth(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+
+
+def test_clusters(
+    client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    response = client.get("/v1/users/alice/clusters", headers=auth("alice"))
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"user_id", "n_images", "model", "linkage", "exact", "tiers", "took_ms"}
+    assert body["n_images"] == 44 and body["model"] == "test-model"
+    assert [t["name"] for t in body["tiers"]] == ["low", "medium", "high"]
+    expected = filled_library[0].clusters("alice").to_dict()["tiers"]
+    assert body["tiers"] == expected
+
+
+def test_caller_thresholds_and_linkage(client: TestClient) -> None:
+    body = client.get(
+        "/v1/users/alice/clusters?low=0.5&medium=0.7&high=0.95&linkage=single&min_size=3",
+        headers=auth("alice"),
+    ).json()
+    assert [t["threshold"] for t in body["tiers"]] == [0.5, 0.7, 0.95]
+    assert body["linkage"] == "single"
+    assert all(len(g) >= 3 for t in body["tiers"] for g in t["groups"])
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("low=1.7", "less than or equal to 1"),
+        ("low=0", "greater than 0"),
+        ("low=0.9&medium=0.8", "must be greater than 'low'"),
+        ("high=abc", "valid number"),
+        ("linkage=average", "complete"),
+        ("min_size=0", "greater than or equal to 1"),
+        ("low=nan", ""),
+        ("medium=0.5", "must be greater than 'low'"),
+    ],
+)
+def test_bad_thresholds_get_422_with_a_clear_message(
+    client: TestClient, query: str, message: str
+) -> None:
+    response = client.get(f"/v1/users/alice/clusters?{query}", headers=auth("alice"))
+    assert response.status_code == 422
+    assert message in str(response.json()["detail"])
+
+
+def test_no_token_is_401(client: TestClient) -> None:
+    response = client.get("/v1/users/alice/clusters")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        jwt.encode(
+            {"sub": "alice", "exp": int(time.time()) + 60},
+            "another-secret-of-32-chars-at-least",
+            algorithm="HS256",
+        ),
+        jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"),  # no expiry
+        jwt.encode({"sub": "alice", "exp": int(time.time()) - 3600}, SECRET, algorithm="HS256"),
+        jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),  # no subject
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.",  # alg=none, unsigned
+    ],
+)
+def test_invalid_tokens_are_401(client: TestClient, token: str) -> None:
+    response = client.get("/v1/users/alice/clusters", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_another_users_photos_are_403(client: TestClient) -> None:
+    for path in ("clusters", "stats", "pairs", "gallery", "images/img-00000/similar"):
+        assert client.get(f"/v1/users/alice/{path}", headers=auth("bob")).status_code == 403
+    assert client.delete("/v1/users/alice/images/img-00000", headers=auth("bob")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/users/..%2F..%2Fetc/clusters",
+        "/v1/users/%2E%2E/clusters",
+        "/v1/users/.hidden/clusters",
+        "/v1/users/" + "a" * 200 + "/clusters",
+        "/v1/users/%C3%A9/clusters",
+        "/v1/users/a%00b/clusters",
+        "/v1/users/a%20b/clusters",
+        "/v1/users/%EF%BD%81/clusters",
+        "/v1/users/alice/images/..%2F..%2Fx/similar",
+        "/v1/users/alice/images/.x/similar",
+    ],
+)
+def test_path_tricks_are_4xx_and_touch_no_file(
+    client: TestClient, store_root: Path, path: str
+) -> None:
+    before = sorted(str(p) for p in store_root.parent.rglob("*"))
+    sub = path.split("/")[3]
+    response = client.get(path, headers=auth(sub))
+    assert 400 <= response.status_code < 500
+    assert sorted(str(p) for p in store_root.parent.rglob("*")) == before
+
+
+def test_a_user_without_photos_gets_empty_tiers(client: TestClient) -> None:
+    body = client.get("/v1/users/carol/clusters", headers=auth("carol")).json()
+    assert body["n_images"] == 0 and all(t["groups"] == [] for t in body["tiers"])
+    stats = client.get("/v1/users/carol/stats", headers=auth("carol")).json()
+    assert stats["n_images"] == 0
+
+
+def test_similar(client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]) -> None:
+    _, ids, vectors = filled_library
+    body = client.get(f"/v1/users/alice/images/{ids[0]}/similar?k=3", headers=auth("alice")).json()
+    assert body["image_id"] == ids[0]
+    order = np.argsort(-(vectors @ vectors[0]))[1:4]
+    assert [n["image_id"] for n in body["neighbors"]] == [ids[i] for i in order]
+    assert (
+        client.get("/v1/users/alice/images/nope/similar", headers=auth("alice")).status_code == 404
+    )
+    assert (
+        client.get("/v1/users/carol/images/nope/similar", headers=auth("carol")).status_code == 404
+    )
+    assert (
+        client.get(
+            f"/v1/users/alice/images/{ids[0]}/similar?k=0", headers=auth("alice")
+        ).status_code
+        == 422
+    )
+
+
+def test_pairs_are_paginated(client: TestClient) -> None:
+    first = client.get("/v1/users/alice/pairs?min_score=0.6&limit=3", headers=auth("alice")).json()
+    assert len(first["pairs"]) == 3 and first["next_offset"] == 3 and first["total"] > 3
+    rest = client.get(
+        "/v1/users/alice/pairs?min_score=0.6&limit=1000&offset=3", headers=auth("alice")
+    ).json()
+    assert rest["next_offset"] is None
+    scores = [p["score"] for p in first["pairs"] + rest["pairs"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == first["total"]
+    bad = client.get("/v1/users/alice/pairs?min_score=0.9&max_score=0.5", headers=auth("alice"))
+    assert bad.status_code == 422
+
+
+def test_delete_is_idempotent(
+    client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    _, ids, _ = filled_library
+    for _ in range(2):
+        assert (
+            client.delete(f"/v1/users/alice/images/{ids[0]}", headers=auth("alice")).status_code
+            == 204
+        )
+    assert (
+        client.get(f"/v1/users/alice/images/{ids[0]}/similar", headers=auth("alice")).status_code
+        == 404
+    )
+    assert client.get("/v1/users/alice/stats", headers=auth("alice")).json()["n_images"] == 43
+
+
+def test_stats(client: TestClient) -> None:
+    stats = client.get("/v1/users/alice/stats", headers=auth("alice")).json()
+    assert stats["n_images"] == 44 and stats["dim"] == 64 and stats["graph_fresh"]
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/v1/users/{user_id}/clusters" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_gallery_shows_groups_as_thumbnails(client: TestClient) -> None:
+    page = client.get("/v1/users/alice/gallery", headers=auth("alice"))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "https://cdn.example/alice/img-00000.jpg" in page.text
+    token = make_token(SECRET, "alice")
+    assert client.get(f"/v1/users/alice/gallery?access_token={token}").status_code == 200
+    assert client.get("/v1/users/alice/gallery?access_token=bad").status_code == 401
+
+
+def test_the_app_never_starts_without_authentication(store_root: Path) -> None:
+    with pytest.raises(AuthNotConfigured, match="no authentication configured"):
+        create_app(Settings(store_root=store_root))
+    with pytest.raises(AuthNotConfigured, match="at least 32"):
+        create_app(Settings(store_root=store_root, auth_mode="jwt", jwt_secret="short"))
+    assert create_app(Settings(store_root=store_root, auth_mode="apigateway")) is not None
+
+
+def test_apigateway_mode_refuses_requests_without_an_authorizer(store_root: Path) -> None:
+    client = TestClient(create_app(Settings(store_root=store_root, auth_mode="apigateway")))
+    assert client.get("/v1/users/alice/clusters", headers=auth("alice")).status_code == 401
