@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install tools browser lint test test-fast bench demo up deploy plan destroy \
+.PHONY: help install tools browser lint test test-fast bench demo up deploy plan destroy calibrate \
         embedder-serve api-serve eval compose-up compose-test clean
 
 help: ## list the commands
@@ -69,9 +69,15 @@ embedder-serve: install ## the SageMaker-style inference server on :8080
 api-serve: install ## the cluster API with uvicorn on :8000
 	$(BIN)/photocluster api-serve
 
-eval: install ## quality table of the offline encoder (README, Quality)
-	$(BIN)/photocluster make-eval-set build/evalset
-	$(BIN)/photocluster eval build/evalset --model efficientnet-lite0
+EVAL_SEEDS := 0 1 2 3
+
+eval: install ## quality table of the offline encoder on the held-out set (README, Quality)
+	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3
+	$(BIN)/photocluster eval build/evalset-3 --model efficientnet-lite0 --html build/eval-errors.html
+
+calibrate: install ## suggest tier thresholds from the development sets (seeds 0-2)
+	for seed in 0 1 2; do $(BIN)/photocluster make-eval-set build/evalset-$$seed --seed $$seed; done
+	$(BIN)/photocluster calibrate build/evalset-0 build/evalset-1 build/evalset-2 --model efficientnet-lite0
 
 plan: ## terraform plan of the root module (no Docker needed)
 	$(MAKE) -C terraform plan

@@ -164,6 +164,93 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_make_eval_set(args: argparse.Namespace, settings: Settings) -> int:
+    """Build the reproducible evaluation set from images inside installed packages."""
+    from photocluster import evalset
+
+    try:
+        samples = evalset.build(args.seed, args.groups, args.per_group, args.singletons)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    out = evalset.write(samples, Path(args.out), args.seed)
+    groups = len({s.group for s in samples if s.group})
+    print(
+        f"wrote {len(samples)} images ({groups} groups, "
+        f"{sum(1 for s in samples if s.group is None)} singletons) to {out}"
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Score clustering quality on a labelled folder; print the table (or JSON)."""
+    import tempfile
+
+    from photocluster.config import OFFLINE_MODEL
+    from photocluster.evaluation import error_page, evaluate, format_report
+
+    thresholds = {
+        k: v
+        for k, v in (("low", args.low), ("medium", args.medium), ("high", args.high))
+        if v is not None
+    }
+    linkages = ["complete", "single"] if args.linkage == "both" else [args.linkage]
+    try:
+        with tempfile.TemporaryDirectory(prefix="photocluster-eval-") as work:
+            report, embedded = evaluate(
+                Path(args.dir),
+                args.model or OFFLINE_MODEL,
+                Path(work),
+                thresholds,
+                linkages,
+                progress=not args.json,
+            )
+            if args.html:
+                tiers = embedded.library.thresholds(embedded.model, thresholds)
+                Path(args.html).write_text(error_page(embedded, tiers, linkages[0]))
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    print(report.to_json() if args.json else format_report(report))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Suggest tier thresholds from the pooled sweeps of several labelled folders."""
+    import tempfile
+
+    from photocluster.config import OFFLINE_MODEL
+    from photocluster.evaluation import calibrate, evaluate, pool
+
+    sweeps = []
+    model = args.model or OFFLINE_MODEL
+    try:
+        for folder in args.dirs:
+            with tempfile.TemporaryDirectory(prefix="photocluster-cal-") as work:
+                report, _ = evaluate(
+                    Path(folder), model, Path(work), linkages=["complete"], progress=False
+                )
+            sweeps.append(report.sweep["complete"])
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    pooled = pool(sweeps)
+    suggestion = calibrate(pooled)
+    at = {s.threshold: s for s in pooled}
+    print(
+        json.dumps(
+            {
+                "model": report.model,
+                "sets": args.dirs,
+                "suggested": suggestion,
+                "pooled_at_suggestion": {
+                    name: {"precision": at[t].precision, "recall": at[t].recall, "f1": at[t].f1}
+                    for name, t in suggestion.items()
+                },
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
 def _add_thresholds(parser: argparse.ArgumentParser) -> None:
     for tier in ("low", "medium", "high"):
         parser.add_argument(
@@ -227,6 +314,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("--ttl", type=int, default=3600, help="seconds")
     p.set_defaults(handler=cmd_token)
+
+    p = sub.add_parser("make-eval-set", help="build the labelled evaluation set (offline)")
+    p.add_argument("out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--groups", type=int, default=16)
+    p.add_argument("--per-group", type=int, default=5)
+    p.add_argument("--singletons", type=int, default=9)
+    p.set_defaults(handler=cmd_make_eval_set)
+
+    p = sub.add_parser("eval", help="pairwise precision/recall of the tiers on a labelled folder")
+    p.add_argument("dir", help="one sub-folder per group, plus singletons/")
+    p.add_argument("--model", help="encoder (default: efficientnet-lite0, works offline)")
+    for tier in ("low", "medium", "high"):
+        p.add_argument(f"--{tier}", type=float)
+    p.add_argument("--linkage", choices=["complete", "single", "both"], default="both")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--html", help="write a page of the worst false merges and misses here")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="suggest tier thresholds from labelled folders")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--model")
+    p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser("bake-model", help="save a model's weights for offline loading")
     p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")

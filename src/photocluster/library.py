@@ -278,13 +278,26 @@ class Library:
         linkage: str | None = None,
         min_size: int = 2,
     ) -> ClusterResult:
-        """Groups per tier (see :mod:`photocluster.similarity` for the semantics)."""
+        """Groups per tier (low/medium/high: the model's defaults unless given)."""
+        validate_user_id(user_id)
+        header = self.store.header(user_id)
+        return self.cut(user_id, self.thresholds(header.model, thresholds or {}), linkage, min_size)
+
+    def cut(
+        self,
+        user_id: str,
+        thresholds: Mapping[str, float],
+        linkage: str | None = None,
+        min_size: int = 2,
+    ) -> ClusterResult:
+        """Groups at any named thresholds (increasing), from the graph when it is fresh and
+        reaches that low, else computed on demand (see :mod:`photocluster.similarity`)."""
         validate_user_id(user_id)
         linkage = linkage or self.settings.linkage
         if linkage not in LINKAGES:
             raise InvalidThresholds(f"linkage must be one of {list(LINKAGES)}")
+        tiers = check_thresholds(dict(thresholds))
         header = self.store.header(user_id)
-        tiers = self.thresholds(header.model, thresholds or {})
         graph = self.fresh_graph(user_id, edges=linkage == "single")
         if graph is None or min(tiers.values()) < graph.floor:
             graph = self._on_demand_graph(user_id, min(tiers.values()))
