@@ -13,8 +13,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install tools browser lint test test-fast bench demo up deploy plan destroy calibrate \
-        embedder-serve api-serve eval compose-up compose-test clean
+.PHONY: help install tools system-tools lint test test-fast bench demo up deploy plan destroy calibrate \
+        embedder-serve api-serve eval compose-up compose-test compose-down clean
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,12 +34,16 @@ $(CHECKOV): requirements/checkov.txt
 	$(TOOLS)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@
 
-browser: ## install Debian's chromium for the gallery screenshot test (skipped if apt is unavailable)
-	@command -v chromium >/dev/null 2>&1 || { \
+system-tools: ## Debian's chromium (gallery screenshot) and docker-compose (compose validation)
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
-	      || echo "chromium could not be installed: the screenshot test will skip"; \
-	  else echo "no apt-get as root: the screenshot test will skip"; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $$missing >/dev/null) \
+	      || echo "could not install:$$missing (the tests that need them skip, saying why)"; \
+	  else echo "no apt-get as root: tests needing$$missing skip, saying why"; fi; fi
 
 PY_SOURCES = src tests bench $(wildcard services/*/*.py)
 
@@ -48,7 +52,7 @@ lint: install ## ruff + mypy
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
 
-test: install tools browser lint ## everything CI runs: lint, unit, integration, e2e, terraform, fuzzing
+test: install tools system-tools lint ## everything CI runs: lint, unit, integration, e2e, terraform, fuzzing
 	$(BIN)/python -m pytest -q
 
 test-fast: install ## unit tests only
@@ -88,11 +92,22 @@ deploy: ## build + push the three images, terraform apply, print the API URL
 destroy: ## terraform destroy
 	$(MAKE) -C terraform destroy
 
-compose-up: ## docker compose: LocalStack + services (needs a Docker engine)
-	docker compose -f docker/docker-compose.yml up --build -d
+COMPOSE ?= docker compose
+COMPOSE_FILE := docker/docker-compose.yml
 
-compose-test: install ## the end-to-end test against the compose stack
-	AWS_ENDPOINT_URL=http://127.0.0.1:4566 PHOTOCLUSTER_E2E_EXTERNAL=1 $(BIN)/python -m pytest -q tests/e2e
+docker/.env:
+	$(PYTHON) -c "import secrets; print('PHOTOCLUSTER_JWT_SECRET=' + secrets.token_urlsafe(32))" > $@
+
+compose-up: docker/.env ## docker compose: LocalStack + the real images (needs a Docker engine)
+	$(COMPOSE) -f $(COMPOSE_FILE) up --build -d --wait
+
+compose-test: install docker/.env ## the end-to-end test against the compose stack
+	set -a && . docker/.env && set +a && AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
+	  PHOTOCLUSTER_E2E_API_URL=http://127.0.0.1:8000 PHOTOCLUSTER_E2E_EXTERNAL=1 \
+	  $(BIN)/python -m pytest -q tests/e2e
+
+compose-down: ## stop the compose stack and remove its volumes
+	$(COMPOSE) -f $(COMPOSE_FILE) down -v
 
 clean: ## remove build outputs and local data (keeps .venv)
 	rm -rf build data .pytest_cache .mypy_cache .ruff_cache .hypothesis

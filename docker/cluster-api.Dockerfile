@@ -12,5 +12,7 @@ RUN pip install --no-cache-dir -c /tmp/build/requirements/constraints.txt \
  && rm -rf /tmp/build
 COPY services/cluster-api/handler.py ${LAMBDA_TASK_ROOT}/
 ENV PHOTOCLUSTER_AUTH_MODE=apigateway
+# EFS mounts here in Lambda; locally (compose) a named volume does, owned by this user.
+RUN mkdir -p /mnt/efs && chown 1000:1000 /mnt/efs
 USER 1000:1000
 CMD ["handler.handler"]

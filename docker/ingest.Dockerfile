@@ -12,5 +12,7 @@ RUN pip install --no-cache-dir -c /tmp/build/requirements/constraints.txt \
       --target "${LAMBDA_TASK_ROOT}" "/tmp/build[ingest]" \
  && rm -rf /tmp/build
 COPY services/ingest/handler.py services/ingest/writer.py ${LAMBDA_TASK_ROOT}/
+# EFS mounts here in Lambda; locally (compose) a named volume does, owned by this user.
+RUN mkdir -p /mnt/efs && chown 1000:1000 /mnt/efs
 USER 1000:1000
 CMD ["handler.handler"]

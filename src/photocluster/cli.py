@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from photocluster.config import Settings, get_settings
 from photocluster.errors import PhotoclusterError
@@ -251,6 +252,65 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _local_options(args: argparse.Namespace) -> Any:
+    from photocluster.local.demo import Options
+
+    return Options(
+        workdir=Path(args.workdir),
+        aws_port=args.aws_port,
+        api_port=args.api_port,
+        embedder_port=args.embedder_port,
+        aws_endpoint=args.aws_endpoint,
+        timeout_s=args.timeout,
+        samples=getattr(args, "samples", True),
+    )
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """The whole pipeline on this machine: upload samples, print groups, stop."""
+    from photocluster.local.demo import demo
+
+    return demo(_local_options(args))
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    """The same stack as the demo, kept running until Ctrl-C."""
+    from photocluster.local.demo import up
+
+    return up(_local_options(args))
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Poll the ingest queue and run the ingest handler on each batch (local runs)."""
+    from photocluster.local.worker import run
+
+    logging.getLogger().setLevel(logging.INFO)
+    run(settings, Path(args.ready_file) if args.ready_file else None)
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the bucket, queues and notification against AWS_ENDPOINT_URL (an emulator)."""
+    from dataclasses import asdict
+
+    import boto3
+
+    from photocluster.local.aws import bootstrap
+
+    resources = bootstrap(boto3.client("s3"), boto3.client("sqs"), settings)
+    print(json.dumps(asdict(resources)))
+    return 0
+
+
+def _add_local(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", default=".demo", help="logs, samples, local EFS")
+    parser.add_argument("--aws-port", type=int, default=4566)
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--embedder-port", type=int, default=8080)
+    parser.add_argument("--aws-endpoint", help="use this running emulator instead of moto")
+    parser.add_argument("--timeout", type=float, default=300.0)
+
+
 def _add_thresholds(parser: argparse.ArgumentParser) -> None:
     for tier in ("low", "medium", "high"):
         parser.add_argument(
@@ -337,6 +397,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dirs", nargs="+")
     p.add_argument("--model")
     p.set_defaults(handler=cmd_calibrate)
+
+    p = sub.add_parser("demo", help="run the whole pipeline locally on sample photos")
+    _add_local(p)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("up", help="run the local stack until Ctrl-C")
+    _add_local(p)
+    p.add_argument("--no-samples", dest="samples", action="store_false")
+    p.set_defaults(handler=cmd_up)
+
+    p = sub.add_parser("worker", help="poll the ingest queue (local event source mapping)")
+    p.add_argument("--ready-file")
+    p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser("bootstrap", help="create bucket, queues and notification (emulator)")
+    p.set_defaults(handler=cmd_bootstrap)
 
     p = sub.add_parser("bake-model", help="save a model's weights for offline loading")
     p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")

@@ -241,3 +241,7 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -364,19 +364,10 @@ def endpoint_from_settings(settings: Settings) -> EmbeddingEndpoint:
     )
 
 
-def ingest_from_settings(settings: Settings, writer: WriterClient | None = None) -> Ingest:
+def ingest_from_settings(settings: Settings, writer: WriterClient) -> Ingest:
     """The ingest function's processor as configured (clients created once, at load)."""
     import boto3
 
-    from photocluster.library import Library
-    from photocluster.writer import InProcessWriter, LambdaWriter, handle_write
-
-    if writer is None:
-        if settings.writer_function:
-            writer = LambdaWriter(boto3.client("lambda"), settings.writer_function)
-        else:  # local runs: the writer's code in this process
-            library = Library.from_settings(settings)
-            writer = InProcessWriter(lambda event: handle_write(library, event, settings.model))
     reporter: FailureReporter = (
         DeadLetterReporter(boto3.client("sqs"), settings.dlq_url)
         if settings.dlq_url

@@ -25,6 +25,31 @@ class Resources:
     dlq_arn: str
 
 
+#: Emulators accept any credentials; "test" is the conventional dummy, never a real key.
+EMULATOR_KEY = "test"
+
+
+def emulator_client(service: str, url: str, region: str = "us-east-1") -> Any:
+    """A boto3 client of an AWS emulator (moto or LocalStack) on ``url``."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=EMULATOR_KEY, aws_secret_access_key=EMULATOR_KEY, region_name=region
+    )
+    return session.client(service, endpoint_url=url)  # type: ignore[call-overload]
+
+
+def emulator_env(url: str, region: str = "us-east-1") -> dict[str, str]:
+    """Environment variables that point boto3 in a child process at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": EMULATOR_KEY,
+        "AWS_SECRET_ACCESS_KEY": EMULATOR_KEY,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
+
+
 def resource_names(name: str) -> dict[str, str]:
     return {"bucket": f"{name}-uploads", "queue": f"{name}-ingest", "dlq": f"{name}-ingest-dlq"}
 

