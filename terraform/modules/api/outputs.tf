@@ -1,0 +1,24 @@
+output "api_url" {
+  description = "Invoke URL of the stage; append /v1/users/{user_id}/clusters."
+  value       = aws_api_gateway_stage.this.invoke_url
+}
+
+output "rest_api_id" {
+  description = "ID of the REST API."
+  value       = aws_api_gateway_rest_api.this.id
+}
+
+output "execution_arn" {
+  description = "Execution ARN of the REST API."
+  value       = aws_api_gateway_rest_api.this.execution_arn
+}
+
+output "user_pool_id" {
+  description = "Cognito user pool created here (null when an existing one was given)."
+  value       = var.user_pool_arn == null ? aws_cognito_user_pool.this[0].id : null
+}
+
+output "user_pool_client_id" {
+  description = "App client for the mobile app (no secret)."
+  value       = var.user_pool_arn == null ? aws_cognito_user_pool_client.mobile[0].id : null
+}

@@ -1,0 +1,160 @@
+# The embedding endpoint: the embedder image (ViT weights baked in) as a SageMaker
+# Serverless endpoint, with provisioned concurrency scaled by Application Auto Scaling.
+
+resource "aws_ecr_repository" "this" {
+  name                 = var.name
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+  encryption_configuration {
+    encryption_type = "KMS"
+  }
+  tags = var.tags
+}
+
+resource "aws_ecr_lifecycle_policy" "this" {
+  repository = aws_ecr_repository.this.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "keep the newest ${var.image_keep_count} images"
+      selection = {
+        tagStatus   = "any"
+        countType   = "imageCountMoreThan"
+        countNumber = var.image_keep_count
+      }
+      action = { type = "expire" }
+    }]
+  })
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = split(":", aws_ecr_repository.this.arn)[4]
+  log_group  = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/${var.name}"
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "PullTheEmbedderImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [aws_ecr_repository.this.arn]
+  }
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # the API has no resource-level permissions
+  }
+  statement {
+    sid       = "EndpointLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = [local.log_group, "${local.log_group}:*"]
+  }
+  statement {
+    sid       = "EndpointMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # the API has no resource-level permissions
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/Endpoints"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.model_data_url == null ? [] : [var.model_data_url]
+    content {
+      sid       = "ReadModelArtifacts"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:${data.aws_partition.current.partition}:s3:::${trimprefix(statement.value, "s3://")}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name}-sagemaker"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "embedder"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+resource "aws_sagemaker_model" "this" {
+  name                     = var.name
+  execution_role_arn       = aws_iam_role.execution.arn
+  enable_network_isolation = true # weights are baked in: the container needs no network
+  primary_container {
+    image          = var.image_uri
+    model_data_url = var.model_data_url
+    environment = {
+      PHOTOCLUSTER_LOG_LEVEL = "INFO"
+    }
+  }
+  tags = var.tags
+}
+
+resource "aws_sagemaker_endpoint_configuration" "this" {
+  # checkov:skip=CKV_AWS_98: serverless endpoints take no KMS key (no ML storage volume to encrypt)
+  name_prefix = "${var.name}-"
+  production_variants {
+    variant_name = "AllTraffic"
+    model_name   = aws_sagemaker_model.this.name
+    serverless_config {
+      memory_size_in_mb       = var.memory_size_mb
+      max_concurrency         = var.max_concurrency
+      provisioned_concurrency = var.provisioned_concurrency > 0 ? var.provisioned_concurrency : null
+    }
+  }
+  lifecycle {
+    create_before_destroy = true
+  }
+  tags = var.tags
+}
+
+resource "aws_sagemaker_endpoint" "this" {
+  name                 = var.name
+  endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
+  tags                 = var.tags
+}
+
+resource "aws_appautoscaling_target" "this" {
+  count              = var.enable_autoscaling && var.provisioned_concurrency > 0 ? 1 : 0
+  service_namespace  = "sagemaker"
+  resource_id        = "endpoint/${aws_sagemaker_endpoint.this.name}/variant/AllTraffic"
+  scalable_dimension = "sagemaker:variant:DesiredProvisionedConcurrency"
+  min_capacity       = var.provisioned_concurrency
+  max_capacity       = max(var.provisioned_concurrency, var.autoscaling_max_provisioned)
+}
+
+resource "aws_appautoscaling_policy" "this" {
+  count              = length(aws_appautoscaling_target.this)
+  name               = "${var.name}-provisioned-concurrency"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.autoscaling_target_utilization
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+    predefined_metric_specification {
+      predefined_metric_type = "SageMakerVariantProvisionedConcurrencyUtilization"
+    }
+  }
+}

@@ -1,0 +1,67 @@
+variable "bucket_name" {
+  description = "Name of the uploads bucket (the root derives it from local.name)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be a valid S3 bucket name."
+  }
+}
+
+variable "upload_prefix" {
+  description = "Key prefix of uploads: uploads/{user_id}/{image_id}.{ext}."
+  type        = string
+  default     = "uploads/"
+  validation {
+    condition     = endswith(var.upload_prefix, "/")
+    error_message = "upload_prefix must end with a slash."
+  }
+}
+
+variable "image_suffixes" {
+  description = "Key suffixes that notify the ingest queue (S3 filters are case-sensitive)."
+  type        = list(string)
+  default     = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".heif", ".JPG", ".JPEG", ".PNG", ".HEIC"]
+  validation {
+    condition     = length(var.image_suffixes) > 0 && alltrue([for s in var.image_suffixes : startswith(s, ".")])
+    error_message = "image_suffixes must be a non-empty list of suffixes starting with a dot."
+  }
+}
+
+variable "queue_arn" {
+  description = "ARN of the ingest queue that receives ObjectCreated and ObjectRemoved events."
+  type        = string
+}
+
+variable "versioning" {
+  description = "Keep previous versions of overwritten or deleted uploads."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_version_days" {
+  description = "Days a previous version of an upload is kept before it expires."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days must be at least 1."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for server-side encryption; null uses the AWS managed key (aws/s3)."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy delete a bucket that still holds objects."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

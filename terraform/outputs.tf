@@ -1,0 +1,54 @@
+output "api_url" {
+  description = "The API's base URL: GET {api_url}/v1/users/{user_id}/clusters."
+  value       = module.api.api_url
+}
+
+output "bucket_name" {
+  description = "Uploads bucket: PUT uploads/{user_id}/{image_id}.jpg."
+  value       = module.storage.bucket_name
+}
+
+output "queue_url" {
+  description = "Ingest queue (photocluster backfill --queue-url)."
+  value       = module.queue.queue_url
+}
+
+output "dlq_url" {
+  description = "Dead-letter queue of uploads that could not be ingested."
+  value       = module.queue.dlq_url
+}
+
+output "endpoint_name" {
+  description = "SageMaker endpoint of the embedder."
+  value       = module.embedder.endpoint_name
+}
+
+output "ingest_repository_url" {
+  description = "ECR repository of the ingest/writer image."
+  value       = module.ingest.repository_url
+}
+
+output "cluster_api_repository_url" {
+  description = "ECR repository of the cluster-api image."
+  value       = module.cluster_api.repository_url
+}
+
+output "embedder_repository_url" {
+  description = "ECR repository of the embedder image."
+  value       = module.embedder.repository_url
+}
+
+output "user_pool_id" {
+  description = "Cognito user pool (when created here)."
+  value       = module.api.user_pool_id
+}
+
+output "user_pool_client_id" {
+  description = "Cognito app client for the mobile app (when created here)."
+  value       = module.api.user_pool_client_id
+}
+
+output "file_system_id" {
+  description = "EFS file system holding the embeddings."
+  value       = module.efs.file_system_id
+}

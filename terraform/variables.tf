@@ -1,0 +1,269 @@
+# --- where and what ------------------------------------------------------------------------
+
+variable "project" {
+  description = "Project name: first part of every resource name."
+  type        = string
+  default     = "photocluster"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.project))
+    error_message = "project must be 2-21 lowercase letters, digits or hyphens."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (prod, staging, ...): second part of every resource name."
+  type        = string
+  default     = "prod"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.environment))
+    error_message = "environment must be 2-12 lowercase letters or digits."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+}
+
+variable "tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "aws_endpoint_url" {
+  description = "An AWS emulator's endpoint (moto, LocalStack) for offline plans; null for AWS."
+  type        = string
+  default     = null
+}
+
+# --- images (make deploy builds, pushes and passes these) ------------------------------------
+
+variable "ingest_image_uri" {
+  description = "docker/ingest.Dockerfile image (ingest and writer functions)."
+  type        = string
+}
+
+variable "cluster_api_image_uri" {
+  description = "docker/cluster-api.Dockerfile image."
+  type        = string
+}
+
+variable "embedder_image_uri" {
+  description = "docker/embedder.Dockerfile image (weights of model_id baked in)."
+  type        = string
+}
+
+variable "model_id" {
+  description = "Encoder id baked into the embedder image; the writer refuses vectors of any other."
+  type        = string
+  default     = "facebook/dinov2-base"
+}
+
+# --- network -----------------------------------------------------------------------------------
+
+variable "create_vpc" {
+  description = "Create a minimal private VPC; false to use vpc_id and subnet_ids."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_id" {
+  description = "Existing VPC (create_vpc = false)."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Existing private subnets (create_vpc = false)."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the created VPC."
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "availability_zones" {
+  description = "AZs for the created subnets (at least two)."
+  type        = list(string)
+  default     = []
+}
+
+# --- ingest ------------------------------------------------------------------------------------
+
+variable "upload_prefix" {
+  description = "Key prefix of uploads: uploads/{user_id}/{image_id}.{ext}."
+  type        = string
+  default     = "uploads/"
+}
+
+variable "queue_delay_seconds" {
+  description = "Delivery delay of the ingest queue (smooths bursts into the endpoint)."
+  type        = number
+  default     = 5
+}
+
+variable "queue_max_receive_count" {
+  description = "Receives before a message goes to the dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "ingest_timeout_seconds" {
+  description = "Ingest function timeout; the queue's visibility timeout is 6x this."
+  type        = number
+  default     = 60
+}
+
+variable "ingest_batch_size" {
+  description = "Messages per ingest invocation (one endpoint request per batch)."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.ingest_batch_size >= 1 && var.ingest_batch_size <= 10
+    error_message = "ingest_batch_size must be 1-10 (SQS standard queue batch limit without a window)."
+  }
+}
+
+variable "ingest_batching_window_seconds" {
+  description = "How long the event source mapping gathers messages into a batch."
+  type        = number
+  default     = 2
+}
+
+variable "ingest_max_concurrency" {
+  description = "Most concurrent ingest invocations the event source mapping starts (2-1000)."
+  type        = number
+  default     = 20
+}
+
+variable "enable_event_source_mapping" {
+  description = "Connect the queue to the ingest function (off for emulators, where it breaks queues)."
+  type        = bool
+  default     = true
+}
+
+# --- functions ---------------------------------------------------------------------------------
+
+variable "ingest_memory_mb" {
+  description = "Ingest memory: 1769 MB = one vCPU for decoding."
+  type        = number
+  default     = 2048
+}
+
+variable "writer_memory_mb" {
+  description = "Writer memory (holds one user's matrix: 20,000 x 768 float32 = 61 MB, plus the graph)."
+  type        = number
+  default     = 1769
+}
+
+variable "writer_timeout_seconds" {
+  description = "Writer timeout."
+  type        = number
+  default     = 30
+}
+
+variable "api_memory_mb" {
+  description = "Cluster API memory."
+  type        = number
+  default     = 1769
+}
+
+variable "api_timeout_seconds" {
+  description = "Cluster API timeout (API Gateway gives up after 29 s)."
+  type        = number
+  default     = 29
+}
+
+variable "provisioned_concurrency" {
+  description = "Provisioned concurrency on each function's live alias."
+  type = object({
+    ingest      = number
+    writer      = number
+    cluster_api = number
+  })
+  default = { ingest = 1, writer = 2, cluster_api = 2 }
+}
+
+variable "autoscaling_max" {
+  description = "Upper bound of provisioned-concurrency autoscaling per function."
+  type = object({
+    ingest      = number
+    writer      = number
+    cluster_api = number
+  })
+  default = { ingest = 10, writer = 20, cluster_api = 50 }
+}
+
+variable "enable_provisioned_concurrency" {
+  description = "Provisioned concurrency and its autoscaling (off for emulators that lack them)."
+  type        = bool
+  default     = true
+}
+
+# --- embedder ----------------------------------------------------------------------------------
+
+variable "embedder_memory_mb" {
+  description = "SageMaker Serverless memory of the embedder."
+  type        = number
+  default     = 6144
+}
+
+variable "embedder_max_concurrency" {
+  description = "Most concurrent embedder invocations."
+  type        = number
+  default     = 20
+}
+
+variable "embedder_provisioned_concurrency" {
+  description = "Warm embedder instances (0 = none)."
+  type        = number
+  default     = 2
+}
+
+variable "embedder_autoscaling_max" {
+  description = "Upper bound of the embedder's provisioned-concurrency autoscaling."
+  type        = number
+  default     = 10
+}
+
+# --- API and operations ------------------------------------------------------------------------
+
+variable "user_pool_arn" {
+  description = "Existing Cognito user pool of the app's users; null creates one."
+  type        = string
+  default     = null
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second across the API."
+  type        = number
+  default     = 500
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Burst of requests across the API."
+  type        = number
+  default     = 1000
+}
+
+variable "manage_account_logging_role" {
+  description = "Set API Gateway's account-wide CloudWatch role (once per account and region)."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group."
+  type        = number
+  default     = 365
+}
+
+variable "alarm_actions" {
+  description = "SNS topics notified when uploads land in the dead-letter queue."
+  type        = list(string)
+  default     = []
+}
