@@ -26,12 +26,13 @@ import torch
 from PIL import Image
 
 from bench.common import Row, Timing, measure, print_table
-from photocluster.config import OFFLINE_MODEL
+from photocluster.config import OFFLINE_MODEL, Settings
 from photocluster.encoder import load_encoder
 from photocluster.images import encode_jpeg
 from photocluster.inference import COMPUTE_TIME_HEADER
 
 REPO = Path(__file__).resolve().parents[1]
+DEVICE = Settings().device  # PHOTOCLUSTER_DEVICE=cuda on a GPU machine
 
 
 def sample_images(n: int) -> list[Image.Image]:
@@ -59,7 +60,7 @@ def throughput_rows(name: str, source: str, repeats: dict[int, int]) -> list[Row
     images = sample_images(32)
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        encoder = load_encoder(source)
+        encoder = load_encoder(source, device=DEVICE)
         for batch, reps in repeats.items():
             timing = measure(lambda b=batch, e=encoder: e.embed(images[:b]), reps, warmup=1)
             rows.append(
@@ -132,6 +133,7 @@ def server_overhead_rows(root: Path) -> list[Row]:
                         f"server, batch {batch}: HTTP round trip",
                         total,
                         compute,
+                        ratio=False,
                         note=f"added per request: {added * 1e3:.1f} ms (baseline = the "
                         "server's own decode + embed time)",
                     )
@@ -144,7 +146,9 @@ def server_overhead_rows(root: Path) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> None:
     del argv
-    print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+    print(
+        f"torch {torch.__version__}, device {DEVICE}, CUDA available: {torch.cuda.is_available()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows = throughput_rows(
