@@ -18,7 +18,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -318,7 +317,3 @@ def error_page(
         f"</h1><h2>Worst false merges ({len(merges)})</h2>{rows(merges)}"
         f"<h2>Worst misses ({len(misses)})</h2>{rows(misses)}"
     )
-
-
-def report_dict(report: EvalReport) -> dict[str, Any]:
-    return dict(json.loads(report.to_json()))

@@ -26,7 +26,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 class LocalContext:
     """The Lambda context attributes handlers and Powertools read, for local invocations."""
 
-    function_name: str
+    function_name: str = "photocluster-local"
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 1024
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))

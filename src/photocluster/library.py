@@ -15,11 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import numpy.typing as npt
 
 from photocluster.config import Settings, check_thresholds
-from photocluster.errors import InvalidThresholds, UnknownImage, UnknownUser
+from photocluster.errors import InvalidThresholds, UnknownUser
 from photocluster.graph import (
     GRAPH_SUFFIX,
     GraphParams,
@@ -41,7 +40,7 @@ from photocluster.similarity import (
     pairs_on_demand,
     similar,
 )
-from photocluster.store import Change, Snapshot, Store, Transaction, decode_ids
+from photocluster.store import Change, Store, Transaction, decode_ids
 
 log = logging.getLogger(__name__)
 
@@ -328,9 +327,6 @@ class Library:
             build_graph(snapshot.ids, snapshot.vectors, params), snapshot.generation, snapshot.model
         )
 
-    def snapshot(self, user_id: str) -> Snapshot:
-        return self.store.read(user_id)
-
     def similar(
         self, user_id: str, image_id: str, k: int = 10, min_score: float = 0.0
     ) -> list[Neighbour]:
@@ -400,14 +396,6 @@ class Library:
             graph_edges=len(graph.edge_u) if graph else None,
             graph_exact_from=graph.exact_from if graph else None,
         )
-
-    def has_image(self, user_id: str, image_id: str) -> bool:
-        snapshot = self.store.read(user_id)
-        return bool(np.any(snapshot.ids == image_id.encode("ascii")))
-
-    def require_image(self, user_id: str, image_id: str) -> None:
-        if not self.has_image(user_id, image_id):
-            raise UnknownImage(f"no embedding stored for image {image_id!r}")
 
 
 def _result(change: Change, tx: Transaction) -> WriteResult:

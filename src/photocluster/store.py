@@ -248,11 +248,6 @@ class Snapshot:
     def id_list(self) -> list[str]:
         return decode_ids(self.ids)
 
-    def index_of(self, image_id: str) -> int | None:
-        """Position of ``image_id`` in ``ids``, or None."""
-        hits = np.flatnonzero(self.ids == image_id.encode("ascii"))
-        return int(hits[0]) if len(hits) else None
-
 
 @dataclass(frozen=True)
 class Change:
@@ -568,10 +563,6 @@ class Store:
             self._cache.move_to_end(path)
             while len(self._cache) > self.cache_users:
                 self._cache.popitem(last=False)
-
-    def _forget(self, path: Path) -> None:
-        with self._cache_lock:
-            self._cache.pop(path, None)
 
 
 class Transaction:

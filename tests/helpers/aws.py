@@ -6,7 +6,6 @@ import importlib.util
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -55,25 +54,6 @@ def receive_all(sqs: Any, queue_url: str, count: int, timeout: float = 30) -> li
         )
         messages += response.get("Messages", [])
     return messages
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
-
-    function_name: str = "photocluster-test"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/photocluster-test"
-    log_stream_name: str = "test"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def load_handler(path: Path) -> ModuleType:

@@ -12,8 +12,9 @@ import pytest
 
 from photocluster.api import get_app
 from photocluster.config import Settings, get_settings
+from photocluster.handlers import LocalContext
 from photocluster.library import Library
-from tests.helpers.aws import LambdaContext, load_handler
+from tests.helpers.aws import load_handler
 from tests.helpers.data import grouped_vectors
 from tests.helpers.procs import REPO
 
@@ -118,7 +119,7 @@ def handler(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, Any]:
-    response = handler.handler(event, LambdaContext())
+    response = handler.handler(event, LocalContext())
     body = response["body"]
     return response["statusCode"], json.loads(body) if body else None
 

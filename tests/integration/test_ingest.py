@@ -14,10 +14,11 @@ import pytest
 
 from photocluster.config import Settings, get_settings
 from photocluster.events import image_id_for_stem
+from photocluster.handlers import LocalContext
 from photocluster.local.aws import Resources, bootstrap, lambda_sqs_event
 from photocluster.store import Store
 from tests.conftest import TINY_VIT_ID
-from tests.helpers.aws import LambdaContext, load_handler, receive_all
+from tests.helpers.aws import load_handler, receive_all
 from tests.helpers.images import encode, jpeg, picture, png, truncated_jpeg, webp
 from tests.helpers.procs import REPO
 
@@ -44,7 +45,7 @@ class Pipeline:
         for start in range(0, len(messages), 10):
             batch = messages[start : start + 10]
             event = lambda_sqs_event(batch, self.resources.queue_arn)
-            response = self.handler.handler(event, LambdaContext())
+            response = self.handler.handler(event, LocalContext())
             failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
             failures += response["batchItemFailures"]
             for message in batch:
@@ -203,7 +204,7 @@ def test_writer_lambda_handler_applies_and_refuses(
             "model": "m",
             "items": [{"image_id": "a", "embedding": [1.0, 0.0, 0.0]}],
         },
-        LambdaContext(),
+        LocalContext(),
     )
     assert ok["ok"] and ok["added"] == 1
     cases = [
@@ -247,16 +248,16 @@ def test_writer_lambda_handler_applies_and_refuses(
         ({"op": "drop", "user_id": "u"}, "InvalidRequest"),
     ]
     for payload, error_type in cases:
-        answer = writer.handler(payload, LambdaContext())
+        answer = writer.handler(payload, LocalContext())
         assert answer["ok"] is False and answer["error_type"] == error_type, (payload, answer)
     assert (
-        writer.handler({"op": "delete", "user_id": "u", "image_ids": ["a", "zz"]}, LambdaContext())[
+        writer.handler({"op": "delete", "user_id": "u", "image_ids": ["a", "zz"]}, LocalContext())[
             "deleted"
         ]
         == 1
     )
     assert writer.handler(
-        {"op": "delete", "user_id": "nobody", "image_ids": ["a"]}, LambdaContext()
+        {"op": "delete", "user_id": "nobody", "image_ids": ["a"]}, LocalContext()
     )["ok"]
 
 

@@ -18,12 +18,12 @@ import pytest
 from photocluster.config import Settings
 from photocluster.local.aws import resource_names
 from tests.helpers.procs import REPO
+from tests.helpers.tools import checkov
 
 pytestmark = pytest.mark.terraform
 
 TERRAFORM = REPO / "terraform"
 MIRROR = Path("/opt/tf-plugins")
-CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 MODULES = sorted(p.name for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
 
 
@@ -324,28 +324,7 @@ def test_terraform_defaults_match_the_local_runtime() -> None:
 
 
 def test_checkov_has_no_failed_checks() -> None:
-    assert CHECKOV.exists(), "make tools installs checkov in .tools/checkov"
-    result = subprocess.run(
-        [
-            str(CHECKOV),
-            "-d",
-            str(TERRAFORM),
-            "--framework",
-            "terraform",
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(result.stdout)
-    summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
-    failed = report.get("results", {}).get("failed_checks", []) if isinstance(report, dict) else []
+    summary, failed = checkov(TERRAFORM, "terraform")
     assert summary["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
     assert summary["passed"] > 300
 

@@ -20,59 +20,43 @@ HEAVY = (
 )
 
 
+def modules_loaded_by(entry: str, env: dict[str, str], cwd: Path) -> set[str]:
+    """Every module in sys.modules after loading a Lambda entry file, as Lambda's init does."""
+    script = f"""
+import json, runpy, sys
+runpy.run_path({str(REPO / entry)!r})
+print(json.dumps(sorted(sys.modules)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin", **env},
+        check=True,
+        cwd=cwd,
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 @pytest.mark.parametrize(
-    ("entry", "must_load"),
+    ("entry", "env", "must_load"),
     [
-        ("services/ingest/handler.py", "photocluster.ingest"),
-        ("services/ingest/writer.py", "photocluster.writer"),
+        (
+            "services/ingest/handler.py",
+            {"PHOTOCLUSTER_EMBEDDER_URL": "http://127.0.0.1:9"},
+            {"photocluster.ingest"},
+        ),
+        ("services/ingest/writer.py", {}, {"photocluster.writer"}),
+        (
+            "services/cluster-api/handler.py",
+            {"PHOTOCLUSTER_AUTH_MODE": "apigateway"},
+            {"photocluster.api.app", "mangum", "fastapi"},
+        ),
     ],
 )
-def test_lambda_entry_never_imports_torch(entry: str, must_load: str, tmp_path: Path) -> None:
-    script = f"""
-import json, runpy, sys
-runpy.run_path({str(REPO / entry)!r})  # module load, as Lambda's init does
-print(json.dumps(sorted(sys.modules)))
-"""
-    env = {
-        "PHOTOCLUSTER_STORE_ROOT": str(tmp_path),
-        "PHOTOCLUSTER_EMBEDDER_URL": "http://127.0.0.1:9",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PATH": "/usr/bin:/bin",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        cwd=tmp_path,
-    )
-    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert must_load in modules
-    heavy = sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY)
-    assert heavy == []
-
-
-def test_cluster_api_entry_never_imports_torch(tmp_path: Path) -> None:
-    script = f"""
-import json, runpy, sys
-runpy.run_path({str(REPO / "services/cluster-api/handler.py")!r})
-print(json.dumps(sorted(sys.modules)))
-"""
-    env = {
-        "PHOTOCLUSTER_STORE_ROOT": str(tmp_path),
-        "PHOTOCLUSTER_AUTH_MODE": "apigateway",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PATH": "/usr/bin:/bin",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        cwd=tmp_path,
-    )
-    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert {"photocluster.api.app", "mangum", "fastapi"} <= modules
+def test_lambda_entry_never_imports_torch(
+    entry: str, env: dict[str, str], must_load: set[str], tmp_path: Path
+) -> None:
+    modules = modules_loaded_by(entry, {"PHOTOCLUSTER_STORE_ROOT": str(tmp_path), **env}, tmp_path)
+    assert must_load <= modules
     assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []

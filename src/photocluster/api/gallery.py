@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from photocluster.config import Settings
-from photocluster.events import NotAnImageKey, image_id_for_stem, parse_key
+from photocluster.events import NotAnImageKey, parse_key
 
 log = logging.getLogger(__name__)
 MAX_GROUPS_SHOWN = 200
@@ -82,6 +82,3 @@ def render(result: dict[str, Any], urls: dict[str, str]) -> str:
     return _templates.get_template("gallery.html").render(
         result=result, tiers=tiers, urls=urls, max_groups=MAX_GROUPS_SHOWN
     )
-
-
-__all__ = ["Thumbnails", "image_id_for_stem", "render"]

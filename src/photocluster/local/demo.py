@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 
 from photocluster.config import OFFLINE_MODEL, Settings
-from photocluster.errors import PhotoclusterError
 from photocluster.local.aws import Resources, bootstrap, emulator_client, emulator_env
 from photocluster.local.stack import Stack, StackError, port_is_free, terminate_on_signals
 
@@ -293,6 +292,3 @@ Ctrl-C stops everything.""")
             pass
     console.print("stopped.")
     return 0
-
-
-__all__ = ["Options", "PhotoclusterError", "demo", "up"]
