@@ -1,32 +1,11 @@
 # The embedding endpoint: the embedder image (ViT weights baked in) as a SageMaker
 # Serverless endpoint, with provisioned concurrency scaled by Application Auto Scaling.
 
-resource "aws_ecr_repository" "this" {
-  name                 = var.name
-  image_tag_mutability = "IMMUTABLE"
-  image_scanning_configuration {
-    scan_on_push = true
-  }
-  encryption_configuration {
-    encryption_type = "KMS"
-  }
-  tags = var.tags
-}
-
-resource "aws_ecr_lifecycle_policy" "this" {
-  repository = aws_ecr_repository.this.name
-  policy = jsonencode({
-    rules = [{
-      rulePriority = 1
-      description  = "keep the newest ${var.image_keep_count} images"
-      selection = {
-        tagStatus   = "any"
-        countType   = "imageCountMoreThan"
-        countNumber = var.image_keep_count
-      }
-      action = { type = "expire" }
-    }]
-  })
+module "repository" {
+  source           = "../image_repository"
+  name             = var.name
+  image_keep_count = var.image_keep_count
+  tags             = var.tags
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -43,7 +22,7 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  account_id = split(":", aws_ecr_repository.this.arn)[4]
+  account_id = split(":", module.repository.arn)[4]
   log_group  = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/${var.name}"
 }
 
@@ -51,7 +30,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "PullTheEmbedderImage"
     actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [aws_ecr_repository.this.arn]
+    resources = [module.repository.arn]
   }
   statement {
     sid       = "EcrLogin"

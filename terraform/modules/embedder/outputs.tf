@@ -1,11 +1,11 @@
 output "repository_url" {
   description = "ECR repository to push the embedder image to."
-  value       = aws_ecr_repository.this.repository_url
+  value       = module.repository.url
 }
 
 output "repository_arn" {
   description = "ARN of the ECR repository."
-  value       = aws_ecr_repository.this.arn
+  value       = module.repository.arn
 }
 
 output "endpoint_name" {

@@ -1,34 +1,12 @@
 # One container-image Lambda with its repository, log group, least-privilege role, the
 # alias "live", provisioned concurrency on that alias and Application Auto Scaling of it.
 
-resource "aws_ecr_repository" "this" {
-  count                = var.create_repository ? 1 : 0
-  name                 = var.name
-  image_tag_mutability = "IMMUTABLE"
-  image_scanning_configuration {
-    scan_on_push = true
-  }
-  encryption_configuration {
-    encryption_type = "KMS"
-  }
-  tags = var.tags
-}
-
-resource "aws_ecr_lifecycle_policy" "this" {
-  count      = var.create_repository ? 1 : 0
-  repository = aws_ecr_repository.this[0].name
-  policy = jsonencode({
-    rules = [{
-      rulePriority = 1
-      description  = "keep the newest ${var.image_keep_count} images"
-      selection = {
-        tagStatus   = "any"
-        countType   = "imageCountMoreThan"
-        countNumber = var.image_keep_count
-      }
-      action = { type = "expire" }
-    }]
-  })
+module "repository" {
+  source           = "../image_repository"
+  count            = var.create_repository ? 1 : 0
+  name             = var.name
+  image_keep_count = var.image_keep_count
+  tags             = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "this" {

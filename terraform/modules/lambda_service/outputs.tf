@@ -30,7 +30,7 @@ output "role_arn" {
 
 output "repository_url" {
   description = "ECR repository of the image (null when not created here)."
-  value       = var.create_repository ? aws_ecr_repository.this[0].repository_url : null
+  value       = var.create_repository ? module.repository[0].url : null
 }
 
 output "log_group_name" {
