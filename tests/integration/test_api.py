@@ -216,6 +216,36 @@ def test_stats(client: TestClient) -> None:
     assert stats["n_images"] == 44 and stats["dim"] == 64 and stats["graph_fresh"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/users/alice/clusters?hihg=0.9",
+        "/v1/users/alice/clusters?high=0.9&linkage=single&user=bob",
+        "/v1/users/alice/images/img-00000/similar?limit=3",
+        "/v1/users/alice/stats?verbose=1",
+        "/v1/users/alice/gallery?hihg=0.9",
+    ],
+)
+def test_a_misspelt_query_parameter_is_422_not_a_silent_default(
+    client: TestClient, url: str
+) -> None:
+    response = client.get(url, headers=auth("alice"))
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "unknown query parameter" in detail and "accepts:" in detail
+
+
+def test_declared_query_parameters_are_all_accepted(client: TestClient) -> None:
+    token = make_token(SECRET, "alice")
+    for url in (
+        "/v1/users/alice/clusters?low=0.5&medium=0.6&high=0.9&linkage=single&min_size=2",
+        "/v1/users/alice/images/img-00000/similar?k=3&min_score=0.1",
+        "/v1/users/alice/pairs?min_score=0.5&max_score=1&limit=5&offset=0",
+        f"/v1/users/alice/gallery?access_token={token}&high=0.9&linkage=complete",
+    ):
+        assert client.get(url, headers=auth("alice")).status_code == 200, url
+
+
 def test_openapi_and_docs(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/users/{user_id}/clusters" in spec["paths"]

@@ -74,10 +74,24 @@ def create_app(
         s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
     thumbnails = gallery.Thumbnails(settings, s3)
 
+    def no_unknown_query_parameters(request: Request) -> None:
+        """A misspelt parameter (``?hihg=0.9``) is an error, not a silently used default."""
+        accepted = _query_parameters(app, request)
+        if accepted is None:
+            return
+        unknown = sorted(set(request.query_params) - accepted)
+        if unknown:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"unknown query parameter {', '.join(map(repr, unknown))}; "
+                f"this route accepts: {', '.join(sorted(accepted)) or 'none'}",
+            )
+
     app = FastAPI(
         title="photocluster",
         version=__version__,
         summary="Which of this user's photos look alike? Groups per similarity tier.",
+        dependencies=[Depends(no_unknown_query_parameters)],
     )
 
     def caller(request: Request) -> str:
@@ -298,6 +312,16 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _query_parameters(app: FastAPI, request: Request) -> set[str] | None:
+    """The query parameters the matched route documents in the OpenAPI schema (the same
+    list clients and fuzzers read), or None for a route outside the schema."""
+    path = getattr(request.scope.get("route"), "path_format", None)
+    operation = app.openapi()["paths"].get(path, {}).get(request.method.lower())
+    if operation is None:
+        return None
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
 
 
 def _clusters(
