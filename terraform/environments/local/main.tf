@@ -12,7 +12,10 @@ provider "aws" {
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
   s3_use_path_style           = true
-  max_retries                 = 1
+  # Retries for a dropped loopback connection (seen on DescribeNetworkInterfaces during
+  # destroy). The root module keeps 1: there, Application Auto Scaling's 500s under moto
+  # would be retried for minutes; nothing here calls an API moto lacks.
+  max_retries = 3
   endpoints {
     cloudwatch     = var.endpoint
     cloudwatchlogs = var.endpoint
