@@ -17,8 +17,8 @@ import httpx
 
 from bench.common import Row, Timing, measure, print_table
 from bench.data import library as synthetic_library
-from photocluster.api.app import create_app
 from photocluster.api.auth import make_token
+from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
 

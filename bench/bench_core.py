@@ -24,9 +24,9 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from bench.common import Row, Timing, measure, print_table
 from bench.data import library as synthetic_library
+from photocluster.clustering.tiers import cluster as cluster_on_demand
 from photocluster.config import Settings
 from photocluster.library import Library
-from photocluster.similarity import cluster as cluster_on_demand
 from photocluster.store import Store
 
 TIERS = {"low": 0.6, "medium": 0.75, "high": 0.9}

@@ -27,9 +27,9 @@ from PIL import Image
 
 from bench.common import Row, Timing, measure, print_table
 from photocluster.config import OFFLINE_MODEL, Settings
-from photocluster.encoder import load_encoder
-from photocluster.images import encode_jpeg
-from photocluster.inference import COMPUTE_TIME_HEADER
+from photocluster.embedder.loader import load_encoder
+from photocluster.embedder.server import COMPUTE_TIME_HEADER
+from photocluster.ingest.images import encode_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE = Settings().device  # PHOTOCLUSTER_DEVICE=cuda on a GPU machine

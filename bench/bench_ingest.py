@@ -33,7 +33,7 @@ from skimage import data as skdata
 from bench.common import Row, measure, print_table
 from bench.data import library as synthetic_library
 from photocluster.config import Settings
-from photocluster.images import (
+from photocluster.ingest.images import (
     ImageLimits,
     decode_image,
     encode_jpeg,

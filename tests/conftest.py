@@ -33,7 +33,7 @@ def tiny_vit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import ViTConfig, ViTImageProcessor, ViTModel
 
-    from photocluster.encoder import MODEL_META_FILE
+    from photocluster.embedder.base import MODEL_META_FILE
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-vit")

@@ -55,6 +55,14 @@ class UnknownImage(PhotoclusterError, LookupError):
     """The user has no embedding for this image id."""
 
 
+class InvalidEvent(PhotoclusterError, ValueError):
+    """A message that is not an event the ingest function understands (never retried)."""
+
+
+class NotAnImageKey(PhotoclusterError, ValueError):
+    """A key outside the upload layout or without an image extension (skipped, logged)."""
+
+
 class EndpointError(PhotoclusterError):
     """The embedding endpoint failed in a way a retry may fix (5xx, connection)."""
 
@@ -72,3 +80,15 @@ class EndpointRejected(PhotoclusterError):
     def __init__(self, message: str, instance: int | None = None) -> None:
         super().__init__(message)
         self.instance = instance
+
+
+class WriterUnavailable(EndpointError):
+    """The writer could not be reached or failed unexpectedly: retry later."""
+
+
+class AuthNotConfigured(PhotoclusterError, RuntimeError):
+    """The API refuses to start without a way to authenticate callers."""
+
+
+class StackError(PhotoclusterError, RuntimeError):
+    """A server of the local stack failed to start or died."""

@@ -8,6 +8,10 @@ bounded length that also fixes the width of the id field in the store's records.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from photocluster.errors import InvalidId
 
@@ -18,6 +22,10 @@ IMAGE_ID_MAX = 128
 _ID_PATTERN = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,%d}"
 _USER_ID_RE = re.compile(_ID_PATTERN % (USER_ID_MAX - 1))
 _IMAGE_ID_RE = re.compile(_ID_PATTERN % (IMAGE_ID_MAX - 1))
+
+#: Image ids as the store and the graph hold them: fixed-width, NUL-padded ASCII.
+IdArray = npt.NDArray[np.bytes_]
+ID_DTYPE = f"S{IMAGE_ID_MAX}"
 
 #: The same rule as a JSON-schema/OpenAPI pattern, for FastAPI path parameters.
 USER_ID_REGEX = f"^{_USER_ID_RE.pattern}$"
@@ -57,3 +65,15 @@ def is_valid_image_id(value: object) -> bool:
     except InvalidId:
         return False
     return True
+
+
+def encode_ids(ids: Sequence[str]) -> IdArray:
+    """Validate image ids and encode them into a fixed-width array (the store's id field)."""
+    for image_id in ids:
+        validate_image_id(image_id)
+    return np.array([i.encode("ascii") for i in ids], dtype=ID_DTYPE)
+
+
+def decode_ids(ids: IdArray) -> list[str]:
+    """Python strings of a fixed-width id array (ASCII by validation)."""
+    return [raw.decode("ascii") for raw in ids.tolist()]

@@ -17,30 +17,27 @@ from pathlib import Path
 
 import numpy.typing as npt
 
-from photocluster.config import Settings, check_thresholds
-from photocluster.errors import InvalidThresholds, UnknownUser
-from photocluster.graph import (
-    GRAPH_SUFFIX,
+from photocluster.clustering.graph import (
     GraphParams,
     NeighbourGraph,
     build_graph,
-    load_graph,
-    save_graph,
     stamp,
     update_graph,
 )
-from photocluster.ids import validate_image_id, validate_user_id
-from photocluster.similarity import (
-    LINKAGES,
+from photocluster.clustering.graph_file import GRAPH_SUFFIX, load_graph, save_graph
+from photocluster.clustering.similarity import (
     Neighbour,
     Pair,
-    Tier,
-    cluster_graph,
+    RankedPairs,
     pairs_from_graph,
     pairs_on_demand,
     similar,
 )
-from photocluster.store import Change, Store, Transaction, decode_ids
+from photocluster.clustering.tiers import LINKAGES, Tier, cluster_graph
+from photocluster.config import Settings, check_thresholds
+from photocluster.errors import InvalidThresholds, UnknownUser
+from photocluster.ids import IdArray, decode_ids, validate_image_id, validate_user_id
+from photocluster.store import Change, Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +287,7 @@ class Library:
         min_size: int = 2,
     ) -> ClusterResult:
         """Groups at any named thresholds (increasing), from the graph when it is fresh and
-        reaches that low, else computed on demand (see :mod:`photocluster.similarity`)."""
+        reaches that low, else computed on demand (see :mod:`photocluster.clustering.graph`)."""
         validate_user_id(user_id)
         linkage = linkage or self.settings.linkage
         if linkage not in LINKAGES:
@@ -346,27 +343,7 @@ class Library:
         """Pairs with score in [min_score, max_score], highest first, one page at a time."""
         if not 0.0 <= min_score <= max_score <= 1.0:
             raise InvalidThresholds("need 0 <= min_score <= max_score <= 1")
-        graph = self.fresh_graph(user_id, edges=True)
-        if graph is not None and min_score >= graph.floor:
-            u, v, s = pairs_from_graph(graph, min_score, max_score)
-            ids = graph.ids
-            complete = not graph.capped
-        else:
-            snapshot = self.store.read(user_id)
-            limit_n = self.settings.pairs_on_demand_max_images
-            if snapshot.n > limit_n:
-                floor = (
-                    graph.floor if graph is not None else self.settings.floor_for(snapshot.model)
-                )
-                raise InvalidThresholds(
-                    f"min_score {min_score} is below the stored graph's floor {floor}; pairs "
-                    f"below it are computed on demand only for libraries of at most {limit_n} "
-                    f"images (this one has {snapshot.n})"
-                )
-            u, v, s = pairs_on_demand(snapshot.vectors, min_score, max_score)
-            ids = snapshot.ids
-            complete = True
-        total = len(s)
+        ids, (u, v, s), complete = self._ranked_pairs(user_id, min_score, max_score)
         window = slice(offset, offset + limit)
         names_a = decode_ids(ids[u[window]])
         names_b = decode_ids(ids[v[window]])
@@ -374,8 +351,27 @@ class Library:
             Pair(a, b, float(x))
             for a, b, x in zip(names_a, names_b, s[window].tolist(), strict=True)
         ]
-        next_offset = offset + limit if offset + limit < total else None
-        return PairsPage(page, total, next_offset, complete)
+        next_offset = offset + limit if offset + limit < len(s) else None
+        return PairsPage(page, len(s), next_offset, complete)
+
+    def _ranked_pairs(
+        self, user_id: str, min_score: float, max_score: float
+    ) -> tuple[IdArray, RankedPairs, bool]:
+        """Every pair in the range, highest first: from the graph when it reaches that low,
+        else computed on demand (bounded by ``pairs_on_demand_max_images``)."""
+        graph = self.fresh_graph(user_id, edges=True)
+        if graph is not None and min_score >= graph.floor:
+            return graph.ids, pairs_from_graph(graph, min_score, max_score), not graph.capped
+        snapshot = self.store.read(user_id)
+        limit_n = self.settings.pairs_on_demand_max_images
+        if snapshot.n > limit_n:
+            floor = graph.floor if graph is not None else self.settings.floor_for(snapshot.model)
+            raise InvalidThresholds(
+                f"min_score {min_score} is below the stored graph's floor {floor}; pairs "
+                f"below it are computed on demand only for libraries of at most {limit_n} "
+                f"images (this one has {snapshot.n})"
+            )
+        return snapshot.ids, pairs_on_demand(snapshot.vectors, min_score, max_score), True
 
     def stats(self, user_id: str) -> Stats:
         snapshot = self.store.read(user_id)

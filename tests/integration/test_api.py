@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from photocluster.api.app import create_app
-from photocluster.api.auth import AuthNotConfigured, make_token
+from photocluster.api.auth import make_token
+from photocluster.api.main import create_app
 from photocluster.config import Settings
+from photocluster.errors import AuthNotConfigured
 from photocluster.library import Library
 from tests.helpers.data import grouped_vectors
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.parameters import ParameterLocation
 
-from photocluster.api.app import create_app
 from photocluster.api.auth import make_token
+from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
 from tests.helpers.data import grouped_vectors

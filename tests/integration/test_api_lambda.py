@@ -12,7 +12,7 @@ import pytest
 
 from photocluster.api import get_app
 from photocluster.config import Settings, get_settings
-from photocluster.handlers import LocalContext
+from photocluster.ingest.handlers import LocalContext
 from photocluster.library import Library
 from tests.helpers.aws import load_handler
 from tests.helpers.data import grouped_vectors

@@ -6,8 +6,13 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from photocluster.endpoint import HttpEndpoint, RetryPolicy, SageMakerEndpoint, sagemaker_client
 from photocluster.errors import EndpointRejected, EndpointThrottled
+from photocluster.ingest.endpoint import (
+    HttpEndpoint,
+    RetryPolicy,
+    SageMakerEndpoint,
+    sagemaker_client,
+)
 from tests.conftest import TINY_VIT_ID
 from tests.helpers.aws import aws_env
 from tests.helpers.images import jpeg, png, truncated_jpeg
@@ -72,7 +77,7 @@ def test_backoff_grows_exponentially_with_full_jitter() -> None:
     policy.sleep = delays.append
 
     def always() -> None:
-        from photocluster.endpoint import _Retry
+        from photocluster.ingest.endpoint import _Retry
 
         raise _Retry(EndpointThrottled("busy"))
 

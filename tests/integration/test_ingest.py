@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from photocluster.config import Settings, get_settings
-from photocluster.events import image_id_for_stem
-from photocluster.handlers import LocalContext
+from photocluster.ingest.events import image_id_for_stem
+from photocluster.ingest.handlers import LocalContext
 from photocluster.local.aws import Resources, bootstrap, lambda_sqs_event
 from photocluster.store import Store
 from tests.conftest import TINY_VIT_ID

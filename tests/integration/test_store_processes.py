@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from photocluster.clustering.graph import build_graph
+from photocluster.clustering.tiers import cluster_graph
 from photocluster.config import Settings
-from photocluster.graph import build_graph
 from photocluster.library import Library
-from photocluster.similarity import cluster_graph
 from photocluster.store import HEADER_SIZE, Store, record_dtype
 
 WRITERS = 8

@@ -12,7 +12,8 @@ from PIL import Image, ImageEnhance, ImageOps
 from skimage import data as skdata
 
 from photocluster.config import OFFLINE_MODEL
-from photocluster.encoder import MODEL_META_FILE, load_encoder, resolve_model_source
+from photocluster.embedder.base import MODEL_META_FILE
+from photocluster.embedder.loader import load_encoder, resolve_model_source
 from tests.conftest import TINY_VIT_ID
 from tests.helpers.images import picture
 
@@ -115,7 +116,7 @@ def test_efficientnet_near_duplicates_score_above_other_photos(effnet) -> None: 
 
 
 def test_bake_model_saves_weights_that_load_offline(tiny_vit_dir: Path, tmp_path: Path) -> None:
-    from photocluster.encoder import bake_model
+    from photocluster.embedder.loader import bake_model
 
     dest = tmp_path / "baked"
     assert bake_model(str(tiny_vit_dir), dest) == TINY_VIT_ID
@@ -127,7 +128,7 @@ def test_bake_model_saves_weights_that_load_offline(tiny_vit_dir: Path, tmp_path
 
 
 def test_bake_offline_model_records_only_its_id(tmp_path: Path) -> None:
-    from photocluster.encoder import bake_model
+    from photocluster.embedder.loader import bake_model
 
     assert bake_model(OFFLINE_MODEL, tmp_path) == OFFLINE_MODEL
     assert resolve_model_source("ignored/hub-id", tmp_path) == OFFLINE_MODEL

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from photocluster import cli, evalset
+from photocluster import cli
 from photocluster.config import get_settings
-from photocluster.evaluation import TierScore, calibrate, pairwise_scores, pool
+from photocluster.quality import evalset
+from photocluster.quality.calibration import calibrate, pool
+from photocluster.quality.metrics import TierScore, pairwise_scores
 
 
 def test_pairwise_scores_on_a_known_case() -> None:

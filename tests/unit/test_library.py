@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from photocluster.clustering.tiers import cluster
 from photocluster.config import Settings
 from photocluster.errors import InvalidThresholds, UnknownImage, UnknownUser
 from photocluster.library import Library
-from photocluster.similarity import cluster
 from tests.helpers.data import grouped_vectors
 
 Filled = tuple[list[str], np.ndarray]

@@ -192,7 +192,7 @@ def test_torn_tail_is_ignored_and_repaired(store: Store, rng: np.random.Generato
     size = record_dtype(8, "float32").itemsize
     with path.open("ab") as handle:  # a crash mid-append: a record cut short
         handle.write(bytes([STATE_LIVE]) + b"\0" * (size // 2))
-    store._cache.clear()
+    store.cache.clear()
     assert store.read("u1").id_list() == ["a", "b"]
     store.upsert("u1", "m", ["c"], unit(rng, 1))
     assert path.stat().st_size == HEADER_SIZE + 3 * size
@@ -204,7 +204,7 @@ def test_zeroed_tail_records_are_ignored(store: Store, rng: np.random.Generator)
     path = store.paths("u1").data
     with path.open("ab") as handle:  # a power loss can leave zero-filled blocks
         handle.write(b"\0" * record_dtype(8, "float32").itemsize * 2)
-    store._cache.clear()
+    store.cache.clear()
     assert store.read("u1").id_list() == ["a"]
 
 
@@ -219,7 +219,7 @@ def test_crash_left_duplicate_resolves_to_last_and_is_repaired(
     record["state"], record["id"], record["vector"] = STATE_LIVE, b"a", second
     with path.open("ab") as handle:  # appended, but the old record was never marked dead
         handle.write(record.tobytes())
-    store._cache.clear()
+    store.cache.clear()
     snap = store.read("u1")
     assert snap.id_list() == ["a"]
     np.testing.assert_allclose(snap.vectors[0], second[0], atol=1e-7)

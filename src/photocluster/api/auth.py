@@ -20,11 +20,7 @@ import jwt
 from fastapi import HTTPException, Request, status
 
 from photocluster.config import Settings
-from photocluster.errors import PhotoclusterError
-
-
-class AuthNotConfigured(PhotoclusterError, RuntimeError):
-    """The API refuses to start without a way to authenticate callers."""
+from photocluster.errors import AuthNotConfigured
 
 
 def _unauthorized(reason: str) -> HTTPException:

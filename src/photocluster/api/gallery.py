@@ -10,7 +10,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from photocluster.config import Settings
-from photocluster.events import NotAnImageKey, parse_key
+from photocluster.errors import InvalidEvent, NotAnImageKey
+from photocluster.ingest.events import parse_key
 
 log = logging.getLogger(__name__)
 MAX_GROUPS_SHOWN = 200
@@ -31,7 +32,18 @@ class Thumbnails:
         self.expiry = settings.presign_expiry_s
         self.s3 = s3
 
+    @classmethod
+    def from_settings(cls, settings: Settings, s3: Any | None = None) -> Thumbnails:
+        """Thumbnails as configured; an S3 client for presigning only when one is needed."""
+        if s3 is None and settings.bucket and not settings.thumbnail_url_template:
+            import boto3
+            from botocore.config import Config
+
+            s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
+        return cls(settings, s3)
+
     def urls(self, user_id: str, image_ids: Iterable[str]) -> dict[str, str]:
+        """A URL per image id, where one can be made."""
         wanted = set(image_ids)
         if self.template:
             return {
@@ -42,27 +54,32 @@ class Thumbnails:
             }
         if not self.bucket or self.s3 is None:
             return {}
-        keys: dict[str, str] = {}
         try:
-            paginator = self.s3.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{user_id}/"):
-                for item in page.get("Contents", []):
-                    key = str(item["Key"])
-                    try:
-                        ref = parse_key(self.bucket, key, self.prefix)
-                    except (NotAnImageKey, ValueError):
-                        continue
-                    if ref.image_id in wanted:
-                        keys[ref.image_id] = key
             return {
                 image_id: self.s3.generate_presigned_url(
                     "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expiry
                 )
-                for image_id, key in keys.items()
+                for image_id, key in self._keys(user_id, wanted).items()
             }
         except Exception:  # thumbnails are a convenience: the page still shows the ids
             log.exception("could not list thumbnails for %s", user_id)
             return {}
+
+    def _keys(self, user_id: str, wanted: set[str]) -> dict[str, str]:
+        """The uploaded object's key of each wanted image id (one listing of the user)."""
+        assert self.bucket is not None and self.s3 is not None
+        keys: dict[str, str] = {}
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{user_id}/"):
+            for item in page.get("Contents", []):
+                key = str(item["Key"])
+                try:
+                    ref = parse_key(self.bucket, key, self.prefix)
+                except (NotAnImageKey, InvalidEvent):
+                    continue
+                if ref.image_id in wanted:
+                    keys[ref.image_id] = key
+        return keys
 
 
 def render(result: dict[str, Any], urls: dict[str, str]) -> str:

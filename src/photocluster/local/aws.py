@@ -58,23 +58,11 @@ def bootstrap(s3: Any, sqs: Any, settings: Settings, name: str | None = None) ->
     """Create (idempotently) the bucket, the ingest queue with its DLQ, and the bucket
     notification: ObjectCreated and ObjectRemoved under the upload prefix -> queue."""
     names = resource_names(name or settings.name)
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=names["bucket"])
-    s3.put_public_access_block(
-        Bucket=names["bucket"],
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
+    _private_bucket(s3, names["bucket"])
     dlq_url = sqs.create_queue(
         QueueName=names["dlq"], Attributes={"MessageRetentionPeriod": "1209600"}
     )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    dlq_arn = _queue_arn(sqs, dlq_url)
     queue_url = sqs.create_queue(
         QueueName=names["queue"],
         Attributes={
@@ -85,49 +73,64 @@ def bootstrap(s3: Any, sqs: Any, settings: Settings, name: str | None = None) ->
             ),
         },
     )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "Policy": json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "BucketSendsUploadEvents",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue_arn,
-                            "Condition": {
-                                "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{names['bucket']}"}
-                            },
-                        }
-                    ],
-                }
-            )
+    queue_arn = _queue_arn(sqs, queue_url)
+    policy = _bucket_may_send(names["bucket"], queue_arn)
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    _notify_queue(s3, names["bucket"], queue_arn, settings.upload_prefix)
+    return Resources(names["bucket"], queue_url, queue_arn, dlq_url, dlq_arn)
+
+
+def _private_bucket(s3: Any, bucket: str) -> None:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
         },
     )
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def _bucket_may_send(bucket: str, queue_arn: str) -> dict[str, Any]:
+    """The queue policy letting only the bucket send (upload events) to the queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "BucketSendsUploadEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+            }
+        ],
+    }
+
+
+def _notify_queue(s3: Any, bucket: str, queue_arn: str, prefix: str) -> None:
+    rule = {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}
     s3.put_bucket_notification_configuration(
-        Bucket=names["bucket"],
+        Bucket=bucket,
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
                     "Id": "uploads-to-ingest",
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-                    "Filter": {
-                        "Key": {
-                            "FilterRules": [{"Name": "prefix", "Value": settings.upload_prefix}]
-                        }
-                    },
+                    "Filter": rule,
                 }
             ]
         },
     )
-    return Resources(names["bucket"], queue_url, queue_arn, dlq_url, dlq_arn)
 
 
 def lambda_sqs_event(

@@ -23,8 +23,9 @@ from typing import Any
 import httpx
 
 from photocluster.config import OFFLINE_MODEL, Settings
+from photocluster.errors import StackError
 from photocluster.local.aws import Resources, bootstrap, emulator_client, emulator_env
-from photocluster.local.stack import Stack, StackError, port_is_free, terminate_on_signals
+from photocluster.local.stack import Stack, port_is_free, terminate_on_signals
 
 DEMO_USER = "demo"
 MODEL_NOTE = (
@@ -59,28 +60,9 @@ class Running:
 
 def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any) -> Running:
     """Start every server of the local stack (the caller's Stack stops them)."""
-
-    ports = {"--api-port": options.api_port, "--embedder-port": options.embedder_port}
-    if options.aws_endpoint is None:
-        ports["--aws-port"] = options.aws_port
-    for flag, port in ports.items():
-        if not port_is_free(port):
-            hint = (
-                (
-                    " (an emulator already running? pass --aws-endpoint "
-                    f"http://127.0.0.1:{port} to use it)"
-                )
-                if flag == "--aws-port"
-                else ""
-            )
-            raise StackError(f"port {port} is in use; choose another with {flag}{hint}")
-
-    workdir = options.workdir
-    store = workdir / "efs" / "store"
-    store.mkdir(parents=True, exist_ok=True)
+    _check_ports(options)
     aws_url = options.aws_endpoint or stack.start_moto(options.aws_port)
     say(f"AWS emulator      {aws_url}" + ("" if options.aws_endpoint else "  (moto)"))
-    aws = emulator_env(aws_url)
     local = Settings(
         queue_delay_s=options.queue_delay_s,
         queue_visibility_s=20,
@@ -92,24 +74,11 @@ def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any)
         f"bucket            {resources.bucket} -> queue {resources.queue_url.rsplit('/', 1)[-1]}"
         f" (delay {local.queue_delay_s} s, DLQ after {local.queue_max_receive} receives)"
     )
-
     secret = secrets.token_urlsafe(32)
-    env = {
-        **aws,
-        "PHOTOCLUSTER_STORE_ROOT": str(store),
-        "PHOTOCLUSTER_MODEL": OFFLINE_MODEL,
-        "PHOTOCLUSTER_MODEL_DIR": str(workdir / "no-sagemaker-artifacts"),
-        "PHOTOCLUSTER_QUEUE_URL": resources.queue_url,
-        "PHOTOCLUSTER_DLQ_URL": resources.dlq_url,
-        "PHOTOCLUSTER_BUCKET": resources.bucket,
-        "PHOTOCLUSTER_JWT_SECRET": secret,
-        "PHOTOCLUSTER_NAME": local.name,
-        "HF_HUB_OFFLINE": "1",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
+    env = _services_env(options.workdir, aws_url, resources, secret, local.name)
     if thumbnails_from_files:  # the saved gallery page keeps working after the demo exits
         env["PHOTOCLUSTER_THUMBNAIL_URL_TEMPLATE"] = (
-            workdir / "samples"
+            options.workdir / "samples"
         ).resolve().as_uri() + "/{user_id}/{image_id}.jpg"
     embedder_url = stack.start_embedder(options.embedder_port, env)
     say(f"embedder          {embedder_url}  model {OFFLINE_MODEL}")
@@ -121,10 +90,47 @@ def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any)
     return Running(stack, aws_url, api_url, embedder_url, resources, secret, env)
 
 
+def _check_ports(options: Options) -> None:
+    """Refuse early, saying which flag moves it, when a port the stack needs is taken."""
+    ports = {"--api-port": options.api_port, "--embedder-port": options.embedder_port}
+    if options.aws_endpoint is None:
+        ports["--aws-port"] = options.aws_port
+    for flag, port in ports.items():
+        if not port_is_free(port):
+            hint = (
+                f" (an emulator already running? pass --aws-endpoint http://127.0.0.1:{port}"
+                " to use it)"
+                if flag == "--aws-port"
+                else ""
+            )
+            raise StackError(f"port {port} is in use; choose another with {flag}{hint}")
+
+
+def _services_env(
+    workdir: Path, aws_url: str, resources: Resources, secret: str, name: str
+) -> dict[str, str]:
+    """The environment of the local services: the emulator, the resources, a local EFS."""
+    store = workdir / "efs" / "store"
+    store.mkdir(parents=True, exist_ok=True)
+    return {
+        **emulator_env(aws_url),
+        "PHOTOCLUSTER_STORE_ROOT": str(store),
+        "PHOTOCLUSTER_MODEL": OFFLINE_MODEL,
+        "PHOTOCLUSTER_MODEL_DIR": str(workdir / "no-sagemaker-artifacts"),
+        "PHOTOCLUSTER_QUEUE_URL": resources.queue_url,
+        "PHOTOCLUSTER_DLQ_URL": resources.dlq_url,
+        "PHOTOCLUSTER_BUCKET": resources.bucket,
+        "PHOTOCLUSTER_JWT_SECRET": secret,
+        "PHOTOCLUSTER_NAME": name,
+        "HF_HUB_OFFLINE": "1",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
 def upload_samples(running: Running, workdir: Path) -> dict[str, str | None]:
     """Upload the demo photos (and one corrupt file); returns image id -> sample group."""
 
-    from photocluster import evalset
+    from photocluster.quality import evalset
 
     s3 = emulator_client("s3", running.aws_url)
     folder = workdir / "samples" / DEMO_USER
@@ -214,13 +220,7 @@ def demo(options: Options) -> int:
         ).json()
         print_clusters(console, clusters, truth)
         reports = dead_letters(running)
-        for report in reports:
-            console.print(
-                f"[yellow]dead-letter queue[/yellow]: {report.get('key')}: "
-                f"{report.get('error_type')}: {report.get('error')}"
-            )
-        if not reports:
-            console.print("[red]the corrupt upload was not reported to the DLQ[/red]")
+        print_dead_letters(console, reports)
         page = httpx.get(f"{running.api_url}/v1/users/{DEMO_USER}/gallery", headers=headers)
         gallery = workdir / "gallery.html"
         gallery.write_text(page.text)
@@ -228,6 +228,16 @@ def demo(options: Options) -> int:
         console.print(f"logs:    {workdir / 'logs'}")
     console.print("stopped every process the demo started.")
     return 0 if reports else 1
+
+
+def print_dead_letters(console: Any, reports: list[dict[str, Any]]) -> None:
+    for report in reports:
+        console.print(
+            f"[yellow]dead-letter queue[/yellow]: {report.get('key')}: "
+            f"{report.get('error_type')}: {report.get('error')}"
+        )
+    if not reports:
+        console.print("[red]the corrupt upload was not reported to the DLQ[/red]")
 
 
 def print_clusters(console: Any, clusters: dict[str, Any], truth: dict[str, str | None]) -> None:

@@ -24,11 +24,7 @@ from typing import Any
 
 import httpx
 
-from photocluster.errors import PhotoclusterError
-
-
-class StackError(PhotoclusterError, RuntimeError):
-    """A local server failed to start or died."""
+from photocluster.errors import StackError
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -164,7 +160,7 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         managed = self.start(
             "embedder",
-            [sys.executable, "-m", "photocluster.inference"],
+            [sys.executable, "-m", "photocluster.embedder.server"],
             {**env, "PHOTOCLUSTER_EMBEDDER_PORT": str(port)},
         )
         self.wait_ready(managed, lambda: httpx.get(f"{url}/ping").status_code == 200, 300)

@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from photocluster.config import Settings
-from photocluster.handlers import LocalContext, ingest_handler
+from photocluster.ingest.handlers import Handler, LocalContext, ingest_handler
 from photocluster.local.aws import lambda_sqs_event, resource_names
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ def run(settings: Settings, ready_file: Path | None = None, poll_s: int = 2) -> 
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    region = sqs.meta.region_name
     handler = ingest_handler(settings)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
@@ -55,19 +54,26 @@ def run(settings: Settings, ready_file: Path | None = None, poll_s: int = 2) -> 
             WaitTimeSeconds=poll_s,
             AttributeNames=["All"],
         ).get("Messages", [])
-        if not messages:
-            continue
-        event = lambda_sqs_event([dict(m) for m in messages], queue_arn, region)
-        try:
-            response: dict[str, Any] = handler(event, LocalContext("photocluster-ingest"))
-        except Exception:  # Lambda would retry the whole batch after the visibility timeout
-            log.exception("ingest handler failed; the batch will be delivered again")
-            continue
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        done: list[Any] = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-            for i, m in enumerate(messages)
-            if m["MessageId"] not in failed
-        ]
-        if done:
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+        if messages:
+            _deliver(sqs, queue_url, queue_arn, handler, messages)
+
+
+def _deliver(
+    sqs: Any, queue_url: str, queue_arn: str, handler: Handler, messages: list[Any]
+) -> None:
+    """One batch to the handler, as the event source mapping delivers it; then delete the
+    messages it did not report as failed."""
+    event = lambda_sqs_event([dict(m) for m in messages], queue_arn, sqs.meta.region_name)
+    try:
+        response = handler(event, LocalContext("photocluster-ingest"))
+    except Exception:  # Lambda would retry the whole batch after the visibility timeout
+        log.exception("ingest handler failed; the batch will be delivered again")
+        return
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    done: list[Any] = [
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+        for i, m in enumerate(messages)
+        if m["MessageId"] not in failed
+    ]
+    if done:
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)

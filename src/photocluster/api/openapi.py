@@ -1,0 +1,40 @@
+"""The OpenAPI document, and the query parameters it documents per route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+
+
+def install(app: FastAPI) -> None:
+    """Serve :func:`schema` as the app's OpenAPI document."""
+    app.openapi = lambda: schema(app)  # type: ignore[method-assign]
+
+
+def schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, except that an HTML route's error responses are documented as
+    JSON, which they are (FastAPI documents them as text/html)."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                for code, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if code != "200" and "text/html" in content:
+                        content["application/json"] = content.pop("text/html")
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+def documented_query_parameters(request: Request) -> set[str] | None:
+    """The query parameters the matched route documents in the OpenAPI schema (the same
+    list clients and fuzzers read), or None for a route outside the schema."""
+    path = getattr(request.scope.get("route"), "path_format", None)
+    operation = request.app.openapi()["paths"].get(path, {}).get(request.method.lower())
+    if operation is None:
+        return None
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}

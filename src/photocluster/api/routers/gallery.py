@@ -1,0 +1,34 @@
+"""GET /v1/users/{user_id}/gallery: the tiers as thumbnails, to judge the groups by eye."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from photocluster.api import gallery
+from photocluster.api.deps import GalleryOwner, LibraryDep, SettingsDep, ThumbnailsDep, Tiers
+from photocluster.api.errors import ERRORS
+from photocluster.api.routers.clusters import clusters_body
+
+router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
+
+
+@router.get(
+    "/gallery",
+    response_class=HTMLResponse,
+    responses={**ERRORS, 200: {"content": {"text/html": {}}}},
+)
+def gallery_page(
+    user_id: GalleryOwner,
+    library: LibraryDep,
+    settings: SettingsDep,
+    thumbnails: ThumbnailsDep,
+    thresholds: Tiers,
+    linkage: Literal["complete", "single"] | None = None,
+) -> HTMLResponse:
+    """The tiers and groups as thumbnails, for a person to judge the clusters by eye."""
+    result = clusters_body(library, settings, user_id, thresholds, linkage, 2)
+    ids = {i for tier in result["tiers"] for group in tier["groups"] for i in group}
+    return HTMLResponse(gallery.render(result, thumbnails.urls(user_id, ids)))

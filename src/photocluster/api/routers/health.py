@@ -1,0 +1,16 @@
+"""GET /health: liveness, no authentication."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from photocluster import __version__
+from photocluster.api.schemas import Health
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/health", response_model=Health)
+def health() -> dict[str, str]:
+    """Liveness: no authentication."""
+    return {"status": "ok", "version": __version__}

@@ -1,0 +1,36 @@
+"""GET /v1/users/{user_id}/stats: the size of a user's library and its graph's state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from photocluster.api.deps import LibraryDep, Owner
+from photocluster.api.errors import ERRORS
+from photocluster.api.schemas import StatsResponse
+from photocluster.errors import UnknownUser
+
+router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
+
+_NO_PHOTOS: dict[str, Any] = {
+    "model": None,
+    "dim": None,
+    "n_images": 0,
+    "n_records": 0,
+    "n_dead": 0,
+    "file_bytes": 0,
+    "graph_fresh": False,
+    "graph_floor": None,
+    "graph_edges": None,
+}
+
+
+@router.get("/stats", response_model=StatsResponse, responses=ERRORS)
+def stats(user_id: Owner, library: LibraryDep) -> dict[str, Any]:
+    """Size of the user's library and the state of its neighbour graph."""
+    try:
+        figures = library.stats(user_id)
+    except UnknownUser:
+        return {"user_id": user_id, **_NO_PHOTOS}
+    return {name: getattr(figures, name) for name in StatsResponse.model_fields}

@@ -1,0 +1,101 @@
+"""Commands on a user's library: import-embeddings, clusters, similar, stats, reindex."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command, library
+from photocluster.config import Settings
+
+
+def cmd_import_embeddings(args: argparse.Namespace, settings: Settings) -> int:
+    """Bulk-import precomputed vectors (``.npz`` with arrays ``ids`` and ``embeddings``)."""
+    ids, embeddings = _read_npz(Path(args.file))
+    model = args.model or settings.model
+    result = library(settings).write(args.user, model, ids, embeddings)
+    print(json.dumps({"user_id": args.user, "model": model, **result.to_dict()}))
+    return 0
+
+
+def _read_npz(path: Path) -> tuple[list[str], np.ndarray]:
+    """The ids and embeddings of an ``.npz`` file, or a UsageError saying what is wrong."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path}: not a readable .npz file (expected numpy.savez output)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"ids", "embeddings"} - set(data.files)
+            if missing:
+                raise UsageError(
+                    f"{path}: missing array(s) {sorted(missing)}; found {sorted(data.files)}"
+                )
+            ids, embeddings = data["ids"], data["embeddings"]
+    except ValueError as exc:  # object arrays need pickle: refused
+        raise UsageError(f"{path}: unreadable arrays ({exc})") from exc
+    except OSError as exc:
+        raise UsageError(f"{path}: not a readable .npz file ({exc})") from exc
+    if ids.dtype.kind not in "US" or ids.ndim != 1:
+        raise UsageError(f"{path}: 'ids' must be a 1-D array of strings, got {ids.dtype}")
+    if embeddings.ndim != 2 or embeddings.dtype.kind not in "fiu":
+        raise UsageError(f"{path}: 'embeddings' must be a 2-D numeric array")
+    if len(ids) != len(embeddings):
+        raise UsageError(f"{path}: {len(ids)} ids but {len(embeddings)} embeddings")
+    names = [i.decode("ascii", "replace") if isinstance(i, bytes) else str(i) for i in ids.tolist()]
+    return names, embeddings
+
+
+def cmd_clusters(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the user's groups per tier as JSON (the API's clusters response)."""
+    thresholds = {"low": args.low, "medium": args.medium, "high": args.high}
+    result = library(settings).clusters(args.user, thresholds, args.linkage, args.min_size)
+    print(json.dumps(result.to_dict(), indent=2 if args.pretty else None))
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
+    neighbours = library(settings).similar(args.user, args.image, args.k, args.min_score)
+    print(json.dumps({"image_id": args.image, "neighbors": [n.__dict__ for n in neighbours]}))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(library(settings).stats(args.user).__dict__))
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    graph = library(settings).reindex(args.user)
+    summary = {"n_images": graph.n, "edges": len(graph.edge_u), "floor": graph.floor}
+    print(json.dumps({"user_id": args.user, **summary}))
+    return 0
+
+
+def register(sub: SubParsers) -> None:
+    p = command(sub, "import-embeddings", cmd_import_embeddings, "bulk-import vectors (.npz)")
+    p.add_argument("--user", required=True)
+    p.add_argument("--model", help="encoder id the vectors came from (default: configured)")
+    p.add_argument("file")
+
+    p = command(sub, "clusters", cmd_clusters, "print a user's groups per tier as JSON")
+    p.add_argument("--user", required=True)
+    add_thresholds(p)
+    p.add_argument("--min-size", type=int, default=2)
+    p.add_argument("--pretty", action="store_true")
+
+    p = command(sub, "similar", cmd_similar, "top-k neighbours of one image")
+    p.add_argument("--user", required=True)
+    p.add_argument("--image", required=True)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--min-score", type=float, default=0.0)
+
+    p = command(sub, "stats", cmd_stats, "a user's store and graph figures")
+    p.add_argument("--user", required=True)
+
+    p = command(sub, "reindex", cmd_reindex, "rebuild a user's neighbour graph from the store")
+    p.add_argument("--user", required=True)

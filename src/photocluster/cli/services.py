@@ -1,0 +1,120 @@
+"""Commands that run or feed a service: api-serve, token, bake-model, backfill, worker,
+bootstrap. Each imports what it needs when it runs (``backfill`` never loads torch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from photocluster.cli.common import SubParsers, UsageError, command
+from photocluster.config import Settings
+
+
+def cmd_api_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the cluster API with uvicorn (local runs)."""
+    import uvicorn
+
+    from photocluster.api.main import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Print an HS256 token for a user (local jwt mode: PHOTOCLUSTER_JWT_SECRET)."""
+    from photocluster.api.auth import make_token
+    from photocluster.ids import validate_user_id
+
+    if settings.jwt_secret is None:
+        raise UsageError("PHOTOCLUSTER_JWT_SECRET is not set")
+    print(make_token(settings.jwt_secret.get_secret_value(), validate_user_id(args.user), args.ttl))
+    return 0
+
+
+def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
+    """Save a model's weights into a folder (used by the embedder's Dockerfile)."""
+    from photocluster.embedder.loader import bake_model
+
+    model_id = bake_model(args.model, Path(args.dest))
+    print(json.dumps({"model_id": model_id, "dest": args.dest}))
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    """Send existing images to the ingest queue (resumable with --state-file)."""
+    import boto3
+
+    from photocluster.ingest.backfill import backfill
+
+    queue_url = args.queue_url or settings.queue_url
+    if not queue_url:
+        raise UsageError("no queue: pass --queue-url or set PHOTOCLUSTER_QUEUE_URL")
+    report = backfill(
+        boto3.client("s3"),
+        boto3.client("sqs"),
+        args.bucket,
+        queue_url,
+        prefix=args.prefix,
+        user=args.user,
+        state_file=Path(args.state_file) if args.state_file else None,
+        limit=args.limit,
+        progress=not args.quiet,
+    )
+    print(json.dumps(asdict(report)))
+    return 1 if report.failed else 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Poll the ingest queue and run the ingest handler on each batch (local runs)."""
+    from photocluster.local.worker import run
+
+    logging.getLogger().setLevel(logging.INFO)
+    run(settings, Path(args.ready_file) if args.ready_file else None)
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the bucket, queues and notification against AWS_ENDPOINT_URL (an emulator)."""
+    import boto3
+
+    from photocluster.local.aws import bootstrap
+
+    resources = bootstrap(boto3.client("s3"), boto3.client("sqs"), settings)
+    print(json.dumps(asdict(resources)))
+    return 0
+
+
+def register(sub: SubParsers) -> None:
+    p = command(sub, "backfill", cmd_backfill, "enqueue images already in the bucket for ingest")
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--prefix", default="uploads/")
+    p.add_argument("--user", help="only this user's images")
+    p.add_argument("--queue-url", help="ingest queue (default: PHOTOCLUSTER_QUEUE_URL)")
+    p.add_argument("--state-file", help="resume from / record progress in this file")
+    p.add_argument("--limit", type=int, help="stop after sending this many keys")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command(sub, "api-serve", cmd_api_serve, "serve the cluster API (uvicorn)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+
+    p = command(sub, "token", cmd_token, "print a local HS256 token for a user")
+    p.add_argument("--user", required=True)
+    p.add_argument("--ttl", type=int, default=3600, help="seconds")
+
+    p = command(sub, "worker", cmd_worker, "poll the ingest queue (local event source mapping)")
+    p.add_argument("--ready-file")
+
+    command(sub, "bootstrap", cmd_bootstrap, "create bucket, queues and notification (emulator)")
+
+    p = command(sub, "bake-model", cmd_bake_model, "save a model's weights for offline loading")
+    p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")
+    p.add_argument("dest")

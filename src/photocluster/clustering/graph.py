@@ -1,0 +1,257 @@
+"""The write-time neighbour graph: pairwise work done once per upload, not once per query.
+
+For a user's images (in store order) the graph keeps
+
+* **edges**: every pair with cosine similarity >= ``floor``, found when the later image of
+  the pair was stored (one ``b x N`` product per write of ``b`` images), at most
+  ``max_neighbours`` per new image (its most similar earlier images);
+* **merges**: the complete-linkage dendrogram of each connected component of the edges,
+  down to the floor, as representative pairs (see :mod:`photocluster.clustering.linkage`).
+
+A query at threshold ``t >= floor`` is then a cut: the connected components of the merges
+with ``s >= t`` are exactly the complete-linkage clusters at ``t``, and the components of
+the edges with ``s >= t`` are the single-linkage clusters. Both are one sparse
+connected-components call.
+
+Invariant: every pair inside a complete-linkage group has similarity >= the threshold. The
+per-image neighbour cap and the component-size cap (``linkage_max``) only ever make groups
+smaller, never let a dissimilar pair in; ``exact_from`` records the threshold from which the
+merges equal complete linkage on the full matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from photocluster.clustering.linkage import (
+    Edges,
+    IndexArray,
+    Merges,
+    components,
+    concat_merges,
+    link_component,
+)
+from photocluster.ids import ID_DTYPE, IdArray
+
+_BLOCK_ROWS = 1024  # rows of the similarity product computed at once
+
+IntArray = npt.NDArray[np.int32]
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class GraphParams:
+    """How the graph is built; fixed per graph (a change means a rebuild)."""
+
+    floor: float
+    max_neighbours: int = 128
+    linkage_max: int = 2000
+
+
+@dataclass(frozen=True)
+class NeighbourGraph:
+    """Edges and complete-linkage merges over ``n`` images (see the module docstring)."""
+
+    ids: IdArray
+    params: GraphParams
+    edge_u: IntArray
+    edge_v: IntArray
+    edge_s: FloatArray
+    merge_u: IntArray
+    merge_v: IntArray
+    merge_s: FloatArray
+    exact_from: float
+    capped: bool
+    generation: int = -1
+    model: str = ""
+    has_edges: bool = True  # False when loaded for clustering only (edges skipped)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @property
+    def floor(self) -> float:
+        return self.params.floor
+
+    def labels(self, threshold: float, linkage: str) -> npt.NDArray[np.int32]:
+        """Cluster label of every image at ``threshold`` (complete or single linkage)."""
+        if linkage == "complete":
+            u, v, s = self.merge_u, self.merge_v, self.merge_s
+        elif linkage == "single":
+            u, v, s = self.edge_u, self.edge_v, self.edge_s
+        else:
+            raise ValueError(f"unknown linkage {linkage!r}")
+        if linkage == "single" and not self.has_edges:
+            raise ValueError("this graph was loaded without its edges")
+        mask = s >= np.float32(threshold)
+        return components(self.n, u[mask], v[mask])
+
+
+def empty_graph(params: GraphParams) -> NeighbourGraph:
+    zi = np.zeros(0, dtype=np.int32)
+    zf = np.zeros(0, dtype=np.float32)
+    return NeighbourGraph(
+        ids=np.zeros(0, dtype=ID_DTYPE),
+        params=params,
+        edge_u=zi,
+        edge_v=zi,
+        edge_s=zf,
+        merge_u=zi,
+        merge_v=zi,
+        merge_s=zf,
+        exact_from=params.floor,
+        capped=False,
+    )
+
+
+def build_graph(ids: IdArray, vectors: FloatArray, params: GraphParams) -> NeighbourGraph:
+    """The graph of ``vectors`` (unit rows, store order) from scratch."""
+    return update_graph(empty_graph(params), ids, vectors, np.zeros(0, dtype=bool), len(ids))
+
+
+def stamp(graph: NeighbourGraph, generation: int, model: str) -> NeighbourGraph:
+    """The same graph, labelled with the store generation and model it reflects."""
+    return replace(graph, generation=generation, model=model)
+
+
+def update_graph(
+    old: NeighbourGraph, ids: IdArray, vectors: FloatArray, kept: BoolArray, appended: int
+) -> NeighbourGraph:
+    """The graph after a write that kept rows ``kept`` of ``old`` and appended ``appended``.
+
+    ``ids``/``vectors`` are the new rows: ``old.ids[kept]`` followed by the appended ones.
+    Only new images are compared with the rest, and only the components that gained or
+    lost an image are linked again; the others keep their merges.
+    """
+    n_kept = _check_update(old, ids, kept, appended)
+    remap = np.full(old.n, -1, dtype=np.int64)
+    remap[kept] = np.arange(n_kept)
+    edges, capped = _updated_edges(old, vectors, kept, remap)
+    labels = components(len(ids), edges[0], edges[1])
+    dirty = _dirty_components(old, kept, labels, n_kept)
+    merges, exact_from = _clean_merges(old, remap, labels, dirty)
+    for members in _dirty_members(labels, dirty):
+        linked, exact = link_component(
+            members, vectors, edges, old.params.linkage_max, old.params.floor
+        )
+        merges.append(linked)
+        exact_from = max(exact_from, exact)
+    merge_u, merge_v, merge_s = concat_merges(merges)
+    return NeighbourGraph(
+        ids=ids,
+        params=old.params,
+        edge_u=edges[0].astype(np.int32),
+        edge_v=edges[1].astype(np.int32),
+        edge_s=edges[2],
+        merge_u=merge_u.astype(np.int32),
+        merge_v=merge_v.astype(np.int32),
+        merge_s=merge_s.astype(np.float32),
+        exact_from=float(exact_from),
+        capped=old.capped or capped,
+    )
+
+
+def _check_update(old: NeighbourGraph, ids: IdArray, kept: BoolArray, appended: int) -> int:
+    """The number of kept rows, once the update is known to match ``old``."""
+    n_kept = int(kept.sum())
+    if len(kept) != old.n or n_kept + appended != len(ids):
+        raise ValueError("update does not match the graph it updates")
+    if n_kept and not np.array_equal(old.ids[kept], ids[:n_kept]):
+        raise ValueError("kept rows do not match the graph's ids")
+    return n_kept
+
+
+def _updated_edges(
+    old: NeighbourGraph, vectors: FloatArray, kept: BoolArray, remap: IndexArray
+) -> tuple[Edges, bool]:
+    """Old edges between kept rows (renumbered), then the new rows' edges."""
+    n_kept = int(kept.sum())
+    keep_edge = kept[old.edge_u] & kept[old.edge_v] if old.n else np.zeros(0, dtype=bool)
+    new_u, new_v, new_s, capped = _new_edges(vectors, n_kept, old.params)
+    edge_u = np.concatenate([remap[old.edge_u[keep_edge]], new_u]).astype(np.int32)
+    edge_v = np.concatenate([remap[old.edge_v[keep_edge]], new_v]).astype(np.int32)
+    edge_s = np.concatenate([old.edge_s[keep_edge], new_s]).astype(np.float32)
+    return (edge_u, edge_v, edge_s), capped
+
+
+def _dirty_components(
+    old: NeighbourGraph, kept: BoolArray, labels: npt.NDArray[np.int32], n_kept: int
+) -> BoolArray:
+    """Components (of the new edges, at the floor) to link again: those that gained a new
+    row, and those holding rows of an old component that lost a row (its dendrogram may
+    have changed)."""
+    n_labels = int(labels.max()) + 1 if len(labels) else 0
+    dirty = np.zeros(n_labels, dtype=bool)
+    dirty[labels[n_kept:]] = True
+    if old.n and not kept.all():
+        old_labels = components(old.n, old.edge_u, old.edge_v)
+        lost = np.zeros(int(old_labels.max()) + 1, dtype=bool)
+        lost[old_labels[~kept]] = True
+        dirty[labels[:n_kept][lost[old_labels[kept]]]] = True
+    return dirty
+
+
+def _clean_merges(
+    old: NeighbourGraph, remap: IndexArray, labels: npt.NDArray[np.int32], dirty: BoolArray
+) -> tuple[list[Merges], float]:
+    """The old merges of components that stay clean (renumbered), and the threshold from
+    which they are exact."""
+    keep = np.zeros(len(old.merge_u), dtype=bool)
+    if len(old.merge_u):
+        mu, mv = remap[old.merge_u], remap[old.merge_v]
+        keep = (mu >= 0) & (mv >= 0)
+        keep[keep] = ~dirty[labels[mu[keep]]]
+    merges = (remap[old.merge_u[keep]], remap[old.merge_v[keep]], old.merge_s[keep])
+    return [merges], old.exact_from if keep.any() else old.params.floor
+
+
+def _dirty_members(labels: npt.NDArray[np.int32], dirty: BoolArray) -> list[IndexArray]:
+    """The rows of each dirty component of two or more images, one array per component."""
+    sizes = np.bincount(labels, minlength=len(dirty))
+    dirty = dirty & (sizes >= 2)
+    if not dirty.any():
+        return []
+    member_rows = np.flatnonzero(dirty[labels])
+    order = member_rows[np.argsort(labels[member_rows], kind="stable")]
+    bounds = np.cumsum(sizes[np.unique(labels[order])])[:-1]
+    return np.split(order, bounds)
+
+
+def _new_edges(
+    vectors: FloatArray, start: int, params: GraphParams
+) -> tuple[IndexArray, IndexArray, FloatArray, bool]:
+    """Edges (earlier j, new i, s) for rows i >= start against every row j < i."""
+    us, vs, ss = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    capped = False
+    for lo in range(start, len(vectors), _BLOCK_ROWS):
+        hi = min(lo + _BLOCK_ROWS, len(vectors))
+        sims = vectors[lo:hi] @ vectors[:hi].T  # (b, hi): only columns j < i matter
+        rows, cols = np.nonzero(sims >= params.floor)
+        earlier = cols < rows + lo
+        rows, cols = rows[earlier], cols[earlier]
+        s = sims[rows, cols]
+        keep = _nearest_per_row(rows, s, hi - lo, params.max_neighbours)
+        capped = capped or not keep.all()
+        us.append(cols[keep].astype(np.int64))
+        vs.append((rows[keep] + lo).astype(np.int64))
+        ss.append(s[keep].astype(np.float32))
+    return np.concatenate(us), np.concatenate(vs), np.concatenate(ss), capped
+
+
+def _nearest_per_row(
+    rows: npt.NDArray[np.integer], s: FloatArray, n_rows: int, limit: int
+) -> BoolArray:
+    """Mask keeping each row's ``limit`` most similar pairs (all of them when under it)."""
+    counts = np.bincount(rows, minlength=n_rows)
+    if not (counts > limit).any():
+        return np.ones(len(rows), dtype=bool)
+    order = np.lexsort((-s, rows))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[order] = np.arange(len(rows)) - starts[rows[order]]
+    return rank < limit

@@ -1,0 +1,120 @@
+"""The neighbour graph on disk, beside the user's store file.
+
+``{root}/{shard}/{user_id}.pcg``: magic (8 bytes), header length (8 bytes, little endian),
+a JSON header, then the arrays named in the header, each at its recorded byte offset. It is
+derived data: rebuilt from the store whenever missing or stale, written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from photocluster.clustering.graph import GraphParams, NeighbourGraph
+from photocluster.errors import StoreCorrupt
+
+GRAPH_MAGIC = b"PCGRAPH1"
+GRAPH_SUFFIX = ".pcg"
+
+_ARRAYS = ("ids", "edge_u", "edge_v", "edge_s", "merge_u", "merge_v", "merge_s")
+_CLUSTER_ARRAYS = ("ids", "merge_u", "merge_v", "merge_s")
+
+
+def save_graph(graph: NeighbourGraph, path: Path, fsync: bool = True) -> None:
+    """Write ``graph`` atomically (temp file, fsync, rename)."""
+    arrays = _arrays_of(graph)
+    header = json.dumps(_header_of(graph, arrays)).encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(GRAPH_MAGIC)
+        handle.write(len(header).to_bytes(8, "little"))
+        handle.write(header)
+        for name in _ARRAYS:
+            handle.write(arrays[name].tobytes())
+        handle.flush()
+        if fsync:
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _arrays_of(graph: NeighbourGraph) -> dict[str, np.ndarray]:
+    # Ids are stored only as wide as the longest one.
+    width = max(1, int(np.char.str_len(graph.ids).max())) if graph.n else 1
+    arrays = {name: getattr(graph, name) for name in _ARRAYS if name != "ids"}
+    arrays["ids"] = graph.ids.astype(f"S{width}")
+    return {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+
+
+def _header_of(graph: NeighbourGraph, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    sections = {}
+    offset = 0
+    for name in _ARRAYS:
+        array = arrays[name]
+        sections[name] = {"dtype": array.dtype.str, "count": len(array), "offset": offset}
+        offset += array.nbytes
+    return {
+        "n": graph.n,
+        "floor": graph.params.floor,
+        "max_neighbours": graph.params.max_neighbours,
+        "linkage_max": graph.params.linkage_max,
+        "exact_from": graph.exact_from,
+        "capped": graph.capped,
+        "generation": graph.generation,
+        "model": graph.model,
+        "sections": sections,
+    }
+
+
+def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | None:
+    """Read a graph file, or None if there is none. ``for_clusters_only`` skips the edges."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        if handle.read(8) != GRAPH_MAGIC:
+            raise StoreCorrupt(f"{path} is not a photocluster graph file")
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+        wanted = _CLUSTER_ARRAYS if for_clusters_only else _ARRAYS
+        arrays = {
+            name: _read_section(handle, header["sections"][name], 16 + size, name, wanted, path)
+            for name in _ARRAYS
+        }
+    return NeighbourGraph(
+        params=GraphParams(
+            floor=float(header["floor"]),
+            max_neighbours=int(header["max_neighbours"]),
+            linkage_max=int(header["linkage_max"]),
+        ),
+        exact_from=float(header["exact_from"]),
+        capped=bool(header["capped"]),
+        generation=int(header["generation"]),
+        model=str(header["model"]),
+        has_edges=not for_clusters_only,
+        **arrays,
+    )
+
+
+def _read_section(
+    handle: BinaryIO,
+    section: dict[str, Any],
+    base: int,
+    name: str,
+    wanted: tuple[str, ...],
+    path: Path,
+) -> np.ndarray:
+    """One array of the file (an empty one of its dtype when not wanted)."""
+    dtype = np.dtype(section["dtype"])
+    if name not in wanted:
+        return np.zeros(0, dtype=dtype)
+    handle.seek(base + section["offset"])
+    count = section["count"]
+    data = handle.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise StoreCorrupt(f"{path}: section {name} is truncated")
+    return np.frombuffer(data, dtype=dtype)

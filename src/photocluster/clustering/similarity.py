@@ -1,0 +1,105 @@
+"""Scores, top-k neighbours and pair ranges: pure functions over arrays.
+
+Score = cosine similarity of L2-normalised embeddings, clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from photocluster.clustering.graph import NeighbourGraph
+from photocluster.errors import UnknownImage
+from photocluster.ids import IMAGE_ID_MAX, IdArray
+
+_PAIR_BLOCK = 1024
+
+#: Pairs as rows ``(u, v)`` with scores ``s``, highest score first.
+RankedPairs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    image_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str
+    b: str
+    score: float
+
+
+def normalise(vectors: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """Rows scaled to unit length (float32); zero rows stay zero."""
+    array = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(array, axis=-1, keepdims=True)
+    return np.asarray(
+        np.divide(array, norms, out=np.zeros_like(array), where=norms > 0), dtype=np.float32
+    )
+
+
+def scores(
+    matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Cosine similarity of each row of ``matrix`` (unit rows) with ``query``, in [0, 1]."""
+    return np.asarray(np.clip(matrix @ query, 0.0, 1.0), dtype=np.float32)
+
+
+def similar(
+    ids: IdArray,
+    vectors: npt.NDArray[np.float32],
+    image_id: str,
+    k: int = 10,
+    min_score: float = 0.0,
+) -> list[Neighbour]:
+    """The ``k`` most similar other images of ``image_id`` with score >= ``min_score``."""
+    hits = np.flatnonzero(ids == image_id.encode("ascii"))
+    if not len(hits):
+        raise UnknownImage(f"no embedding stored for image {image_id!r}")
+    row = int(hits[0])
+    sims = scores(vectors, vectors[row])
+    sims[row] = -1.0  # never its own neighbour
+    k = min(k, len(sims) - 1)
+    if k <= 0:
+        return []
+    top = np.argpartition(-sims, k - 1)[:k]
+    top = top[np.lexsort((top, -sims[top]))]
+    top = top[sims[top] >= min_score]
+    names = ids[top].astype(f"U{IMAGE_ID_MAX}").tolist()
+    return [Neighbour(name, float(s)) for name, s in zip(names, sims[top].tolist(), strict=True)]
+
+
+def pairs_from_graph(graph: NeighbourGraph, min_score: float, max_score: float) -> RankedPairs:
+    """Stored pairs with score in [min_score, max_score], highest first (min >= floor)."""
+    s = np.clip(graph.edge_s, 0.0, 1.0)
+    mask = (s >= np.float32(min_score)) & (s <= np.float32(max_score))
+    u, v, s = graph.edge_u[mask].astype(np.int64), graph.edge_v[mask].astype(np.int64), s[mask]
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    order = np.lexsort((hi, lo, -s))
+    return lo[order], hi[order], s[order]
+
+
+def pairs_on_demand(
+    vectors: npt.NDArray[np.float32], min_score: float, max_score: float
+) -> RankedPairs:
+    """Every pair with score in [min_score, max_score], highest first, computed blockwise."""
+    n = len(vectors)
+    us, vs, ss = [], [], []
+    for lo in range(0, n, _PAIR_BLOCK):
+        hi = min(lo + _PAIR_BLOCK, n)
+        block = np.clip(vectors[lo:hi] @ vectors.T, 0.0, 1.0)
+        rows, cols = np.nonzero((block >= min_score) & (block <= max_score))
+        upper = cols > rows + lo
+        rows, cols = rows[upper], cols[upper]
+        us.append(rows + lo)
+        vs.append(cols)
+        ss.append(block[rows, cols])
+    if not us:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    u, v, s = np.concatenate(us), np.concatenate(vs), np.concatenate(ss).astype(np.float32)
+    order = np.lexsort((v, u, -s))
+    return u[order].astype(np.int64), v[order].astype(np.int64), s[order]

@@ -1,0 +1,101 @@
+"""Tiers and groups: cut the neighbour graph at each tier's threshold.
+
+Grouping semantics (README, "Clustering"):
+
+* ``complete`` (default): complete linkage. Every two images in a group are at least the
+  tier's threshold alike, so A~B and B~C never put A with C unless A~C too (no chaining).
+* ``single``: connected components of the pairs at or above the threshold. Chains.
+
+Tiers are cut from one dendrogram (complete) or one graph (single), so a group of a
+stricter tier always lies inside one group of every looser tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from photocluster.clustering.graph import GraphParams, NeighbourGraph, build_graph
+from photocluster.clustering.similarity import normalise
+from photocluster.config import check_thresholds
+from photocluster.ids import IdArray, encode_ids
+
+LINKAGES = ("complete", "single")
+
+
+@dataclass(frozen=True)
+class Tier:
+    """The groups of one tier."""
+
+    name: str
+    threshold: float
+    groups: list[list[str]]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "threshold": self.threshold, "groups": self.groups}
+
+
+def groups_from_labels(
+    labels: npt.NDArray[np.integer], ids: IdArray, min_size: int = 2
+) -> list[list[str]]:
+    """Groups of ids sharing a label, largest first (ties: earliest stored first); members in
+    store order; groups smaller than ``min_size`` left out."""
+    if len(labels) == 0:
+        return []
+    counts = np.bincount(labels)
+    rows = np.flatnonzero(counts[labels] >= max(min_size, 1))
+    if len(rows) == 0:
+        return []
+    order = np.lexsort((rows, labels[rows]))
+    rows = rows[order]
+    bounds = np.flatnonzero(np.diff(labels[rows])) + 1
+    names = ids[rows].astype(f"U{ids.dtype.itemsize}").tolist()
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(rows)]])
+    first_rows = rows[starts]
+    group_order = np.lexsort((first_rows, -(ends - starts)))
+    return [names[starts[g] : ends[g]] for g in group_order.tolist()]
+
+
+def cluster_graph(
+    graph: NeighbourGraph,
+    thresholds: Mapping[str, float],
+    linkage: str = "complete",
+    min_size: int = 2,
+) -> list[Tier]:
+    """Cut ``graph`` at each tier's threshold (thresholds must be >= the graph's floor)."""
+    checked = check_thresholds(dict(thresholds))
+    if linkage not in LINKAGES:
+        raise ValueError(f"linkage must be one of {LINKAGES}, got {linkage!r}")
+    below = [name for name, t in checked.items() if t < graph.floor]
+    if below:
+        raise ValueError(f"thresholds {below} are below the graph's floor {graph.floor}")
+    return [
+        Tier(
+            name,
+            threshold,
+            groups_from_labels(graph.labels(threshold, linkage), graph.ids, min_size),
+        )
+        for name, threshold in checked.items()
+    ]
+
+
+def cluster(
+    ids: Sequence[str],
+    vectors: npt.ArrayLike,
+    thresholds: Mapping[str, float],
+    linkage: str = "complete",
+    min_size: int = 2,
+    max_neighbours: int = 1 << 30,
+    linkage_max: int = 1 << 30,
+) -> list[Tier]:
+    """Group images on demand (no stored graph): build the graph at the lowest threshold,
+    then cut it. Exact complete linkage with the default caps."""
+    checked = check_thresholds(dict(thresholds))
+    unit = normalise(vectors)
+    encoded = encode_ids(ids)
+    params = GraphParams(min(checked.values()), max_neighbours, linkage_max)
+    return cluster_graph(build_graph(encoded, unit, params), checked, linkage, min_size)

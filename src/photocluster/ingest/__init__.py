@@ -1,0 +1,14 @@
+"""The write path: upload events in, embeddings into each user's store.
+
+* :mod:`~photocluster.ingest.events`: S3 notifications and backfill messages -> typed refs,
+  the key -> image id rule;
+* :mod:`~photocluster.ingest.images`: decode, validate, orient and shrink an upload;
+* :mod:`~photocluster.ingest.endpoint`: clients of the embedding endpoint, with retries;
+* :mod:`~photocluster.ingest.pipeline`: one SQS batch through every step;
+* :mod:`~photocluster.ingest.reporting`: where permanently bad inputs go;
+* :mod:`~photocluster.ingest.writer`: the writer function and its clients;
+* :mod:`~photocluster.ingest.backfill`: enqueue objects already in the bucket;
+* :mod:`~photocluster.ingest.handlers`: the Lambda handlers, wired from Settings.
+
+Importing this package loads nothing: the embedder imports ``images`` alone.
+"""

@@ -1,0 +1,155 @@
+"""Decode, validate, orient and resize uploaded images (shared by ingest and the embedder).
+
+Every path from bytes to pixels goes through :func:`decode_image`: a byte-size limit, a
+pixel-count limit checked from the header before any pixel is decoded (decompression
+bombs), a format allow-list, the first frame of animations, EXIF orientation, RGB with
+transparency flattened on white. JPEGs are decoded at a reduced scale in the DCT domain
+when only a small version is needed (``min_side``), which is most of ingest's speed.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from photocluster.errors import ImageTooLarge, InvalidImage, UnsupportedImage
+
+try:  # HEIC/HEIF from iPhones, when pillow-heif is installed
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - depends on the image's extras
+    HEIF_SUPPORTED = False
+
+#: Pillow format names accepted. MPO is what many phones' JPEGs open as.
+ALLOWED_FORMATS = frozenset(
+    {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP"} | ({"HEIF"} if HEIF_SUPPORTED else set())
+)
+#: File extensions accepted in upload keys (lower case, without the dot).
+IMAGE_EXTENSIONS = frozenset(
+    {"jpg", "jpeg", "png", "webp", "gif", "bmp"} | ({"heic", "heif"} if HEIF_SUPPORTED else set())
+)
+#: Content types the inference server accepts for a single image.
+IMAGE_CONTENT_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/bmp",
+        "image/heic",
+        "image/heif",
+        "application/x-image",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Limits applied to every decoded image (from Settings)."""
+
+    max_bytes: int = 40 * 1024 * 1024
+    max_pixels: int = 64_000_000
+
+
+def decode_image(
+    data: bytes, limits: ImageLimits = ImageLimits(), min_side: int | None = None
+) -> Image.Image:
+    """Decode ``data`` into an upright RGB image, or raise a subclass of InvalidImage.
+
+    ``min_side``: the caller needs at least this many pixels on the shorter side and no
+    more; JPEGs are then decoded at the smallest DCT scale that still gives that.
+    """
+    if not data:
+        raise InvalidImage("empty input: no image bytes")
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(f"{len(data):,} bytes is over the limit of {limits.max_bytes:,} bytes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = _open_checked(data, limits)
+        if min_side and image.format in ("JPEG", "MPO"):
+            # EXIF rotation swaps sides later, so ask for min_side on both.
+            image.draft("RGB", (min_side, min_side))
+        try:
+            image.seek(0)  # first frame of an animation
+            image.load()
+            upright: Image.Image = ImageOps.exif_transpose(image) or image
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(f"image dimensions are too large: {exc}") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise InvalidImage(f"corrupt or truncated image data: {exc}") from exc
+    return to_rgb(upright)
+
+
+def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
+    """The image, opened (header only) and checked: an accepted format, within the pixel
+    limit, so no pixel of a decompression bomb is ever decoded."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"image dimensions are too large: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImage("not a recognisable image file") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage(f"unreadable image header: {exc}") from exc
+    if image.format not in ALLOWED_FORMATS:
+        raise UnsupportedImage(
+            f"format {image.format} is not accepted; use one of "
+            f"{', '.join(sorted(ALLOWED_FORMATS))}"
+        )
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InvalidImage(f"image has no pixels ({width}x{height})")
+    if width * height > limits.max_pixels:
+        raise ImageTooLarge(
+            f"{width}x{height} = {width * height:,} pixels is over the limit of "
+            f"{limits.max_pixels:,} pixels"
+        )
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency composited on white (a transparent PNG is not black)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """The image scaled down (never up) so its longer side is at most ``max_side``."""
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
+def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    """JPEG bytes of an RGB image."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+#: Shorter side the encoders need: both resize it to 256 before their 224 centre crop.
+ENCODER_MIN_SIDE = 256
+
+
+def prepare_for_embedding(
+    data: bytes, limits: ImageLimits, max_side: int, min_side: int = ENCODER_MIN_SIDE
+) -> bytes:
+    """What ingest sends to the embedding endpoint: decoded, validated, upright, at most
+    ``max_side`` on the longer side (at least ``min_side`` on the shorter where the source
+    allows), re-encoded as JPEG: tens of kB instead of megabytes, well under SageMaker
+    Serverless's 4 MB payload limit for a batch. JPEGs decode at 1/2, 1/4 or 1/8 scale."""
+    image = decode_image(data, limits, min_side=min_side)
+    return encode_jpeg(shrink(image, max_side))

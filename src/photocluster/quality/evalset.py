@@ -1,0 +1,271 @@
+"""A reproducible set of photo groups, built offline from images inside installed packages.
+
+Sources: scikit-image's and scikit-learn's bundled sample images (23 distinct pictures:
+portraits, a cat, coffee, a rocket, a stereo pair of a motorcycle, micrographs, textures,
+scanned text...). Each *group* is one source picture in several versions made with
+copy-detection-style edits (seeded): crop to 50-90% of the area, downscale, JPEG quality
+20-90, mirror, rotate up to 10 degrees, colour jitter, blur, overlaid text, letterbox
+padding; the motorcycle group holds both stereo views (the same scene, two shots). The
+remaining sources are *singletons*. Written to disk as one folder per group plus
+``singletons/`` (the layout ``photocluster eval`` reads) with a ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+
+SINGLETONS_DIR = "singletons"
+
+#: Sources turned into groups, then the ones used as singletons (order matters for seeds).
+GROUP_SOURCES = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "colorwheel",
+    "camera",
+    "coins",
+    "moon",
+    "clock",
+    "motorcycle",
+    "china",
+    "flower",
+    "cell",
+)
+SINGLETON_SOURCES = (
+    "logo",
+    "page",
+    "text",
+    "brick",
+    "grass",
+    "gravel",
+    "microaneurysms",
+    "horse",
+    "checkerboard",
+)
+_WORDS = ("holiday", "2024", "best day", "me & you", "lol", "#sunset", "family", "wow")
+
+
+def _source(name: str) -> list[Image.Image]:
+    """The picture(s) of one source: two for the stereo pair, one otherwise."""
+    from skimage import data
+
+    if name == "motorcycle":
+        left, right, _ = data.stereo_motorcycle()  # type: ignore[no-untyped-call]
+        return [Image.fromarray(left), Image.fromarray(right)]
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return [Image.fromarray(load_sample_image(f"{name}.jpg"))]
+    array = getattr(data, name)()
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    image = Image.fromarray(array)
+    if image.mode == "RGBA":
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        image = background
+    return [image.convert("RGB")]
+
+
+# ---------------------------------------------------------------------------- edits
+
+
+def crop(image: Image.Image, rng: random.Random) -> Image.Image:
+    area = rng.uniform(0.5, 0.9)
+    aspect = rng.uniform(0.85, 1.15)
+    width = min(image.width, round(image.width * (area * aspect) ** 0.5))
+    height = min(image.height, round(image.height * (area / aspect) ** 0.5))
+    left = rng.randint(0, image.width - width)
+    top = rng.randint(0, image.height - height)
+    return image.crop((left, top, left + width, top + height))
+
+
+def downscale(image: Image.Image, rng: random.Random) -> Image.Image:
+    scale = rng.uniform(0.3, 0.8)
+    return image.resize(
+        (max(32, round(image.width * scale)), max(32, round(image.height * scale))),
+        Image.Resampling.BILINEAR,
+    )
+
+
+def jpeg(image: Image.Image, rng: random.Random) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=rng.randint(20, 90))
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def mirror(image: Image.Image, rng: random.Random) -> Image.Image:
+    del rng
+    return ImageOps.mirror(image)
+
+
+def rotate(image: Image.Image, rng: random.Random) -> Image.Image:
+    return image.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC)
+
+
+def colour(image: Image.Image, rng: random.Random) -> Image.Image:
+    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        image = enhancer(image).enhance(rng.uniform(0.7, 1.3))
+    return image
+
+
+def blur(image: Image.Image, rng: random.Random) -> Image.Image:
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 2.5)))
+
+
+def overlay_text(image: Image.Image, rng: random.Random) -> Image.Image:
+    image = image.copy()
+    draw = ImageDraw.Draw(image)
+    size = max(12, image.height // rng.randint(6, 10))
+    font = ImageFont.load_default(size=size)
+    text = rng.choice(_WORDS)
+    x = rng.randint(0, max(0, image.width - size * len(text) // 2))
+    y = rng.randint(0, max(0, image.height - size))
+    draw.text(
+        (x, y),
+        text,
+        fill=rng.choice([(255, 255, 255), (255, 230, 0), (0, 0, 0)]),
+        font=font,
+        stroke_width=max(1, size // 12),
+        stroke_fill=(0, 0, 0),
+    )
+    return image
+
+
+def letterbox(image: Image.Image, rng: random.Random) -> Image.Image:
+    target = rng.choice((16 / 9, 1.0, 9 / 16))
+    width, height = image.size
+    if width / height < target:
+        size = (round(height * target), height)
+    else:
+        size = (width, round(width / target))
+    canvas = Image.new("RGB", size, rng.choice([(0, 0, 0), (255, 255, 255)]))
+    canvas.paste(image, ((size[0] - width) // 2, (size[1] - height) // 2))
+    return canvas
+
+
+EDITS: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
+    "crop": crop,
+    "downscale": downscale,
+    "jpeg": jpeg,
+    "mirror": mirror,
+    "rotate": rotate,
+    "colour": colour,
+    "blur": blur,
+    "text": overlay_text,
+    "letterbox": letterbox,
+}
+
+
+# ---------------------------------------------------------------------------- the set
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image of the set: its file name (no extension), group (None: singleton), edits."""
+
+    name: str
+    group: str | None
+    image: Image.Image = field(repr=False)
+    edits: tuple[str, ...] = ()
+
+    def jpeg_bytes(self, quality: int = 90) -> bytes:
+        buffer = io.BytesIO()
+        self.image.save(buffer, format="JPEG", quality=quality)
+        return buffer.getvalue()
+
+
+def build(
+    seed: int = 0,
+    groups: int = len(GROUP_SOURCES),
+    per_group: int = 5,
+    singletons: int = len(SINGLETON_SOURCES),
+    max_side: int = 640,
+) -> list[Sample]:
+    """The samples: ``groups`` groups of ``per_group`` versions, plus ``singletons``."""
+    if not 1 <= groups <= len(GROUP_SOURCES) or not 0 <= singletons <= len(SINGLETON_SOURCES):
+        raise ValueError(
+            f"at most {len(GROUP_SOURCES)} groups and "
+            f"{len(SINGLETON_SOURCES)} singletons are available"
+        )
+    if per_group < 2:
+        raise ValueError("a group needs at least 2 images")
+    samples: list[Sample] = []
+    for name in GROUP_SOURCES[:groups]:
+        rng = random.Random(f"{seed}-{name}")  # noqa: S311 - reproducible edits, not secrets
+        originals = [_fit(image, max_side) for image in _source(name)]
+        for version in range(per_group):
+            if version < len(originals):
+                samples.append(Sample(f"{name}-{version}", name, originals[version]))
+                continue
+            image = originals[version % len(originals)]
+            edits = tuple(rng.sample(sorted(EDITS), k=rng.choice((1, 2, 2, 3))))
+            for edit in edits:
+                image = EDITS[edit](image, rng)
+            samples.append(Sample(f"{name}-{version}", name, image, edits))
+    for name in SINGLETON_SOURCES[:singletons]:
+        samples.append(Sample(name, None, _fit(_source(name)[0], max_side)))
+    return samples
+
+
+def _fit(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    return image.resize(
+        (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+    )
+
+
+def write(samples: list[Sample], out: Path, seed: int) -> Path:
+    """Write the set as ``out/{group}/{name}.jpg`` and ``out/singletons/{name}.jpg``."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    for sample in samples:
+        folder = out / (sample.group or SINGLETONS_DIR)
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{sample.name}.jpg"
+        path.write_bytes(sample.jpeg_bytes())
+        manifest.append(
+            {"file": str(path.relative_to(out)), "group": sample.group, "edits": list(sample.edits)}
+        )
+    (out / "manifest.json").write_text(json.dumps({"seed": seed, "images": manifest}, indent=1))
+    return out
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    image_id: str
+    group: str | None
+
+
+def read_set(folder: Path) -> list[LabelledImage]:
+    """The images of an evaluation folder: one sub-folder per group, ``singletons/`` apart."""
+    from photocluster.ingest.events import image_id_for_stem
+    from photocluster.ingest.images import IMAGE_EXTENSIONS
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    images = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        group = None if sub.name == SINGLETONS_DIR else sub.name
+        for path in sorted(sub.iterdir()):
+            if path.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS:
+                stem = f"{sub.name}--{path.stem}"  # unique across folders
+                images.append(LabelledImage(path, image_id_for_stem(stem), group))
+    if not images:
+        raise FileNotFoundError(f"{folder}: no images in group sub-folders")
+    return images

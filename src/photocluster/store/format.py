@@ -1,0 +1,169 @@
+"""The on-disk format of a user's embeddings file: a 512-byte header, then fixed-size records.
+
+::
+
+    header   512 bytes  magic, format version, dtype, dimension, id width, generation,
+                        epoch, creation time, encoder model id
+    records  n x R      state (1 byte: 'L' live, 'D' dead) + 7 pad, image id (128 bytes,
+                        NUL-padded ASCII), vector (dim x float32|float16, little endian)
+
+Fixed-size records are what make a load one read into a numpy structured array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from photocluster.errors import DimensionMismatch, InvalidVector, StoreCorrupt
+from photocluster.ids import IMAGE_ID_MAX, IdArray
+
+MAGIC = b"PCSTORE\x00"
+FORMAT_VERSION = 1
+HEADER_SIZE = 512
+MODEL_ID_MAX = 256
+STATE_LIVE = ord("L")
+STATE_DEAD = ord("D")
+DATA_SUFFIX = ".pcs"
+LOCK_SUFFIX = ".lock"
+
+StoreDtype = Literal["float32", "float16"]
+_DTYPE_CODES: dict[str, int] = {"float32": 1, "float16": 2}
+_DTYPE_NAMES = {code: name for name, code in _DTYPE_CODES.items()}
+NUMPY_DTYPES: dict[str, np.dtype[Any]] = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
+#: Largest difference at which a re-delivered vector counts as unchanged (per stored dtype).
+UNCHANGED_ATOL = {"float32": 1e-6, "float16": 1e-3}
+
+HEADER_DTYPE = np.dtype(
+    [
+        ("magic", "S8"),
+        ("version", "<u2"),
+        ("dtype_code", "u1"),
+        ("_pad0", "u1"),
+        ("dim", "<u4"),
+        ("id_bytes", "<u2"),
+        ("model_len", "<u2"),
+        ("_pad1", "V4"),
+        ("generation", "<u8"),
+        ("epoch", "<u8"),
+        ("created", "<f8"),
+        ("model", f"S{MODEL_ID_MAX}"),
+    ]
+)
+GENERATION_OFFSET = HEADER_DTYPE.fields["generation"][1]  # type: ignore[index]
+assert HEADER_DTYPE.itemsize <= HEADER_SIZE
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def record_dtype(dim: int, dtype: StoreDtype) -> np.dtype[np.void]:
+    """The numpy structured dtype of one record of a store with this dimension and dtype."""
+    return np.dtype(
+        [
+            ("state", "u1"),
+            ("_pad", "V7"),
+            ("id", f"S{IMAGE_ID_MAX}"),
+            ("vector", NUMPY_DTYPES[dtype], (dim,)),
+        ]
+    )
+
+
+def live_records(ids: IdArray, vectors: FloatArray, dim: int, dtype: StoreDtype) -> bytes:
+    """The bytes of live records for these ids and vectors (appends and compaction)."""
+    records = np.zeros(len(ids), dtype=record_dtype(dim, dtype))
+    records["state"] = STATE_LIVE
+    records["id"] = ids
+    records["vector"] = vectors.astype(NUMPY_DTYPES[dtype])
+    return records.tobytes()
+
+
+@dataclass(frozen=True)
+class Header:
+    """The decoded header of a user's file."""
+
+    version: int
+    dtype: StoreDtype
+    dim: int
+    generation: int
+    epoch: int
+    created: float
+    model: str
+
+    @property
+    def record_size(self) -> int:
+        return record_dtype(self.dim, self.dtype).itemsize
+
+    def encode(self) -> bytes:
+        raw = np.zeros(1, dtype=HEADER_DTYPE)
+        model = self.model.encode("utf-8")
+        raw["magic"] = MAGIC
+        raw["version"] = self.version
+        raw["dtype_code"] = _DTYPE_CODES[self.dtype]
+        raw["dim"] = self.dim
+        raw["id_bytes"] = IMAGE_ID_MAX
+        raw["model_len"] = len(model)
+        raw["generation"] = self.generation
+        raw["epoch"] = self.epoch
+        raw["created"] = self.created
+        raw["model"] = model
+        return raw.tobytes().ljust(HEADER_SIZE, b"\0")
+
+    @classmethod
+    def decode(cls, data: bytes, path: Path) -> Header:
+        if len(data) < HEADER_SIZE:
+            raise StoreCorrupt(f"{path}: {len(data)} bytes is too short for a store header")
+        raw = np.frombuffer(data[: HEADER_DTYPE.itemsize], dtype=HEADER_DTYPE)[0]
+        _check_header(raw, path)
+        dtype_name = _DTYPE_NAMES[int(raw["dtype_code"])]
+        assert dtype_name in ("float32", "float16")
+        return cls(
+            version=FORMAT_VERSION,
+            dtype=dtype_name,  # type: ignore[arg-type]
+            dim=int(raw["dim"]),
+            generation=int(raw["generation"]),
+            epoch=int(raw["epoch"]),
+            created=float(raw["created"]),
+            model=bytes(raw["model"]).decode("utf-8"),
+        )
+
+
+def _check_header(raw: Any, path: Path) -> None:
+    """Raise StoreCorrupt unless every field of a raw header is plausible."""
+    if bytes(raw["magic"]) != MAGIC.rstrip(b"\0"):
+        raise StoreCorrupt(f"{path} is not a photocluster store file (bad magic)")
+    if int(raw["version"]) != FORMAT_VERSION:
+        raise StoreCorrupt(f"{path}: unsupported store format version {int(raw['version'])}")
+    if int(raw["dtype_code"]) not in _DTYPE_NAMES:
+        raise StoreCorrupt(f"{path}: unknown dtype code {int(raw['dtype_code'])}")
+    if int(raw["id_bytes"]) != IMAGE_ID_MAX:
+        raise StoreCorrupt(f"{path}: id width {int(raw['id_bytes'])} != {IMAGE_ID_MAX}")
+    if not 0 < int(raw["dim"]) <= 65536:
+        raise StoreCorrupt(f"{path}: implausible dimension {int(raw['dim'])}")
+    model_len = int(raw["model_len"])
+    if model_len > MODEL_ID_MAX or len(bytes(raw["model"])) != model_len:
+        raise StoreCorrupt(f"{path}: damaged model id field")
+
+
+def normalise_vectors(vectors: npt.ArrayLike, dim: int | None = None) -> FloatArray:
+    """L2-normalise rows to float32; refuse non-finite, all-zero or wrongly shaped input."""
+    try:
+        array = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVector(f"embeddings must be numbers: {exc}") from exc
+    if array.ndim != 2:
+        raise InvalidVector(f"embeddings must be a 2-D array, got shape {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise DimensionMismatch(f"embeddings have dimension {array.shape[1]}, expected {dim}")
+    if array.shape[1] == 0:
+        raise InvalidVector("embeddings must have at least one dimension")
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        raise InvalidVector(f"embedding #{int(np.flatnonzero(~finite)[0])} has NaN or infinity")
+    norms = np.linalg.norm(array, axis=1)
+    if (norms == 0).any():
+        raise InvalidVector(f"embedding #{int(np.flatnonzero(norms == 0)[0])} is all zeros")
+    return np.ascontiguousarray(array / norms[:, None], dtype=np.float32)

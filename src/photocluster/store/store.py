@@ -1,0 +1,128 @@
+"""The one door to the embeddings files: ``Store`` places, locks, reads and writes them.
+
+``{root}/{shard}/{user_id}.pcs`` holds a user's embeddings (see
+:mod:`photocluster.store.format`), ``{user_id}.lock`` beside it the lock. ``shard`` is the
+first two hex digits of the SHA-256 of the user id, so no folder holds millions of files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy.typing as npt
+
+from photocluster.errors import UnknownUser
+from photocluster.ids import validate_user_id
+from photocluster.store.format import DATA_SUFFIX, HEADER_SIZE, LOCK_SUFFIX, Header, StoreDtype
+from photocluster.store.lock import FileLock
+from photocluster.store.snapshot import Change, Snapshot, SnapshotCache
+from photocluster.store.transaction import Transaction, WriteOptions
+
+
+@dataclass(frozen=True)
+class UserPaths:
+    data: Path
+    lock: Path
+
+
+@dataclass
+class Store:
+    """All users' embedding files under ``root``."""
+
+    root: Path
+    dtype: StoreDtype = "float32"
+    fsync: bool = True
+    compact_ratio: float = 0.3
+    compact_min_dead: int = 64
+    cache_users: int = 4
+    cache: SnapshotCache = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cache = SnapshotCache(self.cache_users)
+
+    @property
+    def options(self) -> WriteOptions:
+        return WriteOptions(self.dtype, self.fsync, self.compact_ratio, self.compact_min_dead)
+
+    def paths(self, user_id: str) -> UserPaths:
+        """Where a user's files live; the id is validated before it touches a path."""
+        validate_user_id(user_id)
+        shard = hashlib.sha256(user_id.encode("ascii")).hexdigest()[:2]
+        folder = self.root / shard
+        return UserPaths(folder / f"{user_id}{DATA_SUFFIX}", folder / f"{user_id}{LOCK_SUFFIX}")
+
+    def exists(self, user_id: str) -> bool:
+        return self.paths(user_id).data.exists()
+
+    def header(self, user_id: str) -> Header:
+        """The header alone (no lock: its generation field is written in one 8-byte write)."""
+        path = self.paths(user_id).data
+        try:
+            with path.open("rb") as handle:
+                return Header.decode(handle.read(HEADER_SIZE), path)
+        except FileNotFoundError:
+            raise UnknownUser(f"no embeddings stored for user {user_id!r}") from None
+
+    def read(self, user_id: str) -> Snapshot:
+        """The user's live embeddings, read under a shared lock."""
+        paths = self.paths(user_id)
+        if not paths.data.exists():
+            raise UnknownUser(f"no embeddings stored for user {user_id!r}")
+        with self.shared_lock(user_id):
+            fd = os.open(paths.data, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                return self.cache.load(fd, user_id, paths.data)[0]
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def shared_lock(self, user_id: str) -> Iterator[None]:
+        """Hold the user's lock shared: no writer runs meanwhile."""
+        paths = self.paths(user_id)
+        if not paths.lock.exists():
+            yield
+            return
+        with FileLock(paths.lock, exclusive=False):
+            yield
+
+    @contextlib.contextmanager
+    def transaction(self, user_id: str) -> Iterator[Transaction]:
+        """Hold the user's exclusive lock for a read-modify-write."""
+        paths = self.paths(user_id)
+        paths.data.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(paths.lock, exclusive=True):
+            tx = Transaction(self.options, self.cache, user_id, paths.data)
+            try:
+                tx.open()
+                yield tx
+            finally:
+                tx.close()
+
+    def upsert(
+        self, user_id: str, model: str, ids: Sequence[str], vectors: npt.ArrayLike
+    ) -> Change:
+        """Insert or replace embeddings by image id (idempotent)."""
+        with self.transaction(user_id) as tx:
+            return tx.upsert(model, ids, vectors)
+
+    def delete(self, user_id: str, ids: Sequence[str]) -> Change:
+        """Tombstone these image ids; unknown ids are counted as missing."""
+        with self.transaction(user_id) as tx:
+            return tx.delete(ids)
+
+    def compact(self, user_id: str) -> None:
+        """Rewrite the user's file without dead records (atomic)."""
+        with self.transaction(user_id) as tx:
+            tx.compact()
+
+    def users(self) -> Iterator[str]:
+        """Every user with a store file under the root."""
+        if not self.root.exists():
+            return
+        for path in sorted(self.root.glob(f"*/*{DATA_SUFFIX}")):
+            yield path.name[: -len(DATA_SUFFIX)]

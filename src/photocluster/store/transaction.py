@@ -1,0 +1,337 @@
+"""A read-modify-write of one user's file, under the user's exclusive lock.
+
+The file is an append-only log: an upsert appends records and marks the ones they
+supersede dead; a delete marks records dead (tombstones). The generation counter in the
+header is bumped *before* data changes, so anything derived from the file (the neighbour
+graph) is detectably stale after a crash. Opening a transaction repairs what a crash left
+(a torn tail is truncated, a live duplicate marked dead).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from photocluster.errors import InvalidVector, ModelMismatch, StoreCorrupt, UnknownUser
+from photocluster.ids import ID_DTYPE, IdArray, encode_ids
+from photocluster.store.compaction import needs_compaction, write_compacted
+from photocluster.store.files import read_exact, replace_with, write_all
+from photocluster.store.format import (
+    FORMAT_VERSION,
+    GENERATION_OFFSET,
+    HEADER_SIZE,
+    MODEL_ID_MAX,
+    NUMPY_DTYPES,
+    STATE_DEAD,
+    STATE_LIVE,
+    UNCHANGED_ATOL,
+    FloatArray,
+    Header,
+    StoreDtype,
+    live_records,
+    normalise_vectors,
+    record_dtype,
+)
+from photocluster.store.snapshot import Change, PositionArray, Snapshot, SnapshotCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How a store writes: the vector dtype of new files, durability, when to compact."""
+
+    dtype: StoreDtype = "float32"
+    fsync: bool = True
+    compact_ratio: float = 0.3
+    compact_min_dead: int = 64
+
+
+@dataclass(frozen=True)
+class _UpsertPlan:
+    """What an upsert appends, and which rows of the snapshot those records supersede."""
+
+    change: Change
+    ids: IdArray
+    vectors: FloatArray  # float32, already rounded to the stored dtype
+    replaced_rows: PositionArray
+
+
+class Transaction:
+    """A read-modify-write of one user's file under the exclusive lock."""
+
+    def __init__(
+        self, options: WriteOptions, cache: SnapshotCache, user_id: str, path: Path
+    ) -> None:
+        self.options = options
+        self.cache = cache
+        self.user_id = user_id
+        self.path = path
+        self.fd = -1
+        self.snapshot: Snapshot | None = None
+
+    # -- lifecycle
+
+    def open(self) -> None:
+        """Load the file (if there is one) and repair what a crash left in it."""
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            snapshot, needs_repair = self.cache.load(self.fd, self.user_id, self.path)
+        except StoreCorrupt:
+            self.close()
+            raise
+        self.snapshot = snapshot
+        if needs_repair:
+            self._repair()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def _repair(self) -> None:
+        """Truncate a torn tail and mark crash-left duplicates dead."""
+        snap = self.snapshot
+        assert snap is not None
+        end = HEADER_SIZE + snap.n_records * snap.header.record_size
+        if snap.file_size != end:
+            log.warning(
+                "store %s: truncating torn tail (%d bytes)", self.path, snap.file_size - end
+            )
+            os.ftruncate(self.fd, end)
+        raw = read_exact(self.fd, snap.n_records * snap.header.record_size, HEADER_SIZE)
+        states = np.frombuffer(raw, dtype=record_dtype(snap.dim, snap.header.dtype))["state"]
+        stale = np.setdiff1d(np.flatnonzero(states == STATE_LIVE), snap.positions)
+        if len(stale):
+            log.warning("store %s: marking %d duplicate records dead", self.path, len(stale))
+            self._bump_generation()
+            self._mark_dead(stale)
+        self._sync()
+        repaired = self.snapshot
+        assert repaired is not None
+        self._refresh(replace(repaired, file_size=end))
+
+    # -- operations
+
+    def upsert(self, model: str, ids: Sequence[str], vectors: npt.ArrayLike) -> Change:
+        """Insert new ids, replace changed ones, skip identical re-deliveries."""
+        encoded, vecs = self._validated(model, ids, vectors)
+        if len(encoded) == 0:
+            return self._noop()
+        snap = self.snapshot if self.snapshot is not None else self._create(model, vecs.shape[1])
+        plan = _plan_upsert(snap, encoded, vecs)
+        if plan.change.appended:
+            self._append(plan)
+            self._maybe_compact()
+        return plan.change
+
+    def delete(self, ids: Sequence[str]) -> Change:
+        """Tombstone ``ids``; ids that are not stored are counted in ``missing``."""
+        encoded = np.unique(encode_ids(ids))
+        snap = self.snapshot
+        if snap is None:
+            raise UnknownUser(f"no embeddings stored for user {self.user_id!r}")
+        rows = _positions_of(snap.ids, encoded)
+        found = rows[rows >= 0]
+        kept = np.ones(snap.n, dtype=bool)
+        kept[found] = False
+        change = Change(kept=kept, appended=0, deleted=len(found), missing=int((rows < 0).sum()))
+        if not len(found):
+            return change
+        self._bump_generation()
+        self._mark_dead(snap.positions[found])
+        self._sync()
+        snap = self.snapshot
+        assert snap is not None
+        self._refresh(
+            replace(
+                snap,
+                ids=snap.ids[kept],
+                vectors=snap.vectors[kept],
+                positions=snap.positions[kept],
+                _rows=None,
+            )
+        )
+        self._maybe_compact()
+        return change
+
+    def compact(self) -> None:
+        """Rewrite live records into a new file (see photocluster.store.compaction)."""
+        if self.snapshot is None:
+            return
+        fd, compacted = write_compacted(self.snapshot, self.path)
+        os.close(self.fd)
+        self.fd = fd
+        self._refresh(compacted)
+        log.info("store %s: compacted to %d records", self.path, compacted.n)
+
+    # -- steps of an upsert
+
+    def _validated(
+        self, model: str, ids: Sequence[str], vectors: npt.ArrayLike
+    ) -> tuple[IdArray, FloatArray]:
+        """Checked ids and unit vectors, the last occurrence of a repeated id winning."""
+        if not model or len(model.encode("utf-8")) > MODEL_ID_MAX:
+            raise ModelMismatch(f"model id must be 1..{MODEL_ID_MAX} bytes")
+        encoded = encode_ids(ids)
+        snap = self.snapshot
+        vecs = normalise_vectors(vectors, snap.dim if snap is not None else None)
+        if len(encoded) != len(vecs):
+            raise InvalidVector(f"{len(encoded)} ids but {len(vecs)} embeddings")
+        if len(encoded) and snap is not None and snap.model != model:
+            raise ModelMismatch(
+                f"user {self.user_id!r} holds embeddings of model {snap.model!r}; "
+                f"refusing vectors of {model!r}"
+            )
+        _, last = np.unique(encoded[::-1], return_index=True)
+        keep = np.sort(len(encoded) - 1 - last)
+        return encoded[keep], vecs[keep]
+
+    def _append(self, plan: _UpsertPlan) -> None:
+        """Append the plan's records, then mark the ones they supersede dead."""
+        self._bump_generation()
+        snap = self.snapshot
+        assert snap is not None
+        size = snap.header.record_size
+        offset = HEADER_SIZE + snap.n_records * size
+        records = live_records(plan.ids, plan.vectors, snap.dim, snap.header.dtype)
+        write_all(self.fd, records, offset)  # append first: a crash loses nothing
+        self._mark_dead(snap.positions[plan.replaced_rows])
+        self._sync()
+        self._refresh(_after_append(snap, plan, offset + len(plan.ids) * size))
+
+    # -- internals
+
+    def _noop(self) -> Change:
+        n = self.snapshot.n if self.snapshot else 0
+        return Change(kept=np.ones(n, dtype=bool), appended=0)
+
+    def _create(self, model: str, dim: int) -> Snapshot:
+        header = Header(
+            version=FORMAT_VERSION,
+            dtype=self.options.dtype,
+            dim=dim,
+            # Start from the clock, so a user's file deleted and created again never
+            # repeats a generation that a cache or a graph file may still hold.
+            generation=time.time_ns() // 1000,
+            epoch=0,
+            created=time.time(),
+            model=model,
+        )
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        write_all(fd, header.encode(), 0)
+        replace_with(tmp, self.path, fd, fsync=self.options.fsync)
+        self.fd = fd
+        stat = os.fstat(fd)
+        self.snapshot = Snapshot(
+            user_id=self.user_id,
+            header=header,
+            ids=np.zeros(0, dtype=ID_DTYPE),
+            vectors=np.zeros((0, dim), dtype=np.float32),
+            positions=np.zeros(0, dtype=np.int64),
+            n_records=0,
+            file_size=stat.st_size,
+            inode=stat.st_ino,
+        )
+        return self.snapshot
+
+    def _bump_generation(self) -> None:
+        snap = self.snapshot
+        assert snap is not None
+        generation = snap.generation + 1
+        os.pwrite(self.fd, struct.pack("<Q", generation), GENERATION_OFFSET)
+        self.snapshot = replace(snap, header=replace(snap.header, generation=generation))
+
+    def _mark_dead(self, positions: Iterable[int]) -> None:
+        snap = self.snapshot
+        assert snap is not None
+        size = snap.header.record_size
+        dead = bytes([STATE_DEAD])
+        for position in positions:
+            os.pwrite(self.fd, dead, HEADER_SIZE + int(position) * size)
+
+    def _sync(self) -> None:
+        if self.options.fsync:
+            os.fsync(self.fd)
+
+    def _refresh(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.cache.put(self.path, snapshot)
+
+    def _maybe_compact(self) -> None:
+        snap = self.snapshot
+        assert snap is not None
+        if needs_compaction(snap, self.options.compact_ratio, self.options.compact_min_dead):
+            self.compact()
+
+
+def _plan_upsert(snap: Snapshot, ids: IdArray, vectors: FloatArray) -> _UpsertPlan:
+    """New ids are appended, changed ones appended and their old rows superseded; a vector
+    equal to the stored one (a duplicate delivery) changes nothing."""
+    stored = vectors.astype(NUMPY_DTYPES[snap.header.dtype]).astype(np.float32)
+    existing = _positions_of(snap.ids, ids)  # -1 where new
+    is_known = existing >= 0
+    same = np.zeros(len(ids), dtype=bool)
+    if is_known.any():
+        diff = np.abs(snap.vectors[existing[is_known]] - stored[is_known]).max(axis=1)
+        same[is_known] = diff <= UNCHANGED_ATOL[snap.header.dtype]
+    write = ~same
+    replaced_rows = existing[is_known & write]
+    kept = np.ones(snap.n, dtype=bool)
+    kept[replaced_rows] = False
+    change = Change(
+        kept=kept,
+        appended=int(write.sum()),
+        added=int((~is_known).sum()),
+        replaced=len(replaced_rows),
+        unchanged=int(same.sum()),
+    )
+    return _UpsertPlan(change, ids[write], stored[write], replaced_rows)
+
+
+def _after_append(snap: Snapshot, plan: _UpsertPlan, file_size: int) -> Snapshot:
+    """The snapshot once the plan's records are appended (in O(new rows) when none of the
+    old rows was superseded)."""
+    k = len(plan.ids)
+    positions = np.arange(snap.n_records, snap.n_records + k)
+    kept = plan.change.kept
+    if kept.all():
+        ids, vectors, positions, rows = snap.appended(plan.ids, plan.vectors, positions)
+    else:
+        ids = np.concatenate([snap.ids[kept], plan.ids])
+        vectors = np.concatenate([snap.vectors[kept], plan.vectors])
+        positions = np.concatenate([snap.positions[kept], positions])
+        rows = None
+    return replace(
+        snap,
+        ids=ids,
+        vectors=vectors,
+        positions=positions,
+        n_records=snap.n_records + k,
+        file_size=file_size,
+        _rows=rows,
+    )
+
+
+def _positions_of(haystack: IdArray, needles: IdArray) -> npt.NDArray[np.int64]:
+    """Row of each needle in ``haystack`` (unique ids), or -1; vectorised via sorting."""
+    if len(haystack) == 0 or len(needles) == 0:
+        return np.full(len(needles), -1, dtype=np.int64)
+    order = np.argsort(haystack, kind="stable")
+    sorted_ids = haystack[order]
+    slots = np.searchsorted(sorted_ids, needles)
+    slots = np.minimum(slots, len(sorted_ids) - 1)
+    found = sorted_ids[slots] == needles
+    return np.where(found, order[slots], -1).astype(np.int64)
