@@ -1,0 +1,41 @@
+# Who may call /v1/users/...: tokens of a Cognito user pool (created here, or yours).
+
+resource "aws_cognito_user_pool" "this" {
+  count                    = var.user_pool_arn == null ? 1 : 0
+  name                     = var.name
+  username_attributes      = ["email"]
+  auto_verified_attributes = ["email"]
+  mfa_configuration        = "OPTIONAL"
+  software_token_mfa_configuration {
+    enabled = true
+  }
+  password_policy {
+    minimum_length    = 12
+    require_lowercase = true
+    require_uppercase = true
+    require_numbers   = true
+    require_symbols   = false
+  }
+  tags = var.tags
+}
+
+resource "aws_cognito_user_pool_client" "mobile" {
+  count                         = var.user_pool_arn == null ? 1 : 0
+  name                          = "${var.name}-mobile"
+  user_pool_id                  = aws_cognito_user_pool.this[0].id
+  generate_secret               = false
+  explicit_auth_flows           = ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+  prevent_user_existence_errors = "ENABLED"
+}
+
+locals {
+  user_pool_arn = var.user_pool_arn == null ? aws_cognito_user_pool.this[0].arn : var.user_pool_arn
+}
+
+resource "aws_api_gateway_authorizer" "cognito" {
+  name            = "cognito"
+  rest_api_id     = aws_api_gateway_rest_api.this.id
+  type            = "COGNITO_USER_POOLS"
+  provider_arns   = [local.user_pool_arn]
+  identity_source = "method.request.header.Authorization"
+}
