@@ -1,0 +1,107 @@
+"""The layout keeps its promises: packages that do not import each other in circles,
+functions that fit on a screen, service entry points without logic, a README that maps
+every package (STYLE.md, Layout and Conventions 1 and 7)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.procs import REPO
+
+SRC = REPO / "src" / "photocluster"
+#: One screen. A function that grows past it is split by the steps it performs.
+MAX_FUNCTION_LINES = 50
+
+
+def modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the package."""
+    found = {}
+    for path in sorted(SRC.rglob("*.py")):
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def imported(path: Path, names: set[str]) -> set[str]:
+    """The package's modules ``path`` imports, anywhere in it (lazy imports included)."""
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        targets.update(name for name in candidates if name in names)
+    return targets
+
+
+def test_no_two_modules_import_each_other_even_lazily() -> None:
+    found = modules()
+    graph = {name: imported(path, set(found)) - {name} for name, path in found.items()}
+    # A package's __init__ importing its own submodules is how packages re-export.
+    for name, targets in graph.items():
+        graph[name] = {t for t in targets if not t.startswith(name + ".")}
+    cycles = list(_cycles(graph))
+    assert cycles == []
+
+
+def _cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> Iterator[list[str]]:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                yield [*stack[stack.index(target) :], target]
+            elif target not in state:
+                yield from visit(target)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            yield from visit(node)
+
+
+def functions() -> Iterator[tuple[str, int]]:
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                yield f"{name}.{node.name}", node.end_lineno - node.lineno + 1
+
+
+def test_every_function_fits_on_one_screen() -> None:
+    too_long = {name: lines for name, lines in functions() if lines > MAX_FUNCTION_LINES}
+    assert too_long == {}
+
+
+@pytest.mark.parametrize(
+    "entry", sorted(p for p in (REPO / "services").rglob("*") if p.is_file()), ids=str
+)
+def test_service_entry_points_hold_no_logic(entry: Path) -> None:
+    tree = ast.parse(entry.read_text())
+    logic = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.For)
+    ]
+    assert logic == [], "move it into src/photocluster and test it there"
+
+
+def test_the_readme_code_map_names_every_package() -> None:
+    readme = (REPO / "README.md").read_text()
+    code_map = readme.split("## Code map", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`([a-z_]+)/`", code_map))
+    packages = {p.parent.name for p in SRC.glob("*/__init__.py")}
+    assert packages <= listed, f"add to the README's code map: {sorted(packages - listed)}"
