@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     queue_visibility_s: int = Field(360, ge=0, description=">= 6x the ingest timeout (60 s).")
     queue_max_receive: int = Field(5, ge=1, description="Receives before the DLQ.")
     name: str = Field("photocluster-local", description="Resource name prefix (Terraform's).")
+    pending_grace_s: int = Field(
+        600, ge=0, description="How long an image stays pending past its upload URL's expiry."
+    )
 
     # --- clustering
     linkage: Linkage = "complete"
@@ -162,6 +165,12 @@ class Settings(BaseSettings):
         None, description="e.g. https://cdn.example.com/{user_id}/{image_id}; else presigned S3."
     )
     presign_expiry_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    s3_public_url: str | None = Field(
+        None, description="S3 endpoint as phones reach it, for presigned URLs (default: AWS's)."
+    )
+    upload_url_expiry_s: int = Field(
+        900, ge=60, le=7 * 24 * 3600, description="Validity of a presigned upload URL."
+    )
 
     # --- local servers
     host: str = "127.0.0.1"

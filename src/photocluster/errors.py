@@ -1,10 +1,17 @@
-"""Error types of the domain. Services map them to HTTP statuses or SQS retry behaviour."""
+"""Error types of the domain. Services map them to HTTP statuses or SQS retry behaviour.
+
+``code`` is the stable, machine-readable name of what went wrong: an image that failed to
+process carries it in its status (``invalid_image``, ``too_large``...), so apps can branch
+on it without parsing messages.
+"""
 
 from __future__ import annotations
 
 
 class PhotoclusterError(Exception):
     """Base class of every error this package raises on purpose."""
+
+    code = "error"
 
 
 class InvalidId(PhotoclusterError, ValueError):
@@ -14,17 +21,25 @@ class InvalidId(PhotoclusterError, ValueError):
 class InvalidImage(PhotoclusterError, ValueError):
     """Bytes that are not a decodable image of a supported format."""
 
+    code = "invalid_image"
+
 
 class ImageTooLarge(InvalidImage):
     """An image over the byte-size or pixel-count limit (decompression-bomb guard)."""
 
+    code = "too_large"
+
 
 class UnsupportedImage(InvalidImage):
-    """A decodable file of a format the product does not accept."""
+    """A file of a type the product does not accept (by format or by extension)."""
+
+    code = "unsupported_type"
 
 
 class InvalidVector(PhotoclusterError, ValueError):
     """An embedding that is not finite, is all zeros, or has the wrong shape."""
+
+    code = "embed_failed"
 
 
 class InvalidThresholds(PhotoclusterError, ValueError):
@@ -42,9 +57,13 @@ class StoreCorrupt(StoreError):
 class DimensionMismatch(StoreError, ValueError):
     """Vectors whose dimension differs from the one the user's file was created with."""
 
+    code = "embed_failed"
+
 
 class ModelMismatch(StoreError, ValueError):
     """Vectors from another encoder than the one the user's file was created with."""
+
+    code = "embed_failed"
 
 
 class UnknownUser(PhotoclusterError, LookupError):
@@ -53,6 +72,22 @@ class UnknownUser(PhotoclusterError, LookupError):
 
 class UnknownImage(PhotoclusterError, LookupError):
     """The user has no embedding for this image id."""
+
+
+class ImageNotReady(PhotoclusterError):
+    """The image is known but has no embedding yet (pending) or will not get one (failed)."""
+
+
+class StorageUnavailable(PhotoclusterError):
+    """S3 (the uploads bucket) failed in a way a retry may fix."""
+
+
+class UploadsNotConfigured(PhotoclusterError, RuntimeError):
+    """No uploads bucket is configured (PHOTOCLUSTER_BUCKET)."""
+
+
+class InvalidCursor(PhotoclusterError, ValueError):
+    """A pagination cursor this API did not give."""
 
 
 class InvalidEvent(PhotoclusterError, ValueError):
@@ -76,6 +111,8 @@ class EndpointRejected(PhotoclusterError):
 
     ``instance`` is the index of the failing image in the batch when the endpoint names it.
     """
+
+    code = "embed_failed"
 
     def __init__(self, message: str, instance: int | None = None) -> None:
         super().__init__(message)

@@ -9,21 +9,26 @@ PHOTOCLUSTER_E2E_API_URL and PHOTOCLUSTER_JWT_SECRET.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from photocluster.ingest.backfill import backfill
 from photocluster.local.aws import Resources, emulator_client, resource_names
 from photocluster.local.demo import (
     DEMO_USER,
     Options,
     Running,
+    app_client,
     dead_letters,
     start,
     token,
@@ -31,6 +36,7 @@ from photocluster.local.demo import (
     wait_until_stored,
 )
 from photocluster.local.stack import Stack, free_port
+from photocluster.quality import evalset
 from tests.helpers.procs import REPO
 
 EXTERNAL = os.environ.get("PHOTOCLUSTER_E2E_EXTERNAL") == "1"
@@ -45,6 +51,18 @@ def gone(pid: int) -> bool:
         except ProcessLookupError:
             continue
     return True
+
+
+def wait_until_drained(sqs: object, queue_url: str, timeout_s: float = 120) -> None:
+    """Until the worker has taken and finished every message of the queue."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)  # type: ignore[attr-defined]
+        if all(found["Attributes"][name] == "0" for name in names):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"queue {queue_url} not drained after {timeout_s} s")
 
 
 @pytest.fixture
@@ -65,13 +83,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
             {},
         )
         return
-    options = Options(
-        workdir=tmp_path,
-        aws_port=free_port(),
-        api_port=free_port(),
-        embedder_port=free_port(),
-        queue_delay_s=0,
-    )
+    options = Options.on_free_ports(tmp_path)
     with Stack(tmp_path) as stack:
         yield start(options, stack, thumbnails_from_files=False, say=print)
     for pid in stack.pids():
@@ -109,6 +121,68 @@ def test_uploads_end_up_clustered_as_their_groups(running: Running, tmp_path: Pa
     assert gallery.status_code == 200 and "astronaut-0" in gallery.text
 
 
+def test_the_app_contract_upload_status_identity_and_delete(running: Running) -> None:
+    """The issue's checklist, as a phone drives it: upload route -> PUT -> pending ->
+    ready; a JPEG and a PNG of one name are two photos; a truncated file fails with a code;
+    NFC and NFD spellings are one photo; a deleted photo stays gone after a backfill."""
+    app = app_client(running, "phone")
+    sources = {s.name: s for s in evalset.build(seed=1, groups=2, per_group=2, singletons=0)}
+    coffee, coffee_crop = sources["coffee-0"], sources["coffee-1"]
+    astronaut, astronaut_edit = sources["astronaut-0"], sources["astronaut-1"]
+
+    ask = {"filename": "IMG_0001.jpg", "content_type": "image/jpeg"}
+    ticket = app.http.post(app.url("/uploads"), json=ask, headers=app.headers).json()
+    assert app.get("/images/IMG_0001.jpg")["status"] == "pending"  # before the bytes leave
+    put = httpx.put(ticket["url"], content=coffee.jpeg_bytes(), headers=ticket["headers"])
+    assert put.status_code == 200
+    png = io.BytesIO()
+    astronaut.image.save(png, format="PNG")
+    uploaded = [
+        "IMG_0001.jpg",
+        app.upload("IMG_0001.png", png.getvalue()),
+        app.upload("coffee crop.jpg", coffee_crop.jpeg_bytes()),
+        app.upload("astronaut edit.jpg", astronaut_edit.jpeg_bytes()),
+        app.upload("truncated.jpg", coffee.jpeg_bytes()[:3000]),
+        app.upload(unicodedata.normalize("NFC", "Crème brûlée.jpg"), coffee.jpeg_bytes()),
+        app.upload(unicodedata.normalize("NFD", "Crème brûlée.jpg"), coffee.jpeg_bytes()),
+    ]
+    assert uploaded[5] == uploaded[6]  # one photo, however the name is spelt
+    settled = app.wait_until_settled(uploaded, timeout_s=180)
+
+    assert {i: r["status"] for i, r in settled.items()} == {
+        "IMG_0001.jpg": "ready",
+        "IMG_0001.png": "ready",
+        "coffee~20crop.jpg": "ready",
+        "astronaut~20edit.jpg": "ready",
+        "truncated.jpg": "failed",
+        "Cr~C3~A8me~20br~C3~BBl~C3~A9e.jpg": "ready",
+    }
+    assert settled["truncated.jpg"]["error"]["code"] == "invalid_image"
+    nearest = {
+        i: app.get(f"/images/{i}/similar", k=1)["neighbors"][0]["image_id"]
+        for i in ("IMG_0001.jpg", "IMG_0001.png")
+    }
+    assert nearest["IMG_0001.png"] == "astronaut~20edit.jpg"
+    assert nearest["IMG_0001.jpg"] in {"coffee~20crop.jpg", "Cr~C3~A8me~20br~C3~BBl~C3~A9e.jpg"}
+
+    assert app.delete("IMG_0001.png") == 204
+    s3 = emulator_client("s3", running.aws_url)
+    listed = s3.list_objects_v2(Bucket=running.resources.bucket, Prefix="uploads/phone/")
+    assert "uploads/phone/IMG_0001.png" not in [o["Key"] for o in listed["Contents"]]
+    report = backfill(
+        s3,
+        emulator_client("sqs", running.aws_url),
+        running.resources.bucket,
+        running.resources.queue_url,
+        user="phone",
+        progress=False,
+    )
+    assert report.sent == 5 and report.failed == 0  # every object but the deleted one
+    wait_until_drained(emulator_client("sqs", running.aws_url), running.resources.queue_url)
+    assert "IMG_0001.png" not in app.statuses()
+    assert app.get("/stats")["n_images"] == 4
+
+
 @pytest.mark.skipif(EXTERNAL, reason="runs the local stack itself")
 def test_make_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     ports = [str(free_port()) for _ in range(3)]
@@ -136,6 +210,7 @@ def test_make_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "found whole at the low tier: 6 of 6; groups mixing samples: 0" in result.stdout
     assert "broken.jpg: InvalidImage" in result.stdout
+    assert "status of broken.jpg: failed (invalid_image)" in result.stdout
     assert (tmp_path / "gallery.html").read_text().count("<img") >= 24
     pids = json.loads((tmp_path / "pids.json").read_text())
     assert set(pids) == {"aws", "embedder", "worker", "api"}

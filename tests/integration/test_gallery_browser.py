@@ -31,10 +31,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_gallery_renders_thumbnails_in_chromium(aws: str, tmp_path: Path) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="gallery")
-    ids, vectors, _ = grouped_vectors(np.random.default_rng(4), 4, 4, 4, dim=64, noise=0.3)
+    stems, vectors, _ = grouped_vectors(np.random.default_rng(4), 4, 4, 4, dim=64, noise=0.3)
+    ids = [f"{stem}.jpg" for stem in stems]  # an image's id is its file's name
     for index, image_id in enumerate(ids):
         s3.put_object(
-            Bucket="gallery", Key=f"uploads/alice/{image_id}.jpg", Body=jpeg(index, size=(160, 120))
+            Bucket="gallery", Key=f"uploads/alice/{image_id}", Body=jpeg(index, size=(160, 120))
         )
     store = tmp_path / "store"
     Library.from_settings(Settings(store_root=store, model="m")).write("alice", "m", ids, vectors)

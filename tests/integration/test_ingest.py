@@ -4,6 +4,7 @@ S3 upload -> notification -> SQS -> ingest handler -> embedder -> writer -> stor
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -13,8 +14,9 @@ import boto3
 import pytest
 
 from photocluster.config import Settings, get_settings
-from photocluster.ingest.events import image_id_for_stem
+from photocluster.ids import image_id_for_filename
 from photocluster.ingest.handlers import LocalContext
+from photocluster.library import Library
 from photocluster.local.aws import Resources, bootstrap, lambda_sqs_event
 from photocluster.store import Store
 from tests.conftest import TINY_VIT_ID
@@ -58,6 +60,14 @@ class Pipeline:
     def stored(self, user_id: str) -> list[str]:
         store = Store(self.store_root)
         return sorted(store.read(user_id).id_list()) if store.exists(user_id) else []
+
+    def statuses(self, user_id: str) -> dict[str, tuple[str, str | None]]:
+        """Image id -> (status, error code), as the API reads them."""
+        library = Library.from_settings(Settings(store_root=self.store_root))
+        return {
+            r.image_id: (r.status, r.error.code if r.error else None)
+            for r in library.images(user_id, limit=1000).images
+        }
 
     def dead_letters(self) -> list[dict[str, Any]]:
         found = []
@@ -114,6 +124,9 @@ BAD = {
     "uploads/bad user/x.jpg": jpeg(11),
 }
 SKIPPED = {"uploads/alice/movie.mov": b"\0\0\0\x18ftypqt  ", "uploads/readme.txt": b"hi"}
+STORED_ALICE = sorted(
+    ["a1.jpg", "a2.png", "a3.webp", "IMG_0004.JPG", image_id_for_filename("Beach day é+1.jpg")]
+)
 
 
 def test_good_uploads_are_stored_bad_ones_reported_and_redelivery_changes_nothing(
@@ -130,10 +143,8 @@ def test_good_uploads_are_stored_bad_ones_reported_and_redelivery_changes_nothin
     response = pipeline.deliver(messages)
 
     assert response == {"batchItemFailures": []}
-    assert pipeline.stored("alice") == sorted(
-        ["a1", "a2", "a3", "IMG_0004", image_id_for_stem("Beach day é+1")]
-    )
-    assert pipeline.stored("bob") == ["b1"]
+    assert pipeline.stored("alice") == STORED_ALICE
+    assert pipeline.stored("bob") == ["b1.jpg"]
     reports = {r["key"]: r for r in pipeline.dead_letters()}
     assert set(reports) == set(BAD)
     assert reports["uploads/alice/corrupt.jpg"]["error_type"] == "InvalidImage"
@@ -142,15 +153,23 @@ def test_good_uploads_are_stored_bad_ones_reported_and_redelivery_changes_nothin
     assert reports["uploads/alice/huge.png"]["error_type"] == "ImageTooLarge"
     assert reports["uploads/alice/scan.tiff.jpg"]["error_type"] == "UnsupportedImage"
     assert reports["uploads/bad user/x.jpg"]["error_type"] == "InvalidEvent"
+    statuses = pipeline.statuses("alice")
+    assert {i: statuses[i] for i in STORED_ALICE} == {i: ("ready", None) for i in STORED_ALICE}
+    assert {i: s for i, s in statuses.items() if i not in STORED_ALICE} == {
+        "corrupt.jpg": ("failed", "invalid_image"),
+        "notes.jpg": ("failed", "invalid_image"),
+        "huge.png": ("failed", "too_large"),
+        "scan.tiff.jpg": ("failed", "unsupported_type"),
+        "movie.mov": ("failed", "unsupported_type"),  # not a photo: no DLQ report either
+    }
 
     store = Store(pipeline.store_root)
     before = store.header("alice").generation
     again = pipeline.deliver(messages)  # the same batch delivered twice
     assert again == {"batchItemFailures": []}
     assert Store(pipeline.store_root).header("alice").generation == before
-    assert pipeline.stored("alice") == sorted(
-        ["a1", "a2", "a3", "IMG_0004", image_id_for_stem("Beach day é+1")]
-    )
+    assert pipeline.stored("alice") == STORED_ALICE
+    assert pipeline.statuses("alice") == statuses
 
 
 def test_an_object_removed_from_s3_is_removed_from_the_store(pipeline: Pipeline) -> None:
@@ -159,7 +178,8 @@ def test_an_object_removed_from_s3_is_removed_from_the_store(pipeline: Pipeline)
     pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 2))
     pipeline.s3.delete_object(Bucket=pipeline.resources.bucket, Key="uploads/alice/gone.jpg")
     pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 1))
-    assert pipeline.stored("alice") == ["keep"]
+    assert pipeline.stored("alice") == ["keep.jpg"]
+    assert pipeline.statuses("alice") == {"keep.jpg": ("ready", None)}
 
 
 def test_an_upload_deleted_before_ingest_is_skipped(pipeline: Pipeline) -> None:
@@ -168,6 +188,7 @@ def test_an_upload_deleted_before_ingest_is_skipped(pipeline: Pipeline) -> None:
     pipeline.s3.delete_object(Bucket=pipeline.resources.bucket, Key="uploads/alice/brief.jpg")
     assert pipeline.deliver(created) == {"batchItemFailures": []}
     assert pipeline.stored("alice") == []
+    assert pipeline.statuses("alice") == {}
     assert pipeline.dead_letters() == []
 
 
@@ -186,7 +207,22 @@ def test_an_unreachable_endpoint_fails_the_batch_for_redelivery(
     response = pipeline.deliver(messages)
     assert response["batchItemFailures"] == [{"itemIdentifier": upload[0]["MessageId"]}]
     assert pipeline.stored("alice") == []
+    assert pipeline.statuses("alice") == {"a.jpg": ("pending", None)}  # seen, will retry
     assert pipeline.dead_letters() == []  # transient: SQS retries, then its redrive policy
+
+
+def test_an_upload_whose_retries_run_out_is_failed_not_pending_forever(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHOTOCLUSTER_EMBEDDER_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PHOTOCLUSTER_ENDPOINT_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("PHOTOCLUSTER_QUEUE_MAX_RECEIVE", "1")  # this receive is the last
+    get_settings.cache_clear()
+    pipeline.handler = load_handler(HANDLER)
+    get_settings.cache_clear()
+    pipeline.upload("uploads/alice/a.jpg", jpeg(1))
+    pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 1))
+    assert pipeline.statuses("alice") == {"a.jpg": ("failed", "processing_failed")}
 
 
 def test_writer_lambda_handler_applies_and_refuses(
@@ -277,4 +313,26 @@ def test_a_batch_survives_an_endpoint_that_throttles_twice(
         messages = receive_all(pipeline.sqs, pipeline.resources.queue_url, 3)
         assert pipeline.deliver(messages) == {"batchItemFailures": []}
     assert proxy.requests == 3  # one batched request per SQS batch, retried twice
-    assert pipeline.stored("alice") == ["t0", "t1", "t2"]
+    assert pipeline.stored("alice") == ["t0.jpg", "t1.jpg", "t2.jpg"]
+
+
+def test_a_photo_and_its_export_are_two_images_and_deleting_one_keeps_the_other(
+    pipeline: Pipeline,
+) -> None:
+    # Regression: both used to become the id IMG_0001; the second replaced the first, and
+    # deleting the PNG then removed the JPEG's embedding too.
+    pipeline.upload("uploads/alice/IMG_0001.jpg", jpeg(1))
+    pipeline.upload("uploads/alice/IMG_0001.png", png(2))
+    pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 2))
+    assert pipeline.stored("alice") == ["IMG_0001.jpg", "IMG_0001.png"]
+    pipeline.s3.delete_object(Bucket=pipeline.resources.bucket, Key="uploads/alice/IMG_0001.png")
+    pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 1))
+    assert pipeline.stored("alice") == ["IMG_0001.jpg"]
+
+
+def test_a_name_spelt_in_nfc_and_in_nfd_is_one_image(pipeline: Pipeline) -> None:
+    name = "Café é.jpg"
+    for form in ("NFC", "NFD"):
+        pipeline.upload(f"uploads/alice/{unicodedata.normalize(form, name)}", jpeg(3))
+    pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 2))
+    assert pipeline.stored("alice") == [image_id_for_filename(name)]

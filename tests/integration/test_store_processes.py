@@ -55,7 +55,7 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(tmp_path: Path) -
 
     # The graph the writers maintained incrementally equals one built from scratch.
     library = Library.from_settings(Settings(store_root=tmp_path, model="m"))
-    graph = library.fresh_graph("shared-user", edges=True)
+    graph = library.graphs.fresh("shared-user", edges=True)
     assert graph is not None and graph.n == TOTAL_IDS
     rebuilt = build_graph(snap.ids, snap.vectors, graph.params)
     tiers = {"low": 0.6, "medium": 0.75, "high": 0.9}

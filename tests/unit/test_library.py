@@ -34,21 +34,21 @@ def test_a_stale_graph_is_never_used(
     library: Library, filled: Filled, rng: np.random.Generator
 ) -> None:
     ids, vectors = filled
-    graph_path = library._graph_path("u1")
+    graph_path = library.graphs.path("u1")
     stale = graph_path.read_bytes()
     library.write("u1", "test-model", ["late"], vectors[:1] + 1e-3)  # near-duplicate of ids[0]
     graph_path.write_bytes(stale)  # as if the writer crashed before saving the graph
     fresh_reader = Library.from_settings(library.settings)
-    assert fresh_reader.fresh_graph("u1", edges=False) is None
+    assert fresh_reader.graphs.fresh("u1", edges=False) is None
     groups = fresh_reader.clusters("u1").tiers[-1].groups
     assert any("late" in group and ids[0] in group for group in groups)
     fresh_reader.write("u1", "test-model", ["later"], rng.standard_normal((1, 32)))
-    assert fresh_reader.fresh_graph("u1", edges=True) is not None  # the next write rebuilt it
+    assert fresh_reader.graphs.fresh("u1", edges=True) is not None  # the next write rebuilt it
 
 
 def test_a_missing_or_damaged_graph_falls_back(library: Library, filled: Filled) -> None:
     expected = [t.groups for t in library.clusters("u1").tiers]
-    path = library._graph_path("u1")
+    path = library.graphs.path("u1")
     path.write_bytes(b"garbage")
     assert [t.groups for t in Library.from_settings(library.settings).clusters("u1").tiers] == (
         expected

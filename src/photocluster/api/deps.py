@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 
 from photocluster.api.auth import Authenticator, bearer_token
+from photocluster.api.bucket import UploadBucket
 from photocluster.api.gallery import Thumbnails
 from photocluster.api.openapi import documented_query_parameters
 from photocluster.config import Settings
@@ -42,6 +43,11 @@ def get_library(request: Request) -> Library:
     return library
 
 
+def get_bucket(request: Request) -> UploadBucket | None:
+    bucket: UploadBucket | None = request.app.state.bucket
+    return bucket
+
+
 def get_thumbnails(request: Request) -> Thumbnails:
     thumbnails: Thumbnails = request.app.state.thumbnails
     return thumbnails
@@ -50,6 +56,8 @@ def get_thumbnails(request: Request) -> Thumbnails:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 LibraryDep = Annotated[Library, Depends(get_library)]
 ThumbnailsDep = Annotated[Thumbnails, Depends(get_thumbnails)]
+#: None when no bucket is configured (PHOTOCLUSTER_BUCKET): uploads are then refused.
+BucketDep = Annotated[UploadBucket | None, Depends(get_bucket)]
 
 
 def _authenticator(request: Request) -> Authenticator:

@@ -6,10 +6,24 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
+from photocluster.api.openapi import documented_methods
 from photocluster.api.schemas import ErrorBody
-from photocluster.errors import InvalidId, InvalidThresholds, StoreError, UnknownImage
+from photocluster.errors import (
+    ImageNotReady,
+    InvalidCursor,
+    InvalidEvent,
+    InvalidId,
+    InvalidImage,
+    InvalidThresholds,
+    StorageUnavailable,
+    StoreError,
+    UnknownImage,
+    UploadsNotConfigured,
+)
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +31,13 @@ log = logging.getLogger(__name__)
 CLIENT_ERRORS: dict[type[Exception], int] = {
     InvalidThresholds: 422,
     InvalidId: 422,
+    InvalidCursor: 422,
+    InvalidEvent: 422,  # a filename the upload layout cannot hold
+    InvalidImage: 422,  # a file type or size the product does not accept
     UnknownImage: 404,
+    ImageNotReady: 409,
+    StorageUnavailable: 503,
+    UploadsNotConfigured: 503,
 }
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -27,6 +47,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "unknown image"}
+}
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "the image is pending or failed: no embedding"}
+}
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "the body is not JSON"}
+}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "storage unavailable or not configured; retry"}
 }
 
 
@@ -41,7 +70,18 @@ async def store_failed(_: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": "the photo library could not be read"}, status_code=503)
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, except that a 405 lists every method the path has (routes of one
+    path may live in several routers; Starlette would name only the first one's)."""
+    assert isinstance(exc, HTTPException)
+    methods = documented_methods(request) if exc.status_code == 405 else None
+    if methods:
+        exc = HTTPException(405, exc.detail, headers={"Allow": ", ".join(methods)})
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     for kind in CLIENT_ERRORS:
         app.add_exception_handler(kind, client_error)
     app.add_exception_handler(StoreError, store_failed)
+    app.add_exception_handler(HTTPException, http_error)

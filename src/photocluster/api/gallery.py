@@ -32,16 +32,6 @@ class Thumbnails:
         self.expiry = settings.presign_expiry_s
         self.s3 = s3
 
-    @classmethod
-    def from_settings(cls, settings: Settings, s3: Any | None = None) -> Thumbnails:
-        """Thumbnails as configured; an S3 client for presigning only when one is needed."""
-        if s3 is None and settings.bucket and not settings.thumbnail_url_template:
-            import boto3
-            from botocore.config import Config
-
-            s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
-        return cls(settings, s3)
-
     def urls(self, user_id: str, image_ids: Iterable[str]) -> dict[str, str]:
         """A URL per image id, where one can be made."""
         wanted = set(image_ids)

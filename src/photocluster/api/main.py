@@ -9,9 +9,10 @@ from fastapi import Depends, FastAPI
 from photocluster import __version__
 from photocluster.api import errors, openapi
 from photocluster.api.auth import Authenticator
+from photocluster.api.bucket import UploadBucket
 from photocluster.api.deps import no_unknown_query_parameters
 from photocluster.api.gallery import Thumbnails
-from photocluster.api.routers import clusters, gallery, health, images, pairs, stats
+from photocluster.api.routers import clusters, gallery, health, images, pairs, stats, uploads
 from photocluster.config import Settings
 from photocluster.library import Library
 
@@ -29,8 +30,9 @@ def create_app(
     app.state.settings = settings
     app.state.authenticator = Authenticator.from_settings(settings)
     app.state.library = library or Library.from_settings(settings)
-    app.state.thumbnails = Thumbnails.from_settings(settings, s3)
-    for module in (health, clusters, images, pairs, stats, gallery):
+    app.state.bucket = UploadBucket.from_settings(settings, s3)
+    app.state.thumbnails = Thumbnails(settings, app.state.bucket and app.state.bucket.s3)
+    for module in (health, uploads, images, clusters, pairs, stats, gallery):
         app.include_router(module.router)
     errors.install(app)
     openapi.install(app)

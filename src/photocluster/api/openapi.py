@@ -30,6 +30,12 @@ def schema(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def documented_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI schema documents for the matched route's path."""
+    path = getattr(request.scope.get("route"), "path_format", None)
+    return sorted(method.upper() for method in request.app.openapi()["paths"].get(path, {}))
+
+
 def documented_query_parameters(request: Request) -> set[str] | None:
     """The query parameters the matched route documents in the OpenAPI schema (the same
     list clients and fuzzers read), or None for a route outside the schema."""

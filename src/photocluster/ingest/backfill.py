@@ -98,7 +98,8 @@ def _image_keys(
     for key in _keys(s3, bucket, list_prefix, report.last_key):
         report.listed += 1
         try:
-            parse_key(bucket, key, prefix)
+            if parse_key(bucket, key, prefix).media_type is None:
+                raise NotAnImageKey(f"{key!r} is not a photo type we accept")
         except (NotAnImageKey, InvalidEvent) as exc:
             log.info("backfill skips %s: %s", key, exc)
             report.skipped += 1

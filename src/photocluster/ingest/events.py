@@ -1,30 +1,34 @@
 """Ingest events -> typed requests: S3 notifications (via SQS) and backfill messages.
 
-Key layout: ``{prefix}{user_id}/{stem}.{ext}``. The user id is the caller's identity and
-must already satisfy the id rules; the image id is the stem when that is a valid id, and
-otherwise a deterministic safe id derived from it (``Beach day é`` ->
-``Beach-day-e-5c1f03a9d2``), so photos with spaces or accents in their names are ingested
-and every path (upload, removal, gallery) maps a key to the same id.
+Key layout: ``{prefix}{user_id}/{filename}``. The user id is the caller's identity and
+must already satisfy the id rules; the image id is a pure function of the file name
+(:func:`photocluster.ids.image_id_for_filename`), so every path (the upload route, ingest,
+removal, the gallery) maps a key to the same id, and two keys never share one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from photocluster.errors import InvalidEvent, InvalidId, NotAnImageKey
-from photocluster.ids import IMAGE_ID_MAX, is_valid_image_id, validate_user_id
-from photocluster.ingest.images import IMAGE_EXTENSIONS
+from photocluster.errors import InvalidEvent, InvalidId, NotAnImageKey, UnsupportedImage
+from photocluster.ids import image_id_for_filename, validate_user_id
+from photocluster.ingest.images import MEDIA_TYPES, media_type_of
+
+#: S3's limit on a key's length, in UTF-8 bytes.
+KEY_MAX_BYTES = 1024
 
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """One object event: which object, whose, which image, created or removed."""
+    """One object event: which object, whose, which image, created or removed.
+
+    ``media_type`` is the image type its extension names, None when the extension is not
+    one we accept (the upload is then recorded as failed, ``unsupported_type``).
+    """
 
     bucket: str
     key: str
@@ -32,6 +36,7 @@ class ObjectRef:
     image_id: str
     action: Literal["upsert", "delete"]
     size: int | None = None
+    media_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,16 +57,6 @@ class Unusable:
 Parsed = ObjectRef | TestEvent | Unusable
 
 
-def image_id_for_stem(stem: str) -> str:
-    """The image id of a file stem: the stem itself when valid, else a safe derived id."""
-    if is_valid_image_id(stem):
-        return stem
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_stem).strip(".-")[: IMAGE_ID_MAX - 12]
-    digest = hashlib.blake2b(stem.encode("utf-8"), digest_size=5).hexdigest()
-    return f"{slug}-{digest}" if slug else digest
-
-
 def parse_key(
     bucket: str,
     key: str,
@@ -74,21 +69,36 @@ def parse_key(
         raise NotAnImageKey(f"key {key!r} is outside the upload prefix {prefix!r}")
     parts = key[len(prefix) :].split("/")
     if len(parts) != 2 or not parts[1]:
-        raise NotAnImageKey(f"key {key!r} is not {prefix}{{user_id}}/{{image}}.{{ext}}")
+        raise NotAnImageKey(f"key {key!r} is not {prefix}{{user_id}}/{{filename}}")
     user_part, filename = parts
     try:
         user_id = validate_user_id(user_part)
     except InvalidId as exc:
         raise InvalidEvent(f"key {key!r}: {exc}") from exc
-    stem, dot, ext = filename.rpartition(".")
-    if not dot or not stem:
-        raise NotAnImageKey(f"key {key!r} has no file extension")
-    if ext.lower() not in IMAGE_EXTENSIONS:
-        raise NotAnImageKey(
-            f"key {key!r}: extension .{ext} is not an image type we accept "
-            f"({', '.join(sorted(IMAGE_EXTENSIONS))})"
+    image_id = image_id_for_filename(filename)
+    return ObjectRef(bucket, key, user_id, image_id, action, size, media_type_of(filename))
+
+
+def upload_key(prefix: str, user_id: str, filename: str, content_type: str) -> str:
+    """The key a new upload of ``filename`` goes to (its NFC spelling), once the name and
+    the declared content type are known to be an accepted image that S3 can hold."""
+    name = unicodedata.normalize("NFC", filename)
+    if not name.strip() or name in (".", ".."):
+        raise InvalidEvent("filename must name a file")
+    if "/" in name or "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidEvent("filename must not hold '/', '\\' or control characters")
+    media_type = media_type_of(name)
+    if media_type is None:
+        accepted = ", ".join(f".{ext}" for ext in MEDIA_TYPES)
+        raise UnsupportedImage(f"{filename!r} is not a photo we accept: use a {accepted} file")
+    if content_type.lower() != media_type:
+        raise UnsupportedImage(
+            f"content type {content_type!r} does not match {filename!r}: send {media_type!r}"
         )
-    return ObjectRef(bucket, key, user_id, image_id_for_stem(stem), action, size)
+    key = f"{prefix}{validate_user_id(user_id)}/{name}"
+    if len(key.encode("utf-8")) > KEY_MAX_BYTES:
+        raise InvalidEvent(f"filename is too long: S3 keys hold at most {KEY_MAX_BYTES} bytes")
+    return key
 
 
 def parse_body(body: str, prefix: str) -> list[Parsed]:

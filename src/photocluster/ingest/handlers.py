@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from photocluster.clustering import linkage
 from photocluster.config import Settings
 from photocluster.errors import PhotoclusterError
+from photocluster.ingest.batch import QueueMessage
 from photocluster.ingest.endpoint import (
     EmbeddingEndpoint,
     HttpEndpoint,
@@ -28,7 +29,7 @@ from photocluster.ingest.endpoint import (
     sagemaker_client,
 )
 from photocluster.ingest.images import ImageLimits
-from photocluster.ingest.pipeline import Ingest, QueueMessage
+from photocluster.ingest.pipeline import Ingest
 from photocluster.ingest.reporting import DeadLetterReporter, FailureReporter, LogReporter
 from photocluster.ingest.writer import InProcessWriter, LambdaWriter, WriterClient, handle_write
 from photocluster.library import Library
@@ -138,4 +139,6 @@ def ingest_from_settings(settings: Settings, writer: WriterClient) -> Ingest:
         embed_side=settings.embed_image_side,
         embed_batch_max=settings.embed_batch_max,
         threads=settings.ingest_threads,
+        max_receives=settings.queue_max_receive,
+        pending_grace_s=settings.pending_grace_s,
     )

@@ -29,23 +29,30 @@ except ImportError:  # pragma: no cover - depends on the image's extras
 ALLOWED_FORMATS = frozenset(
     {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP"} | ({"HEIF"} if HEIF_SUPPORTED else set())
 )
-#: File extensions accepted in upload keys (lower case, without the dot).
-IMAGE_EXTENSIONS = frozenset(
-    {"jpg", "jpeg", "png", "webp", "gif", "bmp"} | ({"heic", "heif"} if HEIF_SUPPORTED else set())
-)
+#: The photos the product accepts, by file extension (lower case, without the dot): the
+#: upload route, ingest and backfill all read this. HEIC/HEIF decode where pillow-heif is
+#: installed (the ingest and embedder images); the API, which never decodes, accepts them.
+MEDIA_TYPES: dict[str, str] = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "heic": "image/heic",
+    "heif": "image/heif",
+}
+IMAGE_EXTENSIONS = frozenset(MEDIA_TYPES)
+
+
+def media_type_of(filename: str) -> str | None:
+    """The media type a file name's extension stands for, or None if it is not a photo."""
+    stem, dot, ext = filename.rpartition(".")
+    return MEDIA_TYPES.get(ext.lower()) if dot and stem else None
+
+
 #: Content types the inference server accepts for a single image.
-IMAGE_CONTENT_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "image/bmp",
-        "image/heic",
-        "image/heif",
-        "application/x-image",
-    }
-)
+IMAGE_CONTENT_TYPES = frozenset(MEDIA_TYPES.values()) | {"application/x-image"}
 
 
 @dataclass(frozen=True)

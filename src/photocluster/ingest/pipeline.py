@@ -5,14 +5,18 @@ decode, orient, shrink, re-encode); one endpoint request for all of them; one wr
 per user. Each message then ends in one of four ways:
 
 * **ok**: stored (or deleted), or a duplicate delivery that changed nothing;
-* **skipped**: nothing to do, logged: ``s3:TestEvent``, a key that is not an image upload,
-  an object deleted before we got to it;
-* **reported**: permanently bad (a corrupt or non-image file, an oversized image, a bad
-  user id, a payload the writer refuses): sent once to the dead-letter queue with the
-  reason, and acknowledged (see :mod:`photocluster.ingest.reporting` for why);
+* **skipped**: nothing to do, logged: ``s3:TestEvent``, a key outside the upload layout,
+  an object deleted before we got to it, a file that is not a photo (``clip.mov``: its
+  status says ``unsupported_type``);
+* **reported**: permanently bad (a corrupt file, an oversized image, a bad user id, a
+  payload the writer refuses): sent once to the dead-letter queue with the reason, and
+  acknowledged (see :mod:`photocluster.ingest.reporting` for why);
 * **retry**: a transient failure (throttled endpoint after its retries, S3 or writer
   unavailable): returned in ``batchItemFailures`` so SQS redelivers only those messages,
   and moves them to the DLQ after the queue's maximum receives.
+
+Whatever happens to an upload is also recorded as its image's status, where the app reads
+it (:mod:`photocluster.ingest.statuses`): ready, failed with a code, or pending.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from photocluster.errors import (
     EndpointError,
@@ -31,68 +35,30 @@ from photocluster.errors import (
     InvalidImage,
     NotAnImageKey,
     PhotoclusterError,
+    UnsupportedImage,
 )
+from photocluster.ingest.batch import BatchResult, Item, Outcome, QueueMessage
 from photocluster.ingest.endpoint import EmbeddingEndpoint
 from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_body
 from photocluster.ingest.images import ImageLimits, prepare_for_embedding
 from photocluster.ingest.reporting import FailureReporter
+from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
 from photocluster.ingest.writer import WriterClient
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "skipped", "reported", "retry"]
-_SEVERITY = {"ok": 0, "skipped": 1, "reported": 2, "retry": 3}
 #: What a failed S3 GetObject means for the upload, by error code (others: retry).
-_S3_ERROR_STATUS: dict[str, Status] = {
-    "NoSuchKey": "skipped",
-    "404": "skipped",
-    "NotFound": "skipped",
-    "AccessDenied": "reported",
-    "403": "reported",
-    "InvalidObjectState": "reported",
+_S3_ERRORS: dict[str, tuple[Outcome, str]] = {
+    "NoSuchKey": ("skipped", ""),
+    "404": ("skipped", ""),
+    "NotFound": ("skipped", ""),
+    "AccessDenied": ("reported", "unreadable"),
+    "403": ("reported", "unreadable"),
+    "InvalidObjectState": ("reported", "unreadable"),
 }
 _GONE = "object no longer exists (deleted before ingest)"
 
-
-@dataclass(frozen=True)
-class QueueMessage:
-    """One SQS message as the ingest function sees it."""
-
-    message_id: str
-    body: str
-    receive_count: int = 1
-
-
-@dataclass
-class _Item:
-    message: int  # index of its message in the batch
-    ref: ObjectRef
-    prepared: bytes | None = None
-    embedding: list[float] | None = None
-    model: str = ""
-    status: Status = "ok"
-    reason: str = ""
-    error_type: str = ""
-
-    def fail(self, status: Status, error: BaseException | str) -> None:
-        self.status = status
-        self.reason = str(error)
-        self.error_type = type(error).__name__ if isinstance(error, BaseException) else status
-
-
-@dataclass
-class BatchResult:
-    """What happened to each message; ``failures`` go back to SQS for redelivery."""
-
-    outcomes: dict[str, Status] = field(default_factory=dict)
-    reasons: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def failures(self) -> list[str]:
-        return [mid for mid, status in self.outcomes.items() if status == "retry"]
-
-    def lambda_response(self) -> dict[str, Any]:
-        return {"batchItemFailures": [{"itemIdentifier": mid} for mid in self.failures]}
+__all__ = ["BatchResult", "Ingest", "QueueMessage"]
 
 
 @dataclass
@@ -108,28 +74,31 @@ class Ingest:
     embed_side: int = 512
     embed_batch_max: int = 32
     threads: int = 4
+    max_receives: int = 5  # the queue's: the last receive of a message before the DLQ
+    pending_grace_s: float = 3600.0
 
     def process(self, messages: Sequence[QueueMessage]) -> BatchResult:
         """Run one batch through every step; each message ends ok, skipped, reported or
         retry (see the module docstring)."""
         started = time.perf_counter()
         result = BatchResult()
-        items: list[_Item] = []
+        items: list[Item] = []
         for index, message in enumerate(messages):
-            result.outcomes[message.message_id] = "ok"
+            result.settle(message.message_id, "ok")
             for parsed in parse_body(message.body, self.upload_prefix):
                 self._classify(index, message, parsed, items, result)
 
         uploads = [item for item in items if item.ref.action == "upsert"]
-        self._prepare(uploads)
-        self._embed([item for item in uploads if item.status == "ok"])
-        self._write([item for item in items if item.status == "ok"])
+        self._prepare([item for item in uploads if item.outcome == "ok"])
+        self._embed([item for item in uploads if item.outcome == "ok"])
+        self._write([item for item in items if item.outcome == "ok"])
+        self._record(messages, items)
         self._settle(messages, items, result)
         log.info(
             "ingest batch: %d messages, %d images, %s in %.0f ms",
             len(messages),
             len(items),
-            _count(result.outcomes),
+            result.counts(),
             (time.perf_counter() - started) * 1e3,
         )
         return result
@@ -141,19 +110,18 @@ class Ingest:
         index: int,
         message: QueueMessage,
         parsed: object,
-        items: list[_Item],
+        items: list[Item],
         result: BatchResult,
     ) -> None:
         """An image event becomes an item of the batch; anything else is settled now."""
         if isinstance(parsed, ObjectRef):
-            items.append(_Item(index, parsed))
+            items.append(_item(index, parsed))
         elif isinstance(parsed, TestEvent):
             log.info("acknowledging s3:TestEvent for bucket %s", parsed.bucket)
         elif isinstance(parsed, Unusable):
-            mid = message.message_id
-            result.outcomes[mid] = _worse(result.outcomes[mid], self._unusable(message, parsed))
+            result.settle(message.message_id, self._unusable(message, parsed))
 
-    def _unusable(self, message: QueueMessage, parsed: Unusable) -> Status:
+    def _unusable(self, message: QueueMessage, parsed: Unusable) -> Outcome:
         if isinstance(parsed.error, NotAnImageKey):
             log.info("skipping %s: %s", parsed.key, parsed.error)
             return "skipped"
@@ -167,13 +135,13 @@ class Ingest:
             }
         )
 
-    def _prepare(self, uploads: list[_Item]) -> None:
+    def _prepare(self, uploads: list[Item]) -> None:
         if not uploads:
             return
         with ThreadPoolExecutor(max_workers=min(self.threads, len(uploads))) as pool:
             list(pool.map(self._prepare_one, uploads))
 
-    def _prepare_one(self, item: _Item) -> None:
+    def _prepare_one(self, item: Item) -> None:
         data = self._download(item)
         if data is None:
             return
@@ -182,7 +150,7 @@ class Ingest:
         except InvalidImage as exc:
             item.fail("reported", exc)
 
-    def _download(self, item: _Item) -> bytes | None:
+    def _download(self, item: Item) -> bytes | None:
         """The object's bytes, or None with the item failed as S3's error says."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -190,15 +158,17 @@ class Ingest:
             response = self.s3.get_object(Bucket=item.ref.bucket, Key=item.ref.key)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            status = _S3_ERROR_STATUS.get(code, "retry")
-            item.fail(status, _GONE if status == "skipped" else exc)
+            outcome, status_code = _S3_ERRORS.get(code, ("retry", ""))
+            item.fail(outcome, _GONE if outcome == "skipped" else exc, status_code)
             return None
         except BotoCoreError as exc:
             item.fail("retry", exc)
             return None
+        modified = response.get("LastModified")
+        item.modified = modified.timestamp() if modified is not None else None
         return self._read_body(item, response)
 
-    def _read_body(self, item: _Item, response: dict[str, Any]) -> bytes | None:
+    def _read_body(self, item: Item, response: dict[str, Any]) -> bytes | None:
         """At most the size limit of the object's bytes (an oversized one is reported)."""
         from botocore.exceptions import BotoCoreError
 
@@ -207,10 +177,8 @@ class Ingest:
         try:
             if size > self.limits.max_bytes:
                 limit = self.limits.max_bytes
-                item.fail(
-                    "reported",
-                    ImageTooLarge(f"{size:,} bytes is over the limit of {limit:,} bytes"),
-                )
+                too_large = ImageTooLarge(f"{size:,} bytes is over the limit of {limit:,} bytes")
+                item.fail("reported", too_large)
                 return None
             return bytes(body.read(self.limits.max_bytes + 1))
         except BotoCoreError as exc:
@@ -219,7 +187,7 @@ class Ingest:
         finally:
             body.close()
 
-    def _embed(self, ready: list[_Item]) -> None:
+    def _embed(self, ready: list[Item]) -> None:
         for start in range(0, len(ready), self.embed_batch_max):
             pending = ready[start : start + self.embed_batch_max]
             while pending:
@@ -231,7 +199,7 @@ class Ingest:
                             item.fail("reported", exc)
                         break
                     pending[exc.instance].fail("reported", exc)  # drop it, embed the rest
-                    pending = [item for item in pending if item.status == "ok"]
+                    pending = [item for item in pending if item.outcome == "ok"]
                     continue
                 except EndpointError as exc:
                     for item in pending:
@@ -243,18 +211,18 @@ class Ingest:
                     item.prepared = None
                 break
 
-    def _write(self, ready: list[_Item]) -> None:
+    def _write(self, ready: list[Item]) -> None:
         # The last event of an image in this batch wins (an upload then a delete: deleted).
-        last: dict[tuple[str, str], _Item] = {}
+        last: dict[tuple[str, str], Item] = {}
         for item in ready:
             last[(item.ref.user_id, item.ref.image_id)] = item
-        by_user: dict[tuple[str, str, str], list[_Item]] = {}
+        by_user: dict[tuple[str, str, str], list[Item]] = {}
         for item in last.values():
             by_user.setdefault((item.ref.user_id, item.ref.action, item.model), []).append(item)
         for group in by_user.values():
             self._write_group(group)
 
-    def _write_group(self, group: list[_Item]) -> None:
+    def _write_group(self, group: list[Item]) -> None:
         """One writer call for one user's upserts (or deletions) of one model."""
         try:
             answer = self.writer.write(_writer_payload(group))
@@ -263,28 +231,49 @@ class Ingest:
                 item.fail("retry", exc)
             return
         if not answer.get("ok"):
-            error = f"{answer.get('error_type')}: {answer.get('error')}"
+            error_type = str(answer.get("error_type"))
+            code = WRITER_REFUSALS.get(error_type, "embed_failed")
             for item in group:
-                item.fail("reported", error)
-                item.error_type = str(answer.get("error_type"))
+                item.fail("reported", f"{error_type}: {answer.get('error')}", code)
+                item.error_type = error_type
+
+    def _record(self, messages: Sequence[QueueMessage], items: list[Item]) -> None:
+        """Record the status of every image that will not (or not yet) be stored: one
+        writer call per user. A failure that cannot be recorded is retried, not lost."""
+        now = time.time()
+        by_user: dict[str, list[tuple[Item, dict[str, Any]]]] = {}
+        for item in items:
+            receives = messages[item.message].receive_count
+            entry = status_of(item, receives, self.max_receives, now, self.pending_grace_s)
+            if entry is not None:
+                by_user.setdefault(item.ref.user_id, []).append((item, entry))
+        for user_id, group in by_user.items():
+            payload = {"op": "record", "user_id": user_id, "items": [e for _, e in group]}
+            try:
+                answer = self.writer.write(payload)
+            except PhotoclusterError as exc:
+                for item, entry in group:
+                    if entry["status"] == "failed" and item.outcome != "retry":
+                        item.fail("retry", f"could not record the failure: {exc}", item.code)
+                continue
+            if not answer.get("ok"):
+                log.error("writer refused the statuses of %s: %s", user_id, answer)
 
     def _settle(
-        self, messages: Sequence[QueueMessage], items: list[_Item], result: BatchResult
+        self, messages: Sequence[QueueMessage], items: list[Item], result: BatchResult
     ) -> None:
         """Report what is permanently bad, then record each message's worst outcome."""
         for item in items:
             message = messages[item.message]
-            if item.status == "reported":
-                item.status = self._report(message, item)
-            if item.status != "ok":
+            if item.outcome == "reported":
+                item.outcome = self._report(message, item)
+            if item.outcome != "ok":
                 result.reasons.setdefault(message.message_id, []).append(
                     f"{item.ref.key}: {item.reason}"
                 )
-            result.outcomes[message.message_id] = _worse(
-                result.outcomes[message.message_id], item.status
-            )
+            result.settle(message.message_id, item.outcome)
 
-    def _report(self, message: QueueMessage, item: _Item) -> Status:
+    def _report(self, message: QueueMessage, item: Item) -> Outcome:
         return self._send_report(
             {
                 "error_type": item.error_type or "Rejected",
@@ -298,7 +287,7 @@ class Ingest:
             }
         )
 
-    def _send_report(self, record: dict[str, Any]) -> Status:
+    def _send_report(self, record: dict[str, Any]) -> Outcome:
         try:
             self.reporter.report(record)
         except Exception:  # the report must not be lost: let SQS deliver it again
@@ -308,18 +297,16 @@ class Ingest:
         return "reported"
 
 
-def _worse(a: Status, b: Status) -> Status:
-    return a if _SEVERITY[a] >= _SEVERITY[b] else b
+def _item(index: int, ref: ObjectRef) -> Item:
+    """A new item; a file that is not a photo is settled at once (skipped, and recorded)."""
+    item = Item(index, ref)
+    if ref.action == "upsert" and ref.media_type is None:
+        name = ref.key.rsplit("/", 1)[-1]
+        item.fail("skipped", UnsupportedImage(f"{name!r} is not a photo type we accept"))
+    return item
 
 
-def _count(outcomes: dict[str, Status]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for status in outcomes.values():
-        counts[status] = counts.get(status, 0) + 1
-    return counts
-
-
-def _writer_payload(group: list[_Item]) -> dict[str, Any]:
+def _writer_payload(group: list[Item]) -> dict[str, Any]:
     """The writer's event for one user's items (all upserts of one model, or deletions)."""
     ref = group[0].ref
     if ref.action == "delete":
@@ -332,5 +319,13 @@ def _writer_payload(group: list[_Item]) -> dict[str, Any]:
         "op": "upsert",
         "user_id": ref.user_id,
         "model": group[0].model,
-        "items": [{"image_id": i.ref.image_id, "embedding": i.embedding} for i in group],
+        "items": [
+            {
+                "image_id": i.ref.image_id,
+                "embedding": i.embedding,
+                "key": i.ref.key,
+                "modified": i.modified,
+            }
+            for i in group
+        ],
     }

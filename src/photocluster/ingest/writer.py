@@ -1,10 +1,18 @@
-"""The writer: validate a payload from ingest and apply it to the user's store and graph.
+"""The writer: validate a payload from ingest and apply it to the user's library.
 
 Payloads (the writer Lambda's event)::
 
     {"op": "upsert", "user_id": "u1", "model": "...",
-     "items": [{"image_id": "a", "embedding": [0.1, ...]}]}
-    {"op": "delete", "user_id": "u1", "image_ids": ["a", "b"]}
+     "items": [{"image_id": "a.jpg", "embedding": [0.1, ...],
+                "key": "uploads/u1/a.jpg", "modified": 1732800000.0}]}
+    {"op": "delete", "user_id": "u1", "image_ids": ["a.jpg", "b.jpg"]}
+    {"op": "record", "user_id": "u1",
+     "items": [{"image_id": "c.jpg", "key": "uploads/u1/c.jpg", "status": "failed",
+                "error": {"code": "invalid_image", "message": "..."}, "modified": ...}]}
+
+``key`` and ``modified`` (the object's S3 LastModified) are optional; with them, an event of
+an object already replaced or deleted changes nothing. ``record`` sets the status of
+images that will not (``failed``) or not yet (``pending``) be stored.
 
 A payload that can never succeed (bad ids, wrong model or dimension, NaN) is answered with
 ``{"ok": false, "error_type": ..., "error": ...}``: the caller reports it, no retry. Anything
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
@@ -23,35 +32,59 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
-from photocluster.library import Library
+from photocluster.library import Library, WriteResult
+from photocluster.store.catalog import ImageError, ImageRecord
 
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 1000
 
 
-class WriterItem(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class WriterItem(_Strict):
     image_id: str
     embedding: list[float] = Field(min_length=1, max_length=65536)
+    key: str | None = Field(None, max_length=1024)
+    modified: float | None = None
 
 
-class UpsertRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UpsertRequest(_Strict):
     op: Literal["upsert"] = "upsert"
     user_id: str
     model: str = Field(min_length=1, max_length=256)
     items: list[WriterItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
-class DeleteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeleteRequest(_Strict):
     op: Literal["delete"]
     user_id: str
     image_ids: list[str] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
-WriterRequest = Annotated[UpsertRequest | DeleteRequest, Field(discriminator="op")]
+class StatusError(_Strict):
+    code: str = Field(min_length=1, max_length=64)
+    message: str = Field(max_length=2000)
+
+
+class StatusItem(_Strict):
+    image_id: str
+    key: str | None = Field(None, max_length=1024)
+    status: Literal["pending", "failed"]
+    error: StatusError | None = None
+    modified: float | None = None
+    expires: float | None = None
+
+
+class RecordRequest(_Strict):
+    op: Literal["record"]
+    user_id: str
+    items: list[StatusItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+WriterRequest = Annotated[UpsertRequest | DeleteRequest | RecordRequest, Field(discriminator="op")]
 _REQUEST = TypeAdapter(WriterRequest)
 
 
@@ -64,26 +97,63 @@ def handle_write(library: Library, payload: Any, expected_model: str | None) -> 
         where = ".".join(str(part) for part in first["loc"])
         return _refused("InvalidRequest", f"{where}: {first['msg']}")
     try:
-        if isinstance(request, UpsertRequest):
-            if expected_model is not None and request.model != expected_model:
-                raise ModelMismatch(
-                    f"this deployment stores {expected_model!r} embeddings; refusing "
-                    f"vectors of {request.model!r}"
-                )
-            result = library.write(
-                request.user_id,
-                request.model,
-                [item.image_id for item in request.items],
-                [item.embedding for item in request.items],
-            )
-        else:
-            result = library.delete(request.user_id, request.image_ids)
+        answer = _APPLY[request.op](library, request, expected_model)
     except PhotoclusterError as exc:
-        if isinstance(exc, LookupError) and isinstance(request, DeleteRequest):
-            return {"ok": True, "op": "delete", "deleted": 0, "missing": len(request.image_ids)}
         return _refused(type(exc).__name__, str(exc))
-    log.info("writer %s user=%s %s", request.op, request.user_id, result.to_dict())
-    return {"ok": True, "op": request.op, **result.to_dict()}
+    log.info("writer %s user=%s %s", request.op, request.user_id, answer)
+    return {"ok": True, "op": request.op, **answer}
+
+
+def _upsert(library: Library, request: Any, expected_model: str | None) -> dict[str, Any]:
+    assert isinstance(request, UpsertRequest)
+    if expected_model is not None and request.model != expected_model:
+        raise ModelMismatch(
+            f"this deployment stores {expected_model!r} embeddings; refusing "
+            f"vectors of {request.model!r}"
+        )
+    items = request.items
+    result: WriteResult = library.write(
+        request.user_id,
+        request.model,
+        [item.image_id for item in items],
+        [item.embedding for item in items],
+        keys=[item.key for item in items],
+        modified=[item.modified for item in items],
+    )
+    return result.to_dict()
+
+
+def _delete(library: Library, request: Any, expected_model: str | None) -> dict[str, Any]:
+    assert isinstance(request, DeleteRequest)
+    return library.delete(request.user_id, request.image_ids).to_dict()
+
+
+def _record(library: Library, request: Any, expected_model: str | None) -> dict[str, Any]:
+    assert isinstance(request, RecordRequest)
+    now = time.time()
+    records = [
+        ImageRecord(
+            item.image_id,
+            item.status,
+            item.key,
+            ImageError(item.error.code, item.error.message) if item.error else None,
+            now,
+            now,
+            item.expires,
+            item.modified,
+        )
+        for item in request.items
+    ]
+    news = library.record(request.user_id, records)
+    return {"recorded": sum(news), "stale": len(news) - sum(news)}
+
+
+#: Each operation's step, picked by the payload's ``op``.
+_APPLY: dict[str, Callable[[Library, Any, str | None], dict[str, Any]]] = {
+    "upsert": _upsert,
+    "delete": _delete,
+    "record": _record,
+}
 
 
 def _refused(error_type: str, message: str) -> dict[str, Any]:

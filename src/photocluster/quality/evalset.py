@@ -254,7 +254,7 @@ class LabelledImage:
 
 def read_set(folder: Path) -> list[LabelledImage]:
     """The images of an evaluation folder: one sub-folder per group, ``singletons/`` apart."""
-    from photocluster.ingest.events import image_id_for_stem
+    from photocluster.ids import image_id_for_filename
     from photocluster.ingest.images import IMAGE_EXTENSIONS
 
     if not folder.is_dir():
@@ -264,8 +264,8 @@ def read_set(folder: Path) -> list[LabelledImage]:
         group = None if sub.name == SINGLETONS_DIR else sub.name
         for path in sorted(sub.iterdir()):
             if path.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS:
-                stem = f"{sub.name}--{path.stem}"  # unique across folders
-                images.append(LabelledImage(path, image_id_for_stem(stem), group))
+                name = f"{sub.name}--{path.name}"  # unique across folders
+                images.append(LabelledImage(path, image_id_for_filename(name), group))
     if not images:
         raise FileNotFoundError(f"{folder}: no images in group sub-folders")
     return images

@@ -1,24 +1,50 @@
-"""/v1/users/{user_id}/images/{image_id}: one photo's neighbours, and forgetting it."""
+"""/v1/users/{user_id}/images: the user's photos, their status, their neighbours, deletion."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Annotated, Any
+import logging
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from photocluster.api.deps import ImageId, LibraryDep, Owner
-from photocluster.api.errors import ERRORS, NOT_FOUND
-from photocluster.api.schemas import SimilarResponse
-from photocluster.errors import UnknownImage, UnknownUser
+from photocluster.api.deps import BucketDep, ImageId, LibraryDep, Owner, SettingsDep
+from photocluster.api.errors import ERRORS, NOT_FOUND, NOT_READY, UNAVAILABLE
+from photocluster.api.schemas import ImageInfo, ImagesResponse, SimilarResponse
+from photocluster.ids import filename_of_image_id
+from photocluster.library import Library
 
-router = APIRouter(prefix="/v1/users/{user_id}/images/{image_id}")
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/users/{user_id}/images")
+
+
+@router.get("", response_model=ImagesResponse, responses=ERRORS, tags=["images"])
+def list_images(
+    user_id: Owner,
+    library: LibraryDep,
+    status: Literal["pending", "ready", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> ImagesResponse:
+    """The user's photos, newest first, with their processing status; a page at a time."""
+    page = library.images(user_id, status, limit, cursor)
+    return ImagesResponse(
+        images=[ImageInfo.of(r) for r in page.images], next_cursor=page.next_cursor
+    )
 
 
 @router.get(
-    "/similar",
+    "/{image_id}", response_model=ImageInfo, responses={**ERRORS, **NOT_FOUND}, tags=["images"]
+)
+def get_image(user_id: Owner, image_id: ImageId, library: LibraryDep) -> ImageInfo:
+    """One photo's status: pending, ready, or failed with an error code."""
+    return ImageInfo.of(library.image(user_id, image_id))
+
+
+@router.get(
+    "/{image_id}/similar",
     response_model=SimilarResponse,
-    responses={**ERRORS, **NOT_FOUND},
+    responses={**ERRORS, **NOT_FOUND, **NOT_READY},
     tags=["clusters"],
 )
 def similar(
@@ -28,20 +54,33 @@ def similar(
     k: Annotated[int, Query(ge=1, le=500)] = 10,
     min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
 ) -> dict[str, Any]:
-    """The k most similar other photos of one photo."""
-    try:
-        neighbours = library.similar(user_id, image_id, k, min_score)
-    except UnknownUser:
-        raise UnknownImage(f"no embedding stored for image {image_id!r}") from None
+    """The k most similar other photos of one photo (409 while it is pending or failed)."""
+    neighbours = library.similar(user_id, image_id, k, min_score)
     return {
         "image_id": image_id,
         "neighbors": [{"image_id": n.image_id, "score": n.score} for n in neighbours],
     }
 
 
-@router.delete("", status_code=204, responses=ERRORS, tags=["images"])
-def delete_image(user_id: Owner, image_id: ImageId, library: LibraryDep) -> Response:
-    """Forget a photo (e.g. deleted from S3). Idempotent: 204 whether or not it was stored."""
-    with contextlib.suppress(UnknownUser):
-        library.delete(user_id, [image_id])
+@router.delete("/{image_id}", status_code=204, responses={**ERRORS, **UNAVAILABLE}, tags=["images"])
+def delete_image(
+    user_id: Owner, image_id: ImageId, library: LibraryDep, settings: SettingsDep, bucket: BucketDep
+) -> Response:
+    """Delete a photo: its object in S3 first (so no backfill brings it back), then its
+    embedding. Idempotent: 204 whether or not it existed."""
+    key = _key_of(library, settings.upload_prefix, user_id, image_id)
+    modified = bucket.remove(key) if bucket is not None and key is not None else None
+    library.delete(user_id, [image_id], {image_id: modified} if modified else None)
     return Response(status_code=204)
+
+
+def _key_of(library: Library, prefix: str, user_id: str, image_id: str) -> str | None:
+    """The photo's S3 key: as recorded, else as its id spells it (None for a cut id)."""
+    record = library.records.current(user_id).get(image_id)
+    if record is not None and record.key:
+        return record.key
+    filename = filename_of_image_id(image_id)
+    if filename is None:
+        log.warning("no key known for %s/%s: its object (if any) stays in S3", user_id, image_id)
+        return None
+    return f"{prefix}{user_id}/{filename}"

@@ -13,6 +13,7 @@ from photocluster.errors import UnknownUser
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
 
+#: The store's figures of a user with nothing stored yet.
 _NO_PHOTOS: dict[str, Any] = {
     "model": None,
     "dim": None,
@@ -28,9 +29,12 @@ _NO_PHOTOS: dict[str, Any] = {
 
 @router.get("/stats", response_model=StatsResponse, responses=ERRORS)
 def stats(user_id: Owner, library: LibraryDep) -> dict[str, Any]:
-    """Size of the user's library and the state of its neighbour graph."""
+    """Size of the user's library, how many photos are pending or failed, and the state of
+    its neighbour graph."""
+    counts = library.counts(user_id)
+    statuses = {"pending": counts["pending"], "failed": counts["failed"]}
     try:
         figures = library.stats(user_id)
     except UnknownUser:
-        return {"user_id": user_id, **_NO_PHOTOS}
-    return {name: getattr(figures, name) for name in StatsResponse.model_fields}
+        return {"user_id": user_id, **_NO_PHOTOS, **statuses}
+    return {"user_id": user_id, **{name: getattr(figures, name) for name in _NO_PHOTOS}, **statuses}

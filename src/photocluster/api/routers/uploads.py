@@ -1,0 +1,54 @@
+"""POST /v1/users/{user_id}/uploads: permission to upload one photo, straight to S3."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Response
+
+from photocluster.api.deps import BucketDep, LibraryDep, Owner, SettingsDep
+from photocluster.api.errors import BAD_BODY, ERRORS, UNAVAILABLE
+from photocluster.api.schemas import UploadRequest, UploadTicket
+from photocluster.errors import ImageTooLarge, UploadsNotConfigured
+from photocluster.ids import image_id_for_filename
+from photocluster.ingest.events import upload_key
+from photocluster.store.catalog import ImageRecord
+
+router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
+
+
+@router.post(
+    "/uploads",
+    status_code=201,
+    response_model=UploadTicket,
+    responses={**ERRORS, **BAD_BODY, **UNAVAILABLE},
+)
+def create_upload(
+    user_id: Owner,
+    upload: UploadRequest,
+    library: LibraryDep,
+    settings: SettingsDep,
+    bucket: BucketDep,
+    response: Response,
+) -> UploadTicket:
+    """A presigned PUT for one photo; the photo is pending from now until it is embedded."""
+    if bucket is None:
+        raise UploadsNotConfigured("uploads are not configured here (PHOTOCLUSTER_BUCKET)")
+    key = upload_key(settings.upload_prefix, user_id, upload.filename, upload.content_type)
+    if upload.size is not None and upload.size > settings.image_max_bytes:
+        limit = settings.image_max_bytes
+        raise ImageTooLarge(f"{upload.size:,} bytes is over the limit of {limit:,} bytes")
+    image_id = image_id_for_filename(key.rsplit("/", 1)[1])
+    presigned = bucket.presign_upload(key, upload.content_type.lower(), upload.size)
+    now = time.time()
+    expires = presigned.expires_at.timestamp() + settings.pending_grace_s
+    library.record(user_id, [ImageRecord(image_id, "pending", key, None, now, now, expires)])
+    response.headers["Location"] = f"/v1/users/{user_id}/images/{image_id}"
+    return UploadTicket(
+        image_id=image_id,
+        key=key,
+        url=presigned.url,
+        method="PUT",
+        headers=presigned.headers,
+        expires_at=presigned.expires_at,
+    )

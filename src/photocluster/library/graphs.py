@@ -1,0 +1,160 @@
+"""Each user's neighbour graph kept in step with the store: updated inside the writer's
+transaction, cached for readers, rebuilt whenever missing or stale."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photocluster.clustering.graph import (
+    GraphParams,
+    NeighbourGraph,
+    build_graph,
+    stamp,
+    update_graph,
+)
+from photocluster.clustering.graph_file import GRAPH_SUFFIX, load_graph, save_graph
+from photocluster.config import Settings
+from photocluster.store import Change, Store, Transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UserGraphs:
+    """The graph files beside the store's, and the recent users' graphs in memory."""
+
+    store: Store
+    settings: Settings
+    _cache: OrderedDict[Path, NeighbourGraph] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def params(self, model: str) -> GraphParams:
+        return GraphParams(
+            floor=self.settings.floor_for(model),
+            max_neighbours=self.settings.index_max_neighbours,
+            linkage_max=self.settings.index_linkage_max,
+        )
+
+    def path(self, user_id: str) -> Path:
+        return self.store.paths(user_id).data.with_suffix(GRAPH_SUFFIX)
+
+    # ------------------------------------------------------------------ writes
+
+    def for_update(self, tx: Transaction) -> NeighbourGraph | None:
+        """The stored graph if it reflects the store as it is now, else None (rebuild)."""
+        snapshot = tx.snapshot
+        if snapshot is None:
+            return None
+        path = self.path(tx.user_id)
+        with self._lock:
+            graph = self._cache.get(path)
+        if graph is None or graph.generation != snapshot.generation or not graph.has_edges:
+            try:
+                graph = load_graph(path)
+            except Exception:  # a damaged derived file is rebuilt, never fatal
+                log.exception("graph %s unreadable; rebuilding", path)
+                graph = None
+        if (
+            graph is None
+            or graph.generation != snapshot.generation
+            or graph.model != snapshot.model
+            or graph.params != self.params(snapshot.model)
+            or graph.n != snapshot.n
+        ):
+            return None
+        return graph
+
+    def update(self, tx: Transaction, graph: NeighbourGraph | None, change: Change) -> None:
+        """Bring the graph to the store's new state: incrementally when ``graph`` (what
+        :meth:`for_update` gave before the change) is usable, else from scratch."""
+        snapshot = tx.snapshot
+        if snapshot is None:
+            return
+        if graph is not None and change.is_noop:
+            if graph.generation != snapshot.generation:  # e.g. a repair bumped it
+                self.save(tx, graph)
+            return
+        if graph is None:
+            new = build_graph(snapshot.ids, snapshot.vectors, self.params(snapshot.model))
+        else:
+            new = update_graph(graph, snapshot.ids, snapshot.vectors, change.kept, change.appended)
+        self.save(tx, new)
+
+    def save(self, tx: Transaction, graph: NeighbourGraph) -> NeighbourGraph:
+        snapshot = tx.snapshot
+        assert snapshot is not None
+        graph = stamp(graph, snapshot.generation, snapshot.model)
+        path = self.path(tx.user_id)
+        save_graph(graph, path, fsync=self.store.fsync)
+        self._remember(path, graph)
+        return graph
+
+    # ------------------------------------------------------------------ reads
+
+    def fresh(self, user_id: str, edges: bool) -> NeighbourGraph | None:
+        """The user's graph if it matches the store's generation, else None.
+
+        Lock-free on the fast path; if the graph is stale (a write in progress, or a crash),
+        waits for any writer under the shared lock and looks once more.
+        """
+        path = self.path(user_id)
+        for attempt in range(2):
+            generation = self.store.header(user_id).generation
+            graph = self._cached_or_loaded(path, generation, edges)
+            if graph is not None and graph.generation == generation:
+                return graph
+            if attempt == 0:
+                with self.store.shared_lock(user_id):
+                    pass  # once we hold it, any write that was in progress has finished
+        return None
+
+    def _cached_or_loaded(self, path: Path, generation: int, edges: bool) -> NeighbourGraph | None:
+        with self._lock:
+            graph = self._cache.get(path)
+        if graph is not None and graph.generation == generation and (graph.has_edges or not edges):
+            return graph
+        try:
+            graph = load_graph(path, for_clusters_only=not edges)
+        except Exception:  # derived data: answer on demand instead
+            log.exception("graph %s unreadable; answering on demand", path)
+            return None
+        if graph is not None and graph.generation == generation:
+            self._remember(path, graph)
+        return graph
+
+    def on_demand(self, user_id: str, floor: float) -> NeighbourGraph:
+        """A graph built now from the stored vectors, down to ``floor`` (exact, slower)."""
+        snapshot = self.store.read(user_id)
+        params = GraphParams(
+            floor=min(floor, self.settings.floor_for(snapshot.model)),
+            max_neighbours=self.settings.index_max_neighbours,
+            linkage_max=self.settings.index_linkage_max,
+        )
+        log.info(
+            "user %s: clustering on demand (floor %.3f, %d images)",
+            user_id,
+            params.floor,
+            snapshot.n,
+        )
+        return stamp(
+            build_graph(snapshot.ids, snapshot.vectors, params), snapshot.generation, snapshot.model
+        )
+
+    def _remember(self, path: Path, graph: NeighbourGraph) -> None:
+        with self._lock:
+            current = self._cache.get(path)
+            if (
+                current is not None
+                and current.generation == graph.generation
+                and current.has_edges
+                and not graph.has_edges
+            ):
+                return
+            self._cache[path] = graph
+            self._cache.move_to_end(path)
+            while len(self._cache) > self.store.cache_users:
+                self._cache.popitem(last=False)

@@ -1,0 +1,114 @@
+"""Each user's images as the app sees them: key, status, error, in a stable order.
+
+The catalog file (:mod:`photocluster.store.catalog`) holds a record per image the pipeline
+or the upload route has seen; an image in the store with no record (stored before records
+existed, or imported with ``photocluster import-embeddings``) counts as ready. Records
+carry the S3 LastModified of their object, so that a late event of an object already
+replaced or deleted never overrides what came after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from photocluster.errors import InvalidCursor
+from photocluster.library.results import ImagesPage
+from photocluster.store import Store
+from photocluster.store.catalog import CATALOG_SUFFIX, CatalogFiles, ImageRecord, Status
+
+
+@dataclass
+class UserImages:
+    """The catalog files beside the store's."""
+
+    store: Store
+    files: CatalogFiles
+
+    def path(self, user_id: str) -> Path:
+        return self.store.paths(user_id).data.with_suffix(CATALOG_SUFFIX)
+
+    def current(self, user_id: str) -> dict[str, ImageRecord]:
+        """The latest record of every image the catalog knows (tombstones included)."""
+        return self.files.records(self.path(user_id))
+
+    def record(self, user_id: str, records: Sequence[ImageRecord], now: float) -> list[bool]:
+        """Append what is news, in the caller's transaction (it holds the user's lock);
+        returns, per record, whether it was news (False: about an older object)."""
+        current = self.current(user_id)
+        news = [supersedes(current.get(r.image_id), r) for r in records]
+        lines = []
+        for record, new in zip(records, news, strict=True):
+            previous = current.get(record.image_id)
+            full = previous.then(record) if previous else record
+            if new and not (previous and previous.same_state(full)):
+                lines.append(full)
+                current[record.image_id] = full
+        path = self.path(user_id)
+        self.files.append(path, lines)
+        self.files.compact_if_due(path, now)
+        return news
+
+    def listing(self, user_id: str, now: float) -> list[ImageRecord]:
+        """Every image to show, newest first (ties: by id)."""
+        records = self.current(user_id)
+        shown = [r for r in records.values() if r.visible(now)]
+        if self.store.exists(user_id):
+            stored = self.store.read(user_id).id_list()
+            shown += [ImageRecord(i, "ready") for i in stored if i not in records]
+        shown.sort(key=_order)
+        return shown
+
+
+def supersedes(current: ImageRecord | None, new: ImageRecord) -> bool:
+    """Whether ``new`` is news: not about an object older than the current record's, nor
+    about an object that was deleted (or one older than it)."""
+    modified = new.object_modified
+    if current is None or modified is None:
+        return True
+    if current.deleted_modified is not None and modified <= current.deleted_modified:
+        return False
+    return current.object_modified is None or modified >= current.object_modified
+
+
+def page(
+    listing: list[ImageRecord], status: Status | None, limit: int, cursor: str | None
+) -> ImagesPage:
+    """One page of ``listing``: the images after ``cursor`` (with ``status`` if given)."""
+    chosen = [r for r in listing if status is None or r.status == status]
+    start = bisect.bisect_right(chosen, _decode(cursor), key=_order) if cursor else 0
+    images = chosen[start : start + limit]
+    more = start + limit < len(chosen)
+    return ImagesPage(images, _encode(images[-1]) if more and images else None)
+
+
+def counts(listing: list[ImageRecord]) -> dict[str, int]:
+    found = Counter(r.status for r in listing)
+    return {status: found.get(status, 0) for status in ("pending", "ready", "failed")}
+
+
+def _order(record: ImageRecord) -> tuple[float, str]:
+    return (-record.created, record.image_id)
+
+
+def _encode(record: ImageRecord) -> str:
+    raw = json.dumps([record.created, record.image_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[float, str]:
+    """The listing position a cursor stands for (opaque to clients: they pass it back)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, image_id = json.loads(raw)
+        if not isinstance(image_id, str) or not isinstance(created, int | float):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidCursor("cursor is not one this API gave: pass next_cursor as it was") from None
+    return (-float(created), image_id)

@@ -1,0 +1,339 @@
+"""A user's photo library: the store, its neighbour graph and its image records, kept in step.
+
+Every service goes through this class: the writer Lambda (``write``, ``delete``,
+``record``), the cluster API and the CLI (``clusters``, ``similar``, ``pairs``, ``images``,
+``stats``). Writes update the store, the graph and the records under the user's one
+exclusive lock; reads use the graph when it matches the store's generation and fall back to
+exact on-demand computation when it does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from photocluster.clustering.graph import NeighbourGraph, build_graph
+from photocluster.clustering.similarity import (
+    Neighbour,
+    Pair,
+    RankedPairs,
+    pairs_from_graph,
+    pairs_on_demand,
+    similar,
+)
+from photocluster.clustering.tiers import LINKAGES, cluster_graph
+from photocluster.config import Settings, check_thresholds
+from photocluster.errors import (
+    ImageNotReady,
+    InvalidThresholds,
+    InvalidVector,
+    UnknownImage,
+    UnknownUser,
+)
+from photocluster.ids import IdArray, decode_ids, validate_image_id, validate_user_id
+from photocluster.library import images
+from photocluster.library.graphs import UserGraphs
+from photocluster.library.images import UserImages
+from photocluster.library.results import (
+    ClusterResult,
+    ImagesPage,
+    PairsPage,
+    Stats,
+    WriteResult,
+)
+from photocluster.store import Change, Store, Transaction
+from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Library:
+    """Per-user operations over a :class:`Store`, the graphs and the records beside it."""
+
+    store: Store
+    settings: Settings
+    graphs: UserGraphs
+    records: UserImages
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Library:
+        store = Store(
+            root=settings.store_root,
+            dtype=settings.store_dtype,
+            fsync=settings.store_fsync,
+            compact_ratio=settings.compact_ratio,
+            compact_min_dead=settings.compact_min_dead,
+        )
+        catalogs = CatalogFiles(fsync=settings.store_fsync)
+        return cls(store, settings, UserGraphs(store, settings), UserImages(store, catalogs))
+
+    # ------------------------------------------------------------------ writes
+
+    def write(
+        self,
+        user_id: str,
+        model: str,
+        image_ids: Sequence[str],
+        vectors: npt.ArrayLike,
+        keys: Sequence[str | None] | None = None,
+        modified: Sequence[float | None] | None = None,
+    ) -> WriteResult:
+        """Upsert embeddings, bring the graph up to date, record the images as ready
+        (idempotent). ``keys`` and ``modified`` (S3 LastModified) say which object each
+        vector came from; a vector of an object already superseded or deleted is ignored."""
+        now = time.time()
+        ready = [
+            ImageRecord(image_id, "ready", key, None, now, now, None, mod)
+            for image_id, key, mod in zip(
+                image_ids,
+                keys or [None] * len(image_ids),
+                modified or [None] * len(image_ids),
+                strict=True,
+            )
+        ]
+        with self.store.transaction(user_id) as tx:
+            known = self.records.current(user_id)
+            fresh = [images.supersedes(known.get(r.image_id), r) for r in ready]
+            ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
+            graph = self.graphs.for_update(tx)
+            change = tx.upsert(model, ids, vectors if all(fresh) else _rows(vectors, fresh))
+            self.graphs.update(tx, graph, change)
+            self.records.record(user_id, [r for r, n in zip(ready, fresh, strict=True) if n], now)
+            return _result(change, tx, stale=len(ready) - len(ids))
+
+    def delete(
+        self,
+        user_id: str,
+        image_ids: Sequence[str],
+        object_modified: Mapping[str, float] | None = None,
+    ) -> WriteResult:
+        """Tombstone images (unknown ids are counted as missing, not an error).
+        ``object_modified``: the S3 LastModified of each deleted object, when known, so that
+        a late event of that very object cannot bring it back."""
+        now = time.time()
+        modified = object_modified or {}
+        for image_id in image_ids:
+            validate_image_id(image_id)
+        with self.store.transaction(user_id) as tx:
+            graph = self.graphs.for_update(tx)
+            change = _missing(image_ids) if tx.snapshot is None else tx.delete(image_ids)
+            self.graphs.update(tx, graph, change)
+            known = self.records.current(user_id)
+            stored = set(tx.snapshot.id_list()) if tx.snapshot is not None else set()
+            tombstones = [
+                ImageRecord(
+                    i, "deleted", None, None, now, now, None, modified.get(i), modified.get(i)
+                )
+                for i in dict.fromkeys(image_ids)
+                if i in known or i in stored or i in modified
+            ]
+            self.records.record(user_id, tombstones, now)
+            return _result(change, tx)
+
+    def record(self, user_id: str, records: Sequence[ImageRecord]) -> list[bool]:
+        """Record images as pending or failed (the upload route, ingest's outcomes);
+        returns, per record, whether it was news (False: about an older object)."""
+        for record in records:
+            validate_image_id(record.image_id)
+            if record.status not in ("pending", "failed"):
+                raise ValueError(f"only pending and failed are recorded directly: {record}")
+        with self.store.transaction(user_id):
+            return self.records.record(user_id, records, time.time())
+
+    def reindex(self, user_id: str) -> NeighbourGraph:
+        """Rebuild the user's graph from the store."""
+        with self.store.transaction(user_id) as tx:
+            snapshot = tx.snapshot
+            if snapshot is None:
+                raise UnknownUser(f"no embeddings stored for user {user_id!r}")
+            return self.graphs.save(
+                tx, build_graph(snapshot.ids, snapshot.vectors, self.graphs.params(snapshot.model))
+            )
+
+    # ------------------------------------------------------------------ reads
+
+    def thresholds(self, model: str, requested: Mapping[str, float | None]) -> dict[str, float]:
+        """The tiers of a request: the model's defaults, overridden by what was given."""
+        base = self.settings.thresholds_for(model)
+        for name, value in requested.items():
+            if name not in base:
+                raise InvalidThresholds(f"unknown tier {name!r}; tiers are {list(base)}")
+            if value is not None:
+                base[name] = value
+        return check_thresholds(base)
+
+    def clusters(
+        self,
+        user_id: str,
+        thresholds: Mapping[str, float | None] | None = None,
+        linkage: str | None = None,
+        min_size: int = 2,
+    ) -> ClusterResult:
+        """Groups per tier (low/medium/high: the model's defaults unless given)."""
+        validate_user_id(user_id)
+        header = self.store.header(user_id)
+        return self.cut(user_id, self.thresholds(header.model, thresholds or {}), linkage, min_size)
+
+    def cut(
+        self,
+        user_id: str,
+        thresholds: Mapping[str, float],
+        linkage: str | None = None,
+        min_size: int = 2,
+    ) -> ClusterResult:
+        """Groups at any named thresholds (increasing), from the graph when it is fresh and
+        reaches that low, else computed on demand (see :mod:`photocluster.clustering.graph`)."""
+        validate_user_id(user_id)
+        linkage = linkage or self.settings.linkage
+        if linkage not in LINKAGES:
+            raise InvalidThresholds(f"linkage must be one of {list(LINKAGES)}")
+        tiers = check_thresholds(dict(thresholds))
+        header = self.store.header(user_id)
+        graph = self.graphs.fresh(user_id, edges=linkage == "single")
+        if graph is None or min(tiers.values()) < graph.floor:
+            graph = self.graphs.on_demand(user_id, min(tiers.values()))
+        exact = linkage == "single" or min(tiers.values()) >= graph.exact_from
+        return ClusterResult(
+            user_id=user_id,
+            n_images=graph.n,
+            model=header.model,
+            linkage=linkage,
+            tiers=cluster_graph(graph, tiers, linkage, min_size),
+            exact=exact and not graph.capped,
+        )
+
+    def similar(
+        self, user_id: str, image_id: str, k: int = 10, min_score: float = 0.0
+    ) -> list[Neighbour]:
+        """Top-k neighbours of one image (exact, from the stored vectors); ImageNotReady
+        for an image still pending or failed, UnknownImage for one never seen."""
+        validate_image_id(image_id)
+        try:
+            snapshot = self.store.read(user_id)
+            return similar(snapshot.ids, snapshot.vectors, image_id, k, min_score)
+        except (UnknownUser, UnknownImage):
+            record = self.image(user_id, image_id)  # UnknownImage when there is none
+            raise ImageNotReady(f"image {image_id!r} is {record.status}") from None
+
+    def pairs(
+        self,
+        user_id: str,
+        min_score: float,
+        max_score: float = 1.0,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> PairsPage:
+        """Pairs with score in [min_score, max_score], highest first, one page at a time."""
+        if not 0.0 <= min_score <= max_score <= 1.0:
+            raise InvalidThresholds("need 0 <= min_score <= max_score <= 1")
+        ids, (u, v, s), complete = self._ranked_pairs(user_id, min_score, max_score)
+        window = slice(offset, offset + limit)
+        names_a = decode_ids(ids[u[window]])
+        names_b = decode_ids(ids[v[window]])
+        page = [
+            Pair(a, b, float(x))
+            for a, b, x in zip(names_a, names_b, s[window].tolist(), strict=True)
+        ]
+        next_offset = offset + limit if offset + limit < len(s) else None
+        return PairsPage(page, len(s), next_offset, complete)
+
+    def _ranked_pairs(
+        self, user_id: str, min_score: float, max_score: float
+    ) -> tuple[IdArray, RankedPairs, bool]:
+        """Every pair in the range, highest first: from the graph when it reaches that low,
+        else computed on demand (bounded by ``pairs_on_demand_max_images``)."""
+        graph = self.graphs.fresh(user_id, edges=True)
+        if graph is not None and min_score >= graph.floor:
+            return graph.ids, pairs_from_graph(graph, min_score, max_score), not graph.capped
+        snapshot = self.store.read(user_id)
+        limit_n = self.settings.pairs_on_demand_max_images
+        if snapshot.n > limit_n:
+            floor = graph.floor if graph is not None else self.settings.floor_for(snapshot.model)
+            raise InvalidThresholds(
+                f"min_score {min_score} is below the stored graph's floor {floor}; pairs "
+                f"below it are computed on demand only for libraries of at most {limit_n} "
+                f"images (this one has {snapshot.n})"
+            )
+        return snapshot.ids, pairs_on_demand(snapshot.vectors, min_score, max_score), True
+
+    def images(
+        self,
+        user_id: str,
+        status: Status | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ImagesPage:
+        """A page of the user's images, newest first, with their status."""
+        validate_user_id(user_id)
+        return images.page(self.records.listing(user_id, time.time()), status, limit, cursor)
+
+    def image(self, user_id: str, image_id: str) -> ImageRecord:
+        """One image's record (UnknownImage when none is shown)."""
+        validate_image_id(image_id)
+        now = time.time()
+        record = self.records.current(user_id).get(image_id)
+        if record is not None and record.visible(now):
+            return record
+        stored = record is None and self.store.exists(user_id)
+        if stored and image_id in self.store.read(user_id).id_list():
+            return ImageRecord(image_id, "ready")
+        raise UnknownImage(f"no image {image_id!r}")
+
+    def counts(self, user_id: str) -> dict[str, int]:
+        """How many of the user's images are pending, ready and failed."""
+        validate_user_id(user_id)
+        return images.counts(self.records.listing(user_id, time.time()))
+
+    def stats(self, user_id: str) -> Stats:
+        snapshot = self.store.read(user_id)
+        graph = self.graphs.fresh(user_id, edges=True)
+        path = self.store.paths(user_id).data
+        return Stats(
+            user_id=user_id,
+            model=snapshot.model,
+            dim=snapshot.dim,
+            dtype=snapshot.header.dtype,
+            n_images=snapshot.n,
+            n_records=snapshot.n_records,
+            n_dead=snapshot.n_dead,
+            file_bytes=path.stat().st_size,
+            generation=snapshot.generation,
+            graph_fresh=graph is not None,
+            graph_floor=graph.floor if graph else None,
+            graph_edges=len(graph.edge_u) if graph else None,
+            graph_exact_from=graph.exact_from if graph else None,
+        )
+
+
+def _rows(vectors: npt.ArrayLike, keep: list[bool]) -> npt.NDArray[np.float64]:
+    """The rows of ``vectors`` to keep (one per id, as the store checks again)."""
+    try:
+        array = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVector(f"embeddings must be numbers: {exc}") from exc
+    if array.ndim != 2 or len(array) != len(keep):
+        raise InvalidVector(f"{len(keep)} ids but embeddings of shape {array.shape}")
+    return np.asarray(array[np.array(keep, dtype=bool)], dtype=np.float64)
+
+
+def _missing(image_ids: Sequence[str]) -> Change:
+    return Change(kept=np.zeros(0, dtype=bool), appended=0, missing=len(set(image_ids)))
+
+
+def _result(change: Change, tx: Transaction, stale: int = 0) -> WriteResult:
+    snapshot = tx.snapshot
+    return WriteResult(
+        added=change.added,
+        replaced=change.replaced,
+        unchanged=change.unchanged,
+        deleted=change.deleted,
+        missing=change.missing,
+        stale=stale,
+        n_images=snapshot.n if snapshot else 0,
+    )

@@ -1,0 +1,79 @@
+"""What the library's operations answer: plain values that services turn into JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from photocluster.clustering.similarity import Pair
+from photocluster.clustering.tiers import Tier
+from photocluster.store.catalog import ImageRecord
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did, by image count (``stale``: events of an object already
+    superseded or deleted, ignored)."""
+
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    missing: int = 0
+    stale: int = 0
+    n_images: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    user_id: str
+    n_images: int
+    model: str
+    linkage: str
+    tiers: list[Tier]
+    exact: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "n_images": self.n_images,
+            "model": self.model,
+            "linkage": self.linkage,
+            "exact": self.exact,
+            "tiers": [tier.to_dict() for tier in self.tiers],
+        }
+
+
+@dataclass(frozen=True)
+class PairsPage:
+    pairs: list[Pair]
+    total: int
+    next_offset: int | None
+    complete: bool
+
+
+@dataclass(frozen=True)
+class ImagesPage:
+    """One page of a user's images, newest first; ``next_cursor`` None on the last page."""
+
+    images: list[ImageRecord]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    user_id: str
+    model: str
+    dim: int
+    dtype: str
+    n_images: int
+    n_records: int
+    n_dead: int
+    file_bytes: int
+    generation: int
+    graph_fresh: bool
+    graph_floor: float | None
+    graph_edges: int | None
+    graph_exact_from: float | None

@@ -1,0 +1,211 @@
+"""The per-user image catalog: each image's key, processing status and error, beside the store.
+
+``{root}/{shard}/{user_id}.pci`` holds one JSON object a line; the last line of an image
+wins. Writers append under the user's exclusive lock (the store's), so the file is a log:
+a reader parses only the lines added since it last looked, and a line cut short by a
+crash (no newline yet) is ignored by readers and truncated by the next writer. Once most
+lines are superseded, the file is rewritten (temp file, fsync, rename) without them, and
+without what has expired: pending records of upload URLs never used, old tombstones.
+
+Statuses: ``pending`` (an upload URL was issued, or ingest saw the object and will retry),
+``ready`` (embedded; the store holds its vector), ``failed`` (with an error code),
+``deleted`` (a tombstone: kept a while so that a late event of the deleted object cannot
+bring it back).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from photocluster.store.files import read_exact, replace_with, write_all
+
+log = logging.getLogger(__name__)
+
+CATALOG_SUFFIX = ".pci"
+#: How long a deletion is remembered (late events of the deleted object are ignored).
+TOMBSTONE_TTL_S = 7 * 24 * 3600
+
+Status = Literal["pending", "ready", "failed", "deleted"]
+STATUSES: tuple[Status, ...] = ("pending", "ready", "failed", "deleted")
+
+
+@dataclass(frozen=True)
+class ImageError:
+    """Why an image failed: a stable ``code`` to branch on, a ``message`` for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What the catalog knows of one image.
+
+    ``created`` is when the image was first recorded (its place in listings, kept across
+    updates); ``expires`` (pending only) when an unused upload URL's record disappears;
+    ``object_modified`` the S3 LastModified of the latest object the record knows of;
+    ``deleted_modified`` that of the latest object deleted (events of it, or of older ones,
+    arriving late must change nothing).
+    """
+
+    image_id: str
+    status: Status
+    key: str | None = None
+    error: ImageError | None = None
+    created: float = 0.0
+    updated: float = 0.0
+    expires: float | None = None
+    object_modified: float | None = None
+    deleted_modified: float | None = None
+
+    def visible(self, now: float) -> bool:
+        """Shown in listings: not a tombstone, not the record of an upload URL never used."""
+        if self.status == "deleted":
+            return False
+        return not (self.status == "pending" and self.expires is not None and self.expires < now)
+
+    def to_line(self) -> bytes:
+        body = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageRecord:
+        error = data.get("error")
+        return cls(**{**data, "error": ImageError(**error) if error else None})
+
+    def then(self, new: ImageRecord) -> ImageRecord:
+        """``new`` as the next record of this image: it keeps the creation time, and what
+        the new record does not know (the key, the objects' times)."""
+        deleted = [t for t in (self.deleted_modified, new.deleted_modified) if t is not None]
+        return replace(
+            new,
+            created=self.created,
+            key=new.key or self.key,
+            object_modified=new.object_modified or self.object_modified,
+            deleted_modified=max(deleted) if deleted else None,
+        )
+
+    def same_state(self, other: ImageRecord) -> bool:
+        """Nothing but the times differ (a duplicate delivery, say)."""
+        return (self.status, self.key, self.error, self.object_modified, self.expires) == (
+            other.status,
+            other.key,
+            other.error,
+            other.object_modified,
+            other.expires,
+        )
+
+
+@dataclass
+class _Parsed:
+    inode: int
+    offset: int  # bytes parsed: the end of the last complete line
+    lines: int
+    records: dict[str, ImageRecord]
+
+
+@dataclass
+class CatalogFiles:
+    """Every user's catalog file; what was read is kept, per file, so that a read parses
+    only the lines appended since (by any process)."""
+
+    fsync: bool = True
+    max_files: int = 64
+    _parsed: OrderedDict[Path, _Parsed] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def records(self, path: Path) -> dict[str, ImageRecord]:
+        """The current record of every image in the file (empty when there is none)."""
+        return dict(self._read(path).records)
+
+    def append(self, path: Path, records: Iterable[ImageRecord]) -> None:
+        """Append records (the caller holds the user's exclusive lock)."""
+        data = b"".join(record.to_line() for record in records)
+        if not data:
+            return
+        parsed = self._read(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            if os.fstat(fd).st_size > parsed.offset:  # a torn line left by a crash
+                os.ftruncate(fd, parsed.offset)
+            write_all(fd, data, parsed.offset)
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def compact_if_due(self, path: Path, now: float) -> None:
+        """Rewrite the file without superseded lines and expired records, once at least
+        half of its lines are such (the caller holds the user's exclusive lock)."""
+        parsed = self._read(path)
+        kept = [r for r in parsed.records.values() if _worth_keeping(r, now)]
+        if parsed.lines < 64 or parsed.lines < 2 * len(kept):
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, b"".join(r.to_line() for r in kept), 0)
+            replace_with(tmp, path, fd, fsync=True)
+        finally:
+            os.close(fd)
+
+    def _read(self, path: Path) -> _Parsed:
+        with self._lock:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                self._parsed.pop(path, None)
+                return _Parsed(-1, 0, 0, {})
+            try:
+                return self._refresh(path, fd)
+            finally:
+                os.close(fd)
+
+    def _refresh(self, path: Path, fd: int) -> _Parsed:
+        stat = os.fstat(fd)
+        known = self._parsed.get(path)
+        if known is None or known.inode != stat.st_ino or stat.st_size < known.offset:
+            known = _Parsed(stat.st_ino, 0, 0, {})
+        if stat.st_size > known.offset:
+            tail = read_exact(fd, stat.st_size - known.offset, known.offset)
+            complete = tail[: tail.rfind(b"\n") + 1]
+            if complete:
+                for record in _parse_lines(complete, path):
+                    known.records[record.image_id] = record
+                known.offset += len(complete)
+                known.lines += complete.count(b"\n")
+        self._parsed[path] = known
+        self._parsed.move_to_end(path)
+        while len(self._parsed) > self.max_files:
+            self._parsed.popitem(last=False)
+        return known
+
+
+def _parse_lines(data: bytes, path: Path) -> list[ImageRecord]:
+    try:  # one json.loads over the whole tail (one C call) instead of one per line
+        items = json.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        return [ImageRecord.from_json(item) for item in items]
+    except (ValueError, TypeError):
+        return [record for line in data.splitlines() if (record := _parse_line(line, path))]
+
+
+def _parse_line(line: bytes, path: Path) -> ImageRecord | None:
+    try:
+        return ImageRecord.from_json(json.loads(line))
+    except (ValueError, TypeError):
+        log.warning("catalog %s: skipping a damaged line", path)
+        return None
+
+
+def _worth_keeping(record: ImageRecord, now: float) -> bool:
+    if record.status == "deleted":
+        return record.updated + TOMBSTONE_TTL_S >= now
+    return record.visible(now)

@@ -1,0 +1,82 @@
+"""``make up``: the stack stays up, and the curl commands it prints work as printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from photocluster.local.stack import free_port
+from tests.e2e.test_pipeline import gone
+from tests.helpers.images import jpeg
+from tests.helpers.procs import REPO
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("PHOTOCLUSTER_E2E_EXTERNAL") == "1", reason="runs the local stack itself"
+)
+
+
+def printed(log: Path, process: subprocess.Popen[bytes], timeout_s: float = 240) -> str:
+    """What ``up`` printed, once it says how to use it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if "Ctrl-C stops everything." in text:
+            return text
+        assert process.poll() is None, text[-3000:]
+        time.sleep(0.2)
+    raise TimeoutError(log.read_text(errors="replace")[-3000:])
+
+
+def bash(script: str, cwd: Path) -> str:
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, cwd=cwd
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> None:
+    log = tmp_path / "up.log"
+    ports = [str(free_port()) for _ in range(3)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "photocluster.cli", "up", "--no-samples"),
+                *("--workdir", str(tmp_path / "stack"), "--aws-port", ports[0]),
+                *("--api-port", ports[1], "--embedder-port", ports[2]),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    try:
+        text = printed(log, process)
+        lines = [line.strip() for line in text.splitlines()]
+        export = next(line for line in lines if line.startswith("export TOKEN="))
+        first = next(i for i, line in enumerate(lines) if line.startswith("curl -s -X POST"))
+        ask = " ".join(line.rstrip("\\") for line in lines[first : first + 2])  # continued
+        put = next(line for line in lines if line.startswith("curl -X PUT"))
+        status = next(line for line in lines if "/images/photo.jpg" in line).split("#")[0]
+        (tmp_path / "photo.jpg").write_bytes(jpeg(1))
+
+        ticket = json.loads(bash(f"{export}\n{ask}", tmp_path))
+        bash(put.replace("<url>", ticket["url"]), tmp_path)
+        deadline = time.monotonic() + 120
+        while (answer := json.loads(bash(f"{export}\n{status}", tmp_path)))["status"] != "ready":
+            assert answer["status"] == "pending" and time.monotonic() < deadline, answer
+            time.sleep(0.3)
+        assert re.search(r"/v1/users/demo/clusters\?high=0\.8", text)
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        process.wait(timeout=60)
+    assert "stopped." in log.read_text()
+    pids = json.loads((tmp_path / "stack" / "pids.json").read_text())
+    assert all(gone(pid) for pid in pids.values())
