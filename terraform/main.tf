@@ -49,12 +49,13 @@ module "queue" {
 }
 
 module "storage" {
-  source        = "./modules/storage"
-  bucket_name   = local.bucket_name
-  upload_prefix = var.upload_prefix
-  queue_arn     = module.queue.queue_arn
-  tags          = local.tags
-  depends_on    = [module.queue] # S3 checks the queue policy when the notification is set
+  source               = "./modules/storage"
+  bucket_name          = local.bucket_name
+  upload_prefix        = var.upload_prefix
+  cors_allowed_origins = var.upload_cors_origins
+  queue_arn            = module.queue.queue_arn
+  tags                 = local.tags
+  depends_on           = [module.queue] # S3 checks the queue policy when the notification is set
 }
 
 module "embedder" {
@@ -139,6 +140,13 @@ data "aws_iam_policy_document" "cluster_api" {
     actions   = ["s3:GetObject"]
     resources = ["${local.bucket_arn}/${var.upload_prefix}*"]
   }
+  statement {
+    # A presigned PUT acts with its signer's rights: the phone may write under the upload
+    # prefix only. DELETE /v1/users/{user_id}/images/{image_id} removes the object too.
+    sid       = "PresignUploadsAndDeleteThem"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/${var.upload_prefix}*"]
+  }
 }
 
 # --- functions --------------------------------------------------------------------------------
@@ -186,7 +194,9 @@ module "ingest" {
     PHOTOCLUSTER_DLQ_URL         = module.queue.dlq_url
     PHOTOCLUSTER_UPLOAD_PREFIX   = var.upload_prefix
     PHOTOCLUSTER_MODEL           = var.model_id
-    POWERTOOLS_SERVICE_NAME      = "photocluster-ingest"
+    # The last receive of a message: its image is then failed, not pending, in its status.
+    PHOTOCLUSTER_QUEUE_MAX_RECEIVE = tostring(var.queue_max_receive_count)
+    POWERTOOLS_SERVICE_NAME        = "photocluster-ingest"
   }
   tags = local.tags
 }
@@ -207,12 +217,13 @@ module "cluster_api" {
   enable_provisioned_concurrency = var.enable_provisioned_concurrency
   log_retention_days             = var.log_retention_days
   environment = {
-    PHOTOCLUSTER_AUTH_MODE     = "apigateway"
-    PHOTOCLUSTER_STORE_ROOT    = local.store_root
-    PHOTOCLUSTER_BUCKET        = local.bucket_name
-    PHOTOCLUSTER_UPLOAD_PREFIX = var.upload_prefix
-    PHOTOCLUSTER_MODEL         = var.model_id
-    POWERTOOLS_SERVICE_NAME    = "photocluster-cluster-api"
+    PHOTOCLUSTER_AUTH_MODE           = "apigateway"
+    PHOTOCLUSTER_STORE_ROOT          = local.store_root
+    PHOTOCLUSTER_BUCKET              = local.bucket_name
+    PHOTOCLUSTER_UPLOAD_PREFIX       = var.upload_prefix
+    PHOTOCLUSTER_UPLOAD_URL_EXPIRY_S = tostring(var.upload_url_expiry_seconds)
+    PHOTOCLUSTER_MODEL               = var.model_id
+    POWERTOOLS_SERVICE_NAME          = "photocluster-cluster-api"
   }
   tags       = local.tags
   depends_on = [module.efs]

@@ -95,9 +95,25 @@ variable "availability_zones" {
 # --- ingest ------------------------------------------------------------------------------------
 
 variable "upload_prefix" {
-  description = "Key prefix of uploads: uploads/{user_id}/{image_id}.{ext}."
+  description = "Key prefix of uploads: uploads/{user_id}/{filename}."
   type        = string
   default     = "uploads/"
+}
+
+variable "upload_cors_origins" {
+  description = "Web origins whose pages may PUT to presigned upload URLs (browsers need CORS; native apps do not)."
+  type        = list(string)
+  default     = []
+}
+
+variable "upload_url_expiry_seconds" {
+  description = "How long a presigned upload URL is valid."
+  type        = number
+  default     = 900
+  validation {
+    condition     = var.upload_url_expiry_seconds >= 60 && var.upload_url_expiry_seconds <= 43200
+    error_message = "upload_url_expiry_seconds must be between 60 and 43200 (the API role's credentials last up to 12 hours)."
+  }
 }
 
 variable "queue_delay_seconds" {

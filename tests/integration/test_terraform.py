@@ -252,9 +252,17 @@ def test_bucket_is_private_encrypted_and_notifies_the_queue(plan: dict[str, Any]
         sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
     )
     (notification,) = planned(plan, "aws_s3_bucket_notification")
-    suffixes = {q["filter_suffix"] for q in notification["queue"]}
-    assert {".jpg", ".JPG", ".heic", ".png"} <= suffixes
-    assert all(q["filter_prefix"] == Settings().upload_prefix for q in notification["queue"])
+    (queue,) = notification["queue"]  # every key under the prefix: ingest judges the suffix
+    assert queue["filter_prefix"] == Settings().upload_prefix and not queue.get("filter_suffix")
+    assert set(queue["events"]) == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+
+
+def test_the_api_may_sign_uploads_and_delete_under_the_upload_prefix_only() -> None:
+    (statement,) = [
+        s for where, s in policy_statements() if s.get("sid") == "PresignUploadsAndDeleteThem"
+    ]
+    assert sorted(statement["actions"]) == ["s3:DeleteObject", "s3:PutObject"]
+    assert statement["resources"] == ["${local.bucket_arn}/${var.upload_prefix}*"]
 
 
 # --------------------------------------------------------------------- static IAM facts
@@ -333,6 +341,10 @@ def test_terraform_defaults_match_the_local_runtime() -> None:
     assert variables["queue_delay_seconds"]["default"] == settings.queue_delay_s
     assert variables["queue_max_receive_count"]["default"] == settings.queue_max_receive
     assert 6 * variables["ingest_timeout_seconds"]["default"] == settings.queue_visibility_s
+    with (TERRAFORM / "variables.tf").open() as handle:
+        root = {k: v for block in _unquote(hcl2.load(handle))["variable"] for k, v in block.items()}
+    assert root["upload_url_expiry_seconds"]["default"] == settings.upload_url_expiry_s
+    assert root["queue_max_receive_count"]["default"] == settings.queue_max_receive
 
 
 # --------------------------------------------------------------------- checkov
@@ -360,8 +372,11 @@ def test_local_environment_applies_to_moto_and_destroys(tree: Path, aws: str) ->
 
     s3, sqs, efs = boto3.client("s3"), boto3.client("sqs"), boto3.client("efs")
     notification = s3.get_bucket_notification_configuration(Bucket=names["bucket"])
-    assert all(q["QueueArn"].endswith(names["queue"]) for q in notification["QueueConfigurations"])
-    assert len(notification["QueueConfigurations"]) >= 8
+    (queue,) = notification["QueueConfigurations"]  # as the local runtime's bootstrap makes it
+    assert queue["QueueArn"].endswith(names["queue"]) and queue["Id"] == "uploads-to-ingest"
+    assert queue["Filter"]["Key"]["FilterRules"] == [
+        {"Name": "prefix", "Value": Settings().upload_prefix}
+    ]
     attributes = sqs.get_queue_attributes(QueueUrl=outputs["queue_url"], AttributeNames=["All"])[
         "Attributes"
     ]

@@ -82,17 +82,28 @@ resource "aws_s3_bucket_policy" "uploads" {
   depends_on = [aws_s3_bucket_public_access_block.uploads]
 }
 
+# Every key under the prefix, whatever its suffix: S3's suffix filters are case-sensitive,
+# so filtering by extension missed "photo.Jpeg" and "photo.WEBP" (never ingested, forever
+# pending), and a non-photo (clip.mov) vanished silently. Ingest decides what is a photo,
+# ignoring case, and records the rest as failed (unsupported_type).
 resource "aws_s3_bucket_notification" "uploads" {
   bucket = aws_s3_bucket.uploads.id
+  queue {
+    id            = "uploads-to-ingest"
+    queue_arn     = var.queue_arn
+    events        = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    filter_prefix = var.upload_prefix
+  }
+}
 
-  dynamic "queue" {
-    for_each = toset(var.image_suffixes)
-    content {
-      id            = "ingest${replace(queue.value, ".", "-")}"
-      queue_arn     = var.queue_arn
-      events        = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
-      filter_prefix = var.upload_prefix
-      filter_suffix = queue.value
-    }
+# Browsers need CORS to PUT to a presigned URL; native apps do not (off unless origins given).
+resource "aws_s3_bucket_cors_configuration" "uploads" {
+  count  = length(var.cors_allowed_origins) > 0 ? 1 : 0
+  bucket = aws_s3_bucket.uploads.id
+  cors_rule {
+    allowed_methods = ["PUT"]
+    allowed_origins = var.cors_allowed_origins
+    allowed_headers = ["content-type", "content-length"]
+    max_age_seconds = 3600
   }
 }

@@ -8,7 +8,7 @@ variable "bucket_name" {
 }
 
 variable "upload_prefix" {
-  description = "Key prefix of uploads: uploads/{user_id}/{image_id}.{ext}."
+  description = "Key prefix of uploads: uploads/{user_id}/{filename}."
   type        = string
   default     = "uploads/"
   validation {
@@ -17,13 +17,13 @@ variable "upload_prefix" {
   }
 }
 
-variable "image_suffixes" {
-  description = "Key suffixes that notify the ingest queue (S3 filters are case-sensitive)."
+variable "cors_allowed_origins" {
+  description = "Web origins that may PUT to presigned upload URLs (browsers need CORS; native apps do not)."
   type        = list(string)
-  default     = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".heif", ".JPG", ".JPEG", ".PNG", ".HEIC"]
+  default     = []
   validation {
-    condition     = length(var.image_suffixes) > 0 && alltrue([for s in var.image_suffixes : startswith(s, ".")])
-    error_message = "image_suffixes must be a non-empty list of suffixes starting with a dot."
+    condition     = alltrue([for o in var.cors_allowed_origins : can(regex("^https?://[^/*]+$", o))])
+    error_message = "cors_allowed_origins must be origins such as https://app.example.com (no paths, no wildcards)."
   }
 }
 
