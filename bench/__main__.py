@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-ALL = ["core", "api", "ingest", "encoder"]
+ALL = ["core", "api", "ingest", "pipeline", "encoder"]
 
 
 def main() -> None:
