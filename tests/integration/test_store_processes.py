@@ -32,7 +32,8 @@ def _writer(root: str, worker: int) -> None:
     mine = [f"w{worker}-{i}" for i in range(TOTAL_IDS // WRITERS)]
     for start in range(0, len(mine), BATCH):
         ids = mine[start : start + BATCH]
-        library.write("shared-user", "m", ids, rng.standard_normal((len(ids), DIM)))
+        keys = [f"uploads/shared-user/{i}" for i in ids]
+        library.write("shared-user", "m", ids, rng.standard_normal((len(ids), DIM)), keys=keys)
 
 
 def test_concurrent_writers_lose_nothing_and_duplicate_nothing(tmp_path: Path) -> None:
@@ -52,9 +53,15 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(tmp_path: Path) -
     assert len(set(ids)) == TOTAL_IDS
     assert set(ids) == expected
     assert snap.n_records == TOTAL_IDS  # no duplicate record either
+    # Every image's record made it too, whole (the records share the store's lock).
+    library = Library.from_settings(Settings(store_root=tmp_path, model="m"))
+    records = library.records.current("shared-user")
+    assert set(records) == expected
+    assert all(
+        r.status == "ready" and r.key == f"uploads/shared-user/{i}" for i, r in records.items()
+    )
 
     # The graph the writers maintained incrementally equals one built from scratch.
-    library = Library.from_settings(Settings(store_root=tmp_path, model="m"))
     graph = library.graphs.fresh("shared-user", edges=True)
     assert graph is not None and graph.n == TOTAL_IDS
     rebuilt = build_graph(snap.ids, snap.vectors, graph.params)

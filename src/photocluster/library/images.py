@@ -13,9 +13,10 @@ import base64
 import binascii
 import bisect
 import json
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from photocluster.errors import InvalidCursor
@@ -26,30 +27,37 @@ from photocluster.store.catalog import CATALOG_SUFFIX, CatalogFiles, ImageRecord
 
 @dataclass
 class UserImages:
-    """The catalog files beside the store's."""
+    """The catalog files beside the store's, and recent users' listings in memory."""
 
     store: Store
     files: CatalogFiles
+    _listings: OrderedDict[Path, tuple[object, list[ImageRecord]]] = field(
+        default_factory=OrderedDict, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def path(self, user_id: str) -> Path:
         return self.store.paths(user_id).data.with_suffix(CATALOG_SUFFIX)
 
     def current(self, user_id: str) -> dict[str, ImageRecord]:
-        """The latest record of every image the catalog knows (tombstones included)."""
-        return self.files.records(self.path(user_id))
+        """The latest record of every image the catalog knows (tombstones included);
+        read-only: the cache's own."""
+        return self.files.read(self.path(user_id))[1]
 
     def record(self, user_id: str, records: Sequence[ImageRecord], now: float) -> list[bool]:
         """Append what is news, in the caller's transaction (it holds the user's lock);
         returns, per record, whether it was news (False: about an older object)."""
-        current = self.current(user_id)
-        news = [supersedes(current.get(r.image_id), r) for r in records]
-        lines = []
-        for record, new in zip(records, news, strict=True):
-            previous = current.get(record.image_id)
+        known = self.current(user_id)
+        latest: dict[str, ImageRecord] = {}  # this call's own records, over the file's
+        news, lines = [], []
+        for record in records:
+            previous = latest.get(record.image_id) or known.get(record.image_id)
+            new = supersedes(previous, record)
+            news.append(new)
             full = previous.then(record) if previous else record
             if new and not (previous and previous.same_state(full)):
                 lines.append(full)
-                current[record.image_id] = full
+                latest[record.image_id] = full
         path = self.path(user_id)
         self.files.append(path, lines)
         self.files.compact_if_due(path, now)
@@ -57,13 +65,29 @@ class UserImages:
 
     def listing(self, user_id: str, now: float) -> list[ImageRecord]:
         """Every image to show, newest first (ties: by id)."""
-        records = self.current(user_id)
-        shown = [r for r in records.values() if r.visible(now)]
-        if self.store.exists(user_id):
-            stored = self.store.read(user_id).id_list()
-            shown += [ImageRecord(i, "ready") for i in stored if i not in records]
-        shown.sort(key=_order)
-        return shown
+        return [r for r in self._ordered(user_id) if r.visible(now)]
+
+    def _ordered(self, user_id: str) -> list[ImageRecord]:
+        """Every image but the deleted, newest first; kept while neither the records nor
+        the store change."""
+        path = self.path(user_id)
+        version, records = self.files.read(path)
+        stored = self.store.header(user_id).generation if self.store.exists(user_id) else None
+        with self._lock:
+            cached = self._listings.get(path)
+        if cached is not None and cached[0] == (version, stored):
+            return cached[1]
+        ordered = [r for r in records.values() if r.status != "deleted"]
+        if stored is not None:
+            ids = self.store.read(user_id).id_list()
+            ordered += [ImageRecord(i, "ready") for i in ids if i not in records]
+        ordered.sort(key=_order)
+        with self._lock:
+            self._listings[path] = ((version, stored), ordered)
+            self._listings.move_to_end(path)
+            while len(self._listings) > self.store.cache_users:
+                self._listings.popitem(last=False)
+        return ordered
 
 
 def supersedes(current: ImageRecord | None, new: ImageRecord) -> bool:
