@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install tools system-tools lint test test-fast bench demo up deploy plan destroy calibrate \
+.PHONY: help install tools system-tools lint test test-fast bench demo up deploy plan destroy costs calibrate \
         embedder-serve api-serve eval compose-up compose-test compose-down clean
 
 help: ## list the commands
@@ -83,14 +83,25 @@ calibrate: install ## suggest tier thresholds from the development sets (seeds 0
 	for seed in 0 1 2; do $(BIN)/photocluster make-eval-set build/evalset-$$seed --seed $$seed; done
 	$(BIN)/photocluster calibrate build/evalset-0 build/evalset-1 build/evalset-2 --model efficientnet-lite0
 
-plan: ## terraform plan of the root module (no Docker needed)
+# make deploy / destroy / costs: TFVARS=terraform/prod.tfvars.example, say. EMULATOR=URL
+# deploys into an AWS emulator (moto) instead: every step but the Docker build.
+TFVARS ?= terraform/terraform.tfvars
+TERRAFORM_DIR ?= terraform
+DEPLOY = $(if $(wildcard /opt/tf-plugins),TF_CLI_CONFIG_FILE=$(CURDIR)/terraform/terraformrc.offline) \
+  $(BIN)/photocluster deploy --tfvars $(TFVARS) --terraform $(TERRAFORM_DIR) \
+  $(if $(EMULATOR),--emulator $(EMULATOR)) $(if $(TAG),--tag $(TAG))
+
+plan: ## terraform plan of the root module (no AWS account needed without terraform.tfvars)
 	$(MAKE) -C terraform plan
 
-deploy: ## build + push the three images, terraform apply, print the API URL
-	$(MAKE) -C terraform deploy
+deploy: install ## state bucket, ECR repositories, build + push the 3 images, apply; prints the API URL
+	$(DEPLOY)
 
-destroy: ## terraform destroy
-	$(MAKE) -C terraform destroy
+destroy: install ## terraform destroy of the deployed stack (same TFVARS)
+	$(DEPLOY) --destroy
+
+costs: install ## what TFVARS's provisioned capacity costs a month, idle (unit prices: terraform/prices.json)
+	$(BIN)/photocluster deploy --costs --tfvars $(TFVARS) --terraform $(TERRAFORM_DIR)
 
 COMPOSE ?= docker compose
 COMPOSE_FILE := docker/docker-compose.yml

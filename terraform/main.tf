@@ -14,26 +14,67 @@ locals {
   bucket_name = "${local.name}-uploads"
   bucket_arn  = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
   efs_mount   = "/mnt/efs"
-  store_root  = "${local.efs_mount}/store"
+  # var.emulator (make deploy's emulator mode, and its test): off, what moto lacks.
+  provisioned_concurrency = var.enable_provisioned_concurrency && !var.emulator # 404
+  repositories = {
+    ingest        = "${local.name}-ingest" # the ingest and writer functions' image
+    "cluster-api" = "${local.name}-cluster-api"
+    embedder      = "${local.name}-embedder"
+  }
+  store_root = "${local.efs_mount}/store"
+}
+
+# --- images ----------------------------------------------------------------------------------
+# One repository per image, here at the root: make deploy creates them first (a targeted
+# apply of module.repository), pushes the images, then applies the rest.
+
+module "repository" {
+  source   = "./modules/image_repository"
+  for_each = local.repositories
+  name     = each.value
+  tags     = local.tags
+}
+
+moved {
+  from = module.ingest.module.repository[0]
+  to   = module.repository["ingest"]
+}
+
+moved {
+  from = module.cluster_api.module.repository[0]
+  to   = module.repository["cluster-api"]
+}
+
+moved {
+  from = module.embedder.module.repository
+  to   = module.repository["embedder"]
 }
 
 module "network" {
-  source             = "./modules/network"
-  name               = local.name
-  create_vpc         = var.create_vpc
-  vpc_id             = var.vpc_id
-  subnet_ids         = var.subnet_ids
-  cidr_block         = var.vpc_cidr
-  availability_zones = var.availability_zones
-  tags               = local.tags
+  source                  = "./modules/network"
+  name                    = local.name
+  create_vpc              = var.create_vpc
+  vpc_id                  = var.vpc_id
+  subnet_ids              = var.subnet_ids
+  route_table_ids         = var.route_table_ids
+  s3_prefix_list_id       = var.s3_prefix_list_id
+  cidr_block              = var.vpc_cidr
+  availability_zones      = var.availability_zones
+  flow_log_traffic_type   = var.flow_log_traffic_type
+  flow_log_retention_days = var.log_retention_days
+  tags                    = local.tags
 }
 
 module "efs" {
-  source            = "./modules/efs"
-  name              = "${local.name}-embeddings"
-  subnet_ids        = module.network.subnet_ids
-  security_group_id = module.network.efs_security_group_id
-  tags              = local.tags
+  source               = "./modules/efs"
+  name                 = "${local.name}-embeddings"
+  subnet_ids           = module.network.subnet_ids
+  security_group_id    = module.network.efs_security_group_id
+  performance_mode     = var.efs_performance_mode
+  throughput_mode      = var.efs_throughput_mode
+  enable_backup_policy = !var.emulator # moto answers PutBackupPolicy with a 500
+  enable_tls_policy    = !var.emulator # and the file system policy calls too
+  tags                 = local.tags
 }
 
 module "queue" {
@@ -44,6 +85,7 @@ module "queue" {
   visibility_timeout_seconds = 6 * var.ingest_timeout_seconds
   max_receive_count          = var.queue_max_receive_count
   source_bucket_arn          = local.bucket_arn
+  restrict_dlq_sources       = !var.emulator # moto never reports RedriveAllowPolicy
   alarm_actions              = var.alarm_actions
   tags                       = local.tags
 }
@@ -61,12 +103,13 @@ module "storage" {
 module "embedder" {
   source                      = "./modules/embedder"
   name                        = "${local.name}-embedder"
+  repository_arn              = module.repository["embedder"].arn
   image_uri                   = var.embedder_image_uri
   memory_size_mb              = var.embedder_memory_mb
   max_concurrency             = var.embedder_max_concurrency
   provisioned_concurrency     = var.embedder_provisioned_concurrency
   autoscaling_max_provisioned = var.embedder_autoscaling_max
-  enable_autoscaling          = var.enable_provisioned_concurrency
+  enable_autoscaling          = local.provisioned_concurrency
   tags                        = local.tags
 }
 
@@ -154,7 +197,6 @@ data "aws_iam_policy_document" "cluster_api" {
 module "writer" {
   source                         = "./modules/lambda_service"
   name                           = "${local.name}-writer"
-  create_repository              = false # runs the ingest image
   image_uri                      = var.ingest_image_uri
   command                        = ["writer.handler"]
   memory_mb                      = var.writer_memory_mb
@@ -165,7 +207,7 @@ module "writer" {
   efs                            = { access_point_arn = module.efs.access_point_arn, mount_path = local.efs_mount }
   provisioned_concurrency        = var.provisioned_concurrency.writer
   autoscaling_max                = var.autoscaling_max.writer
-  enable_provisioned_concurrency = var.enable_provisioned_concurrency
+  enable_provisioned_concurrency = local.provisioned_concurrency
   log_retention_days             = var.log_retention_days
   environment = {
     PHOTOCLUSTER_STORE_ROOT = local.store_root
@@ -186,7 +228,7 @@ module "ingest" {
   policy_json                    = data.aws_iam_policy_document.ingest.json
   provisioned_concurrency        = var.provisioned_concurrency.ingest
   autoscaling_max                = var.autoscaling_max.ingest
-  enable_provisioned_concurrency = var.enable_provisioned_concurrency
+  enable_provisioned_concurrency = local.provisioned_concurrency
   log_retention_days             = var.log_retention_days
   environment = {
     PHOTOCLUSTER_ENDPOINT_NAME   = module.embedder.endpoint_name
@@ -214,7 +256,7 @@ module "cluster_api" {
   efs                            = { access_point_arn = module.efs.access_point_arn, mount_path = local.efs_mount }
   provisioned_concurrency        = var.provisioned_concurrency.cluster_api
   autoscaling_max                = var.autoscaling_max.cluster_api
-  enable_provisioned_concurrency = var.enable_provisioned_concurrency
+  enable_provisioned_concurrency = local.provisioned_concurrency
   log_retention_days             = var.log_retention_days
   environment = {
     PHOTOCLUSTER_AUTH_MODE           = "apigateway"
@@ -230,7 +272,7 @@ module "cluster_api" {
 }
 
 resource "aws_lambda_event_source_mapping" "ingest" {
-  count                              = var.enable_event_source_mapping ? 1 : 0
+  count                              = var.enable_event_source_mapping && !var.emulator ? 1 : 0
   event_source_arn                   = module.queue.queue_arn
   function_name                      = module.ingest.alias_arn
   batch_size                         = var.ingest_batch_size

@@ -23,19 +23,9 @@ output "endpoint_name" {
   value       = module.embedder.endpoint_name
 }
 
-output "ingest_repository_url" {
-  description = "ECR repository of the ingest/writer image."
-  value       = module.ingest.repository_url
-}
-
-output "cluster_api_repository_url" {
-  description = "ECR repository of the cluster-api image."
-  value       = module.cluster_api.repository_url
-}
-
-output "embedder_repository_url" {
-  description = "ECR repository of the embedder image."
-  value       = module.embedder.repository_url
+output "repository_urls" {
+  description = "ECR repository of each image (ingest, cluster-api, embedder): make deploy pushes there."
+  value       = { for image, repository in module.repository : image => repository.url }
 }
 
 output "user_pool_id" {

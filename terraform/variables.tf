@@ -37,6 +37,16 @@ variable "aws_endpoint_url" {
   default     = null
 }
 
+variable "emulator" {
+  description = "Applying to moto (make deploy's emulator mode): leave out what it does not implement (provisioned concurrency, the SQS mapping, DLQ redrive-allow, EFS policies)."
+  type        = bool
+  default     = false
+  validation {
+    condition     = !var.emulator || var.aws_endpoint_url != null
+    error_message = "emulator needs aws_endpoint_url: it is never applied to AWS."
+  }
+}
+
 # --- images (make deploy builds, pushes and passes these) ------------------------------------
 
 variable "ingest_image_uri" {
@@ -78,6 +88,44 @@ variable "subnet_ids" {
   description = "Existing private subnets (create_vpc = false)."
   type        = list(string)
   default     = []
+}
+
+variable "route_table_ids" {
+  description = "Existing VPC: route tables of subnet_ids, which get an S3 gateway endpoint (the functions reach S3 through it)."
+  type        = list(string)
+  default     = []
+}
+
+variable "s3_prefix_list_id" {
+  description = "Existing VPC that already has an S3 gateway endpoint: its prefix list (pl-...), instead of route_table_ids."
+  type        = string
+  default     = null
+}
+
+variable "flow_log_traffic_type" {
+  description = "Traffic the created VPC's flow logs record: REJECT (default) or ALL (costs more)."
+  type        = string
+  default     = "REJECT"
+}
+
+variable "efs_performance_mode" {
+  description = "maxIO (the design's default: many functions on different users' files) or generalPurpose (lower latency; needed for elastic throughput)."
+  type        = string
+  default     = "maxIO"
+  validation {
+    condition     = contains(["maxIO", "generalPurpose"], var.efs_performance_mode)
+    error_message = "efs_performance_mode must be maxIO or generalPurpose."
+  }
+}
+
+variable "efs_throughput_mode" {
+  description = "bursting (credits that a small file system soon spends), elastic (pay per use; generalPurpose only) or provisioned."
+  type        = string
+  default     = "bursting"
+  validation {
+    condition     = contains(["bursting", "elastic", "provisioned"], var.efs_throughput_mode)
+    error_message = "efs_throughput_mode must be bursting, elastic or provisioned."
+  }
 }
 
 variable "vpc_cidr" {
@@ -195,13 +243,13 @@ variable "api_timeout_seconds" {
 }
 
 variable "provisioned_concurrency" {
-  description = "Provisioned concurrency on each function's live alias."
+  description = "Warm instances on each function's live alias, the floor of its autoscaling (0: none, the default; see the example tfvars for prod)."
   type = object({
     ingest      = number
     writer      = number
     cluster_api = number
   })
-  default = { ingest = 1, writer = 2, cluster_api = 2 }
+  default = { ingest = 0, writer = 0, cluster_api = 0 }
 }
 
 variable "autoscaling_max" {
@@ -235,9 +283,9 @@ variable "embedder_max_concurrency" {
 }
 
 variable "embedder_provisioned_concurrency" {
-  description = "Warm embedder instances (0 = none)."
+  description = "Warm embedder instances, the floor of its autoscaling (0: none, the default)."
   type        = number
-  default     = 2
+  default     = 0
 }
 
 variable "embedder_autoscaling_max" {
@@ -273,9 +321,13 @@ variable "manage_account_logging_role" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of every log group."
+  description = "Retention of every log group (VPC flow logs included)."
   type        = number
-  default     = 365
+  default     = 30
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
 }
 
 variable "alarm_actions" {

@@ -129,3 +129,7 @@ class AuthNotConfigured(PhotoclusterError, RuntimeError):
 
 class StackError(PhotoclusterError, RuntimeError):
     """A server of the local stack failed to start or died."""
+
+
+class DeployError(PhotoclusterError, RuntimeError):
+    """A step of make deploy failed, or its inputs are incomplete."""

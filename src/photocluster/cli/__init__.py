@@ -4,7 +4,7 @@ Each sub-command imports what it needs when it runs, so ``photocluster clusters`
 loads torch. Errors the user can fix print one line and exit 2; the store is untouched.
 Sub-commands live by area: :mod:`~photocluster.cli.library`,
 :mod:`~photocluster.cli.quality`, :mod:`~photocluster.cli.services`,
-:mod:`~photocluster.cli.local`.
+:mod:`~photocluster.cli.local`, :mod:`~photocluster.cli.deploy`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from photocluster.cli import library, local, quality, services
+from photocluster.cli import deploy, library, local, quality, services
 from photocluster.cli.common import UsageError
 from photocluster.config import get_settings
 from photocluster.errors import PhotoclusterError
 
 #: Sub-command modules, in the order ``photocluster --help`` lists them.
-AREAS = (library, services, quality, local)
+AREAS = (library, services, quality, local, deploy)
 
 
 def build_parser() -> argparse.ArgumentParser:

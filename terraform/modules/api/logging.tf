@@ -1,6 +1,7 @@
 # Access logs of the stage, and the account-wide role API Gateway writes logs with.
 
 resource "aws_cloudwatch_log_group" "access" {
+  # checkov:skip=CKV_AWS_338: retention is var.log_retention_days: a year in the prod example, 30 days by default (cost)
   # checkov:skip=CKV_AWS_158: CloudWatch encrypts log data at rest by default; a CMK is an account choice
   name              = "/aws/apigateway/${var.name}/access"
   retention_in_days = var.log_retention_days
@@ -32,4 +33,7 @@ resource "aws_iam_role_policy" "account_logging" {
 resource "aws_api_gateway_account" "this" {
   count               = var.manage_account_logging_role ? 1 : 0
   cloudwatch_role_arn = aws_iam_role.account_logging[0].arn
+  # The role must carry its policy first, or API Gateway refuses it ("does not have
+  # required permissions"), now and then, on a first apply.
+  depends_on = [aws_iam_role_policy.account_logging]
 }

@@ -1,10 +1,10 @@
 # The embeddings file system: one file per user, written under fcntl locks by the writer and
 # read (and tombstoned) by the cluster API, both through one access point.
-# Max I/O: many Lambdas reading and writing different users' files at once.
+# Performance and throughput modes are the deployment's choice (README, Deploying).
 
 resource "aws_efs_file_system" "this" {
   creation_token                  = var.name
-  performance_mode                = "maxIO"
+  performance_mode                = var.performance_mode
   throughput_mode                 = var.throughput_mode
   provisioned_throughput_in_mibps = var.throughput_mode == "provisioned" ? var.provisioned_throughput_mibps : null
   encrypted                       = true

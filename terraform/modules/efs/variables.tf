@@ -17,13 +17,27 @@ variable "security_group_id" {
   type        = string
 }
 
+variable "performance_mode" {
+  description = "maxIO (many clients, higher latency) or generalPurpose (lower latency, elastic throughput)."
+  type        = string
+  default     = "maxIO"
+  validation {
+    condition     = contains(["maxIO", "generalPurpose"], var.performance_mode)
+    error_message = "performance_mode must be maxIO or generalPurpose."
+  }
+}
+
 variable "throughput_mode" {
-  description = "bursting or provisioned (Max I/O file systems do not support elastic)."
+  description = "bursting, elastic (generalPurpose only) or provisioned."
   type        = string
   default     = "bursting"
   validation {
-    condition     = contains(["bursting", "provisioned"], var.throughput_mode)
-    error_message = "throughput_mode must be bursting or provisioned (maxIO excludes elastic)."
+    condition     = contains(["bursting", "elastic", "provisioned"], var.throughput_mode)
+    error_message = "throughput_mode must be bursting, elastic or provisioned."
+  }
+  validation {
+    condition     = var.throughput_mode != "elastic" || var.performance_mode == "generalPurpose"
+    error_message = "Elastic throughput needs performance_mode = generalPurpose (Max I/O file systems do not support it)."
   }
 }
 

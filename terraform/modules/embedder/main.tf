@@ -1,13 +1,6 @@
 # The embedding endpoint: the embedder image (ViT weights baked in) as a SageMaker
 # Serverless endpoint, with provisioned concurrency scaled by Application Auto Scaling.
 
-module "repository" {
-  source           = "../image_repository"
-  name             = var.name
-  image_keep_count = var.image_keep_count
-  tags             = var.tags
-}
-
 data "aws_iam_policy_document" "assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -22,7 +15,7 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  account_id = split(":", module.repository.arn)[4]
+  account_id = split(":", var.repository_arn)[4]
   log_group  = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/${var.name}"
 }
 
@@ -30,7 +23,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "PullTheEmbedderImage"
     actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [module.repository.arn]
+    resources = [var.repository_arn]
   }
   statement {
     sid       = "EcrLogin"
@@ -75,15 +68,23 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_sagemaker_model" "this" {
-  name                     = var.name
-  execution_role_arn       = aws_iam_role.execution.arn
-  enable_network_isolation = true # weights are baked in: the container needs no network
+  # checkov:skip=CKV_AWS_370: serverless endpoints do not support network isolation (the apply fails with it)
+  # A name per image: a new image is a new model, created before the old one goes (the
+  # endpoint configuration's create_before_destroy reaches it), so a redeploy never asks
+  # for a second model under the first one's name, which SageMaker refuses.
+  name               = "${var.name}-${substr(sha256(var.image_uri), 0, 12)}"
+  execution_role_arn = aws_iam_role.execution.arn
+  # No enable_network_isolation: serverless endpoints do not support it (the weights are
+  # baked in, so the container needs no network anyway).
   primary_container {
     image          = var.image_uri
     model_data_url = var.model_data_url
     environment = {
       PHOTOCLUSTER_LOG_LEVEL = "INFO"
     }
+  }
+  lifecycle {
+    create_before_destroy = true
   }
   tags = var.tags
 }

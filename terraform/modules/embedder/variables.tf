@@ -1,10 +1,15 @@
 variable "name" {
-  description = "Name of the repository, model, endpoint configuration and endpoint."
+  description = "Name of the model (plus a digest of the image), endpoint configuration and endpoint."
+  type        = string
+}
+
+variable "repository_arn" {
+  description = "ECR repository of the embedder image (the root creates every repository)."
   type        = string
 }
 
 variable "image_uri" {
-  description = "Embedder image (docker/embedder.Dockerfile) in this module's repository."
+  description = "Embedder image (docker/embedder.Dockerfile) in repository_arn."
   type        = string
 }
 
@@ -64,12 +69,6 @@ variable "enable_autoscaling" {
   description = "Create the scaling target and policy (off for emulators that lack the API)."
   type        = bool
   default     = true
-}
-
-variable "image_keep_count" {
-  description = "Images kept in the repository by the lifecycle policy."
-  type        = number
-  default     = 10
 }
 
 variable "tags" {

@@ -4,6 +4,7 @@
 resource "aws_ecr_repository" "this" {
   name                 = var.name
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = true # make destroy: the images are rebuilt from their commit
   image_scanning_configuration {
     scan_on_push = true
   }

@@ -1,15 +1,9 @@
-# One container-image Lambda with its repository, log group, least-privilege role, the
-# alias "live", provisioned concurrency on that alias and Application Auto Scaling of it.
-
-module "repository" {
-  source           = "../image_repository"
-  count            = var.create_repository ? 1 : 0
-  name             = var.name
-  image_keep_count = var.image_keep_count
-  tags             = var.tags
-}
+# One container-image Lambda with its log group, least-privilege role, the alias "live",
+# provisioned concurrency on that alias and Application Auto Scaling of it. Its image's
+# repository is the root's (make deploy creates the repositories before any function).
 
 resource "aws_cloudwatch_log_group" "this" {
+  # checkov:skip=CKV_AWS_338: retention is var.log_retention_days: a year in the prod example, 30 days by default (cost)
   # checkov:skip=CKV_AWS_158: CloudWatch encrypts log data at rest by default; a CMK is an account choice
   name              = "/aws/lambda/${var.name}"
   retention_in_days = var.log_retention_days
@@ -136,6 +130,11 @@ resource "aws_lambda_provisioned_concurrency_config" "live" {
   function_name                     = aws_lambda_function.this.function_name
   qualifier                         = aws_lambda_alias.live.name
   provisioned_concurrent_executions = var.provisioned_concurrency
+  lifecycle {
+    # Application Auto Scaling owns the amount once it is created (between min and max):
+    # an apply must not reset it to the minimum every time.
+    ignore_changes = [provisioned_concurrent_executions]
+  }
 }
 
 resource "aws_appautoscaling_target" "live" {

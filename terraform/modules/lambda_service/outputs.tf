@@ -28,11 +28,6 @@ output "role_arn" {
   value       = aws_iam_role.this.arn
 }
 
-output "repository_url" {
-  description = "ECR repository of the image (null when not created here)."
-  value       = var.create_repository ? module.repository[0].url : null
-}
-
 output "log_group_name" {
   description = "The function's log group."
   value       = aws_cloudwatch_log_group.this.name

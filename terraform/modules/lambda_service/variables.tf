@@ -3,12 +3,6 @@ variable "name" {
   type        = string
 }
 
-variable "create_repository" {
-  description = "Create an ECR repository for this function's image (ingest and writer share one)."
-  type        = bool
-  default     = true
-}
-
 variable "image_uri" {
   description = "Container image of the function."
   type        = string
@@ -40,9 +34,9 @@ variable "timeout_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Concurrency reserved for (and capping) the function; -1 for none."
+  description = "Concurrency reserved for (and capping) the function; -1 (default) for none: new accounts' quotas are small, and Lambda keeps 100 unreserved."
   type        = number
-  default     = 100
+  default     = -1
 }
 
 variable "environment" {
@@ -117,12 +111,6 @@ variable "log_retention_days" {
   description = "Retention of the function's log group."
   type        = number
   default     = 365
-}
-
-variable "image_keep_count" {
-  description = "Images kept in the repository by the lifecycle policy."
-  type        = number
-  default     = 10
 }
 
 variable "tags" {

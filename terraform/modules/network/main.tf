@@ -1,6 +1,8 @@
 # Where the EFS-bound Lambdas (writer, cluster API) run: an existing VPC and subnets, or a
-# minimal private VPC with an S3 gateway endpoint (the API lists uploads for thumbnails).
-# Security groups allow exactly one path: Lambda -> EFS on NFS (2049).
+# minimal private VPC. Either way they reach S3 (the API presigns and deletes uploads,
+# lists them for thumbnails) through an S3 gateway endpoint: created here on the VPC's
+# route tables, or one the VPC already has (its prefix list given).
+# Security groups allow exactly two paths: Lambda -> EFS on NFS (2049), Lambda -> S3 (443).
 
 resource "aws_vpc" "this" {
   count                = var.create_vpc ? 1 : 0
@@ -37,17 +39,18 @@ resource "aws_route_table_association" "private" {
 }
 
 resource "aws_vpc_endpoint" "s3" {
-  count             = var.create_vpc ? 1 : 0
-  vpc_id            = aws_vpc.this[0].id
+  count             = var.s3_prefix_list_id == null ? 1 : 0
+  vpc_id            = local.vpc_id
   service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
   vpc_endpoint_type = "Gateway"
-  route_table_ids   = [aws_route_table.private[0].id]
+  route_table_ids   = var.create_vpc ? [aws_route_table.private[0].id] : var.route_table_ids
   tags              = merge(var.tags, { Name = "${var.name}-s3" })
 }
 
 data "aws_region" "current" {}
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
+  # checkov:skip=CKV_AWS_338: retention is var.log_retention_days: a year in the prod example, 30 days by default (cost)
   # checkov:skip=CKV_AWS_158: CloudWatch encrypts log data at rest by default; a CMK is an account choice
   count             = var.create_vpc ? 1 : 0
   name              = "/aws/vpc/${var.name}/flow-logs"
@@ -90,7 +93,7 @@ resource "aws_iam_role_policy" "flow_logs" {
 resource "aws_flow_log" "this" {
   count           = var.create_vpc ? 1 : 0
   vpc_id          = aws_vpc.this[0].id
-  traffic_type    = "ALL"
+  traffic_type    = var.flow_log_traffic_type
   log_destination = aws_cloudwatch_log_group.flow_logs[0].arn
   iam_role_arn    = aws_iam_role.flow_logs[0].arn
   tags            = var.tags
@@ -127,13 +130,12 @@ resource "aws_vpc_security_group_egress_rule" "lambda_to_efs" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "lambda_to_s3" {
-  count             = var.create_vpc ? 1 : 0
   security_group_id = aws_security_group.lambda.id
-  description       = "HTTPS to S3 through the gateway endpoint (thumbnail listing)"
+  description       = "HTTPS to S3 through the gateway endpoint (uploads, deletions, thumbnails)"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  prefix_list_id    = aws_vpc_endpoint.s3[0].prefix_list_id
+  prefix_list_id    = coalesce(var.s3_prefix_list_id, one(aws_vpc_endpoint.s3[*].prefix_list_id))
 }
 
 resource "aws_vpc_security_group_ingress_rule" "efs_from_lambda" {

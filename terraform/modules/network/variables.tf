@@ -49,10 +49,40 @@ variable "availability_zones" {
   }
 }
 
+variable "route_table_ids" {
+  description = "Route tables of subnet_ids (existing VPC): an S3 gateway endpoint is added to them."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = var.create_vpc || length(var.route_table_ids) > 0 || var.s3_prefix_list_id != null
+    error_message = "With an existing VPC, give route_table_ids (an S3 gateway endpoint is added to them) or s3_prefix_list_id (the VPC already has one): the functions must reach S3."
+  }
+}
+
+variable "s3_prefix_list_id" {
+  description = "Prefix list of an S3 gateway endpoint the existing VPC already has (pl-...); null creates one."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.s3_prefix_list_id == null || can(regex("^pl-[0-9a-f]+$", var.s3_prefix_list_id))
+    error_message = "s3_prefix_list_id must look like pl-0123abcd."
+  }
+}
+
+variable "flow_log_traffic_type" {
+  description = "Which traffic the VPC flow logs record (created VPC only): REJECT is what an investigation needs, ALL costs more."
+  type        = string
+  default     = "REJECT"
+  validation {
+    condition     = contains(["ACCEPT", "REJECT", "ALL"], var.flow_log_traffic_type)
+    error_message = "flow_log_traffic_type must be ACCEPT, REJECT or ALL."
+  }
+}
+
 variable "flow_log_retention_days" {
   description = "Retention of the VPC flow logs (created VPC only)."
   type        = number
-  default     = 365
+  default     = 30
 }
 
 variable "tags" {

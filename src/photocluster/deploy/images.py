@@ -1,0 +1,112 @@
+"""The three images: built for linux/amd64 and pushed to the stack's repositories.
+
+Tags are immutable (the repositories refuse a second push of a tag), so a tag comes from
+the git commit, with a time suffix when the working tree differs from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from photocluster.errors import DeployError
+
+log = logging.getLogger(__name__)
+
+#: Each image: the Terraform variable its URI goes to, and its Dockerfile in docker/.
+IMAGES: dict[str, tuple[str, str]] = {
+    "ingest": ("ingest_image_uri", "ingest.Dockerfile"),  # the ingest and writer functions
+    "cluster-api": ("cluster_api_image_uri", "cluster-api.Dockerfile"),
+    "embedder": ("embedder_image_uri", "embedder.Dockerfile"),
+}
+#: What an image's build depends on: a change there makes a "-dirty-..." tag.
+SOURCES = ("src", "services", "docker", "pyproject.toml", "requirements")
+
+
+def image_tag(repo: Path) -> str:
+    """The commit's short hash, plus ``-dirty-{time}`` when the sources differ from it."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode != 0:
+        raise DeployError("make deploy tags images with the git commit: run it in a git checkout")
+    tag = head.stdout.strip()
+    if git("diff", "--quiet", "HEAD", "--", *SOURCES).returncode != 0:
+        tag += f"-dirty-{int(time.time())}"
+    return tag
+
+
+class Pusher(Protocol):
+    def push(self, repository_url: str, image: str, tag: str, build_args: dict[str, str]) -> str:
+        """Make ``{repository_url}:{tag}`` hold the image; its URI."""
+        ...
+
+
+@dataclass
+class DockerPusher:
+    """docker build + docker push, after logging in to the account's registry."""
+
+    ecr: Any
+    repo: Path
+
+    def login(self) -> None:
+        data = self.ecr.get_authorization_token()["authorizationData"][0]
+        user, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+        registry = data["proxyEndpoint"].removeprefix("https://")
+        _docker(["login", "--username", user, "--password-stdin", registry], stdin=password)
+
+    def push(self, repository_url: str, image: str, tag: str, build_args: dict[str, str]) -> str:
+        uri = f"{repository_url}:{tag}"
+        dockerfile = self.repo / "docker" / IMAGES[image][1]
+        # Lambda and SageMaker run linux/amd64, and Lambda refuses manifest lists that carry
+        # provenance attestations.
+        args = ["build", "--platform", "linux/amd64", "--provenance=false", "-f", str(dockerfile)]
+        args += [
+            item
+            for name, value in build_args.items()
+            for item in ("--build-arg", f"{name}={value}")
+        ]
+        _docker([*args, "-t", uri, str(self.repo)])
+        _docker(["push", uri])
+        return uri
+
+
+@dataclass
+class EmulatorPusher:
+    """The emulator's ECR gets a tiny image manifest under the tag: no Docker involved."""
+
+    ecr: Any
+
+    def push(self, repository_url: str, image: str, tag: str, build_args: dict[str, str]) -> str:
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 2,
+                "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            },
+            "layers": [],
+        }
+        self.ecr.put_image(
+            repositoryName=repository_url.rsplit("/", 1)[1],
+            imageManifest=json.dumps(manifest),
+            imageTag=tag,
+        )
+        log.info("emulator: pushed a manifest as %s:%s (%s)", repository_url, tag, build_args)
+        return f"{repository_url}:{tag}"
+
+
+def _docker(args: list[str], stdin: str | None = None) -> None:
+    log.info("docker %s", " ".join(args[:2]))
+    done = subprocess.run(["docker", *args], input=stdin, text=True, check=False)
+    if done.returncode != 0:
+        raise DeployError(f"docker {args[0]} failed (exit {done.returncode})")

@@ -1,0 +1,143 @@
+"""make deploy and make destroy, end to end against moto: every Terraform step and every
+AWS call of the deploy path, Docker's build and push alone replaced (by an image manifest
+pushed to the emulator's ECR). The stack goes to eu-west-1 while the environment says
+us-east-1: the images must follow var.region."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from photocluster.deploy.stages import STAGE_ONE_TARGETS, Deployment, aws_clients
+from photocluster.deploy.terraform import Terraform
+from photocluster.local.aws import emulator_client
+from tests.helpers.procs import REPO
+
+pytestmark = [pytest.mark.terraform, pytest.mark.slow]
+
+REGION = "eu-west-1"
+NAME = "photocluster-ci"
+FUNCTIONS = ("ingest", "writer", "cluster-api")
+
+
+@pytest.fixture
+def folder(tmp_path: Path, aws: str) -> Path:
+    """A copy of terraform/ with a CI environment's tfvars (the dev example, environment ci)."""
+    copy = tmp_path / "terraform"
+    shutil.copytree(
+        REPO / "terraform",
+        copy,
+        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.tfplan", "backend.tf"),
+    )
+    example = (copy / "dev.tfvars.example").read_text()
+    (copy / "ci.tfvars").write_text(
+        example.replace('environment        = "dev"', 'environment = "ci"')
+    )
+    # moto runs image functions without Docker only when told so.
+    httpx.post(f"{aws}/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
+    return copy
+
+
+def terraform_env() -> dict[str, str]:
+    env = dict(os.environ)
+    if Path("/opt/tf-plugins").is_dir():
+        env["TF_CLI_CONFIG_FILE"] = str(REPO / "terraform" / "terraformrc.offline")
+    return env
+
+
+def make(target: str, folder: Path, emulator: str, tag: str) -> str:
+    done = subprocess.run(
+        [
+            *("make", "--no-print-directory", "-C", str(REPO), target),
+            f"TFVARS={folder / 'ci.tfvars'}",
+            *(f"TERRAFORM_DIR={folder}", f"EMULATOR={emulator}", f"TAG={tag}"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def client(service: str, aws: str, region: str = REGION) -> Any:
+    return emulator_client(service, aws, region)
+
+
+def test_make_deploy_rolls_out_a_new_image_and_make_destroy_removes_it_all(
+    folder: Path, aws: str
+) -> None:
+    deployment = Deployment(
+        Terraform(folder, terraform_env()),
+        folder / "ci.tfvars",
+        aws_clients(REGION, aws),
+        REPO,
+        aws,
+    )
+    bucket = deployment.prepare()
+
+    # Stage 1 alone creates the three repositories, in var.region (not AWS_DEFAULT_REGION).
+    assert STAGE_ONE_TARGETS == ("module.repository",)
+    urls = deployment.create_repositories()
+    repositories = client("ecr", aws).describe_repositories()["repositories"]
+    assert sorted(r["repositoryName"] for r in repositories) == [
+        f"{NAME}-{f}" for f in ("cluster-api", "embedder", "ingest")
+    ]
+    assert all(f".dkr.ecr.{REGION}." in url for url in urls.values())
+    assert client("ecr", aws, "us-east-1").describe_repositories()["repositories"] == []
+    assert client("lambda", aws).list_functions()["Functions"] == []  # nothing else yet
+
+    # The whole of make deploy, as the README runs it.
+    printed = make("deploy", folder, aws, "t1")
+    assert json.loads(printed.strip().splitlines()[-1])["api_url"].startswith("https://")
+    lambdas = client("lambda", aws)
+    images = {
+        f: lambdas.get_function(FunctionName=f"{NAME}-{f}")["Code"]["ImageUri"] for f in FUNCTIONS
+    }
+    assert images == {
+        "ingest": f"{urls['ingest']}:t1",
+        "writer": f"{urls['ingest']}:t1",
+        "cluster-api": f"{urls['cluster-api']}:t1",
+    }
+    sagemaker = client("sagemaker", aws)
+    endpoint = sagemaker.describe_endpoint(EndpointName=f"{NAME}-embedder")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = config["ProductionVariants"][0]["ModelName"]
+    assert (
+        sagemaker.describe_model(ModelName=model)["PrimaryContainer"]["Image"]
+        == f"{urls['embedder']}:t1"
+    )
+    assert config["ProductionVariants"][0]["ServerlessConfig"]["MemorySizeInMB"] == 4096
+
+    # The state is remote, and its lock was released.
+    keys = [o["Key"] for o in client("s3", aws).list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["photocluster/ci/terraform.tfstate"]
+
+    # A second deploy with a new image: SageMaker gets a new model before the old one goes,
+    # the endpoint and the functions change in place; no name collides.
+    plan = deployment.plan(deployment.push_images(urls, "t2"))
+    actions = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]}
+    assert actions["module.embedder.aws_sagemaker_model.this"] == ["create", "delete"]
+    assert actions["module.embedder.aws_sagemaker_endpoint_configuration.this"] == [
+        "create",
+        "delete",
+    ]
+    assert actions["module.embedder.aws_sagemaker_endpoint.this"] == ["update"]
+    for name in ("ingest", "writer", "cluster_api"):
+        assert actions[f"module.{name}.aws_lambda_function.this"] == ["update"]
+    assert [
+        a for a, act in actions.items() if act == ["delete", "create"] and "sagemaker" in a
+    ] == []
+
+    make("destroy", folder, aws, "t1")
+    assert lambdas.list_functions()["Functions"] == []
+    assert client("ecr", aws).describe_repositories()["repositories"] == []
+    assert sagemaker.list_endpoints()["Endpoints"] == []

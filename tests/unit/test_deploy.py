@@ -1,0 +1,91 @@
+"""The deploy tool's pure parts: costs, state names, tfvars, image tags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from photocluster.deploy import costs, hcl
+from photocluster.deploy.images import image_tag
+from photocluster.deploy.stages import Target
+from photocluster.deploy.state import backend_block, state_bucket_name
+from photocluster.errors import DeployError
+from tests.helpers.procs import REPO
+
+TERRAFORM = REPO / "terraform"
+PRICES = json.loads((TERRAFORM / "prices.json").read_text())
+
+
+def lines(example: str) -> dict[str, costs.Line]:
+    config = hcl.configuration(TERRAFORM, TERRAFORM / example)
+    return {line.what: line for line in costs.provisioned_capacity(config, PRICES)}
+
+
+def test_the_dev_example_costs_nothing_while_idle() -> None:
+    assert sum(line.usd_a_month for line in lines("dev.tfvars.example").values()) == 0
+
+
+def test_the_prod_example_pays_for_each_warm_gigabyte_second() -> None:
+    found = lines("prod.tfvars.example")
+    embedder = found["sagemaker embedder"]
+    price = PRICES["sagemaker_serverless_provisioned_concurrency_usd_per_gb_second"]
+    assert (embedder.instances, embedder.memory_gb) == (2, 6)
+    assert embedder.usd_a_month == pytest.approx(2 * 6 * 730 * 3600 * price)
+    writer = found["lambda writer"]
+    assert writer.instances == 2 and writer.memory_gb == pytest.approx(1769 / 1024)
+
+
+def test_make_costs_prints_the_table_of_an_example() -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "costs", "TFVARS=terraform/prod.tfvars.example"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| sagemaker embedder | 2 x 6.00 GB |" in done.stdout and "| total |" in done.stdout
+
+
+def test_targets_come_from_the_tfvars_with_the_modules_defaults(tmp_path: Path) -> None:
+    tfvars = tmp_path / "x.tfvars"
+    tfvars.write_text('region = "ap-south-1"\nenvironment = "staging"\n')
+    assert Target.from_tfvars(tfvars) == Target("ap-south-1", "photocluster", "staging")
+    tfvars.write_text('environment = "staging"\n')
+    with pytest.raises(DeployError, match="set region"):
+        Target.from_tfvars(tfvars)
+    with pytest.raises(DeployError, match="no such file"):
+        Target.from_tfvars(tmp_path / "missing.tfvars")
+
+
+def test_one_state_bucket_per_account_and_region_locked_by_a_lock_file() -> None:
+    assert state_bucket_name("photocluster", "123456789012", "eu-west-1") == (
+        "photocluster-tfstate-123456789012-eu-west-1"
+    )
+    with pytest.raises(DeployError, match="63"):
+        state_bucket_name("a" * 40, "123456789012", "ap-southeast-2")
+    block = backend_block("b", "photocluster/prod/terraform.tfstate", "eu-west-1")
+    assert 'backend "s3"' in block and "use_lockfile = true" in block and "endpoints" not in block
+
+
+def test_an_image_tag_is_the_commit_and_says_when_the_tree_differs(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "one")
+    clean = image_tag(tmp_path)
+    assert len(clean) == 12 and "dirty" not in clean
+    (tmp_path / "src" / "a.py").write_text("x = 2\n")
+    assert image_tag(tmp_path).startswith(f"{clean}-dirty-")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-not-a-checkout"
+    elsewhere.mkdir()
+    with pytest.raises(DeployError, match="git"):
+        image_tag(elsewhere)
