@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from photocluster.errors import (
     StoreCorrupt,
     UnknownUser,
 )
+from photocluster.library import Library
 from photocluster.store import HEADER_SIZE, STATE_LIVE, Store, record_dtype
+from photocluster.store.format import COMMITTED_OFFSET, VERSION_OFFSET
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = 8) -> np.ndarray:
@@ -208,6 +211,66 @@ def test_zeroed_tail_records_are_ignored(store: Store, rng: np.random.Generator)
     assert store.read("u1").id_list() == ["a"]
 
 
+def append_record(path: Path, image_id: bytes, vector: np.ndarray, commit: bool) -> None:
+    """What a writer killed mid-batch leaves: a record appended, committed or not."""
+    rdtype = record_dtype(vector.shape[-1], "float32")
+    record = np.zeros(1, dtype=rdtype)
+    record["state"], record["id"], record["vector"] = STATE_LIVE, image_id, vector
+    with path.open("r+b") as handle:
+        handle.seek(0, 2)
+        handle.write(record.tobytes())
+        if commit:
+            count = (handle.tell() - HEADER_SIZE) // rdtype.itemsize
+            handle.seek(COMMITTED_OFFSET)
+            handle.write(struct.pack("<Q", count))
+
+
+def test_a_batch_whose_writer_died_before_committing_it_is_not_seen(
+    store: Store, rng: np.random.Generator
+) -> None:
+    store.upsert("u1", "m", ["a", "b"], unit(rng, 2))
+    path = store.paths("u1").data
+    append_record(path, b"c", unit(rng, 1)[0], commit=False)
+    append_record(path, b"d", unit(rng, 1)[0], commit=False)
+    store.cache.clear()
+    assert store.read("u1").id_list() == ["a", "b"]  # neither of the batch's records
+    store.upsert("u1", "m", ["e"], unit(rng, 1))  # the next writer cuts them off
+    assert store.read("u1").id_list() == ["a", "b", "e"]
+    assert path.stat().st_size == HEADER_SIZE + 3 * record_dtype(8, "float32").itemsize
+
+
+def test_a_version_1_file_is_read_then_upgraded_by_its_next_writer(
+    store: Store, rng: np.random.Generator
+) -> None:
+    store.upsert("u1", "m", ["a", "b"], unit(rng, 2))
+    path = store.paths("u1").data
+    with path.open("r+b") as handle:  # as format 1 wrote it: no committed count
+        handle.seek(VERSION_OFFSET)
+        handle.write(struct.pack("<H", 1))
+        handle.seek(COMMITTED_OFFSET)
+        handle.write(struct.pack("<Q", 0))
+    store.cache.clear()
+    assert store.header("u1").committed is None
+    assert store.read("u1").id_list() == ["a", "b"]
+    store.upsert("u1", "m", ["c"], unit(rng, 1))
+    header = store.header("u1")
+    assert (header.version, header.committed) == (2, 3)
+    assert Store(store.root).read("u1").id_list() == ["a", "b", "c"]
+
+
+def test_temporary_files_of_a_writer_that_died_are_removed_by_the_next(
+    library: Library, rng: np.random.Generator
+) -> None:
+    library.write("u1", "m", ["a"], unit(rng, 1))
+    paths = library.store.paths("u1")
+    leftovers = [p.with_name(f".{p.name}.tmp") for p in (paths.data, paths.graph, paths.catalog)]
+    for leftover in leftovers:
+        leftover.write_bytes(b"a compaction killed half way")
+    library.write("u1", "m", ["b"], unit(rng, 1))
+    assert [p for p in leftovers if p.exists()] == []
+    assert library.store.read("u1").id_list() == ["a", "b"]
+
+
 def test_crash_left_duplicate_resolves_to_last_and_is_repaired(
     store: Store, rng: np.random.Generator
 ) -> None:
@@ -215,10 +278,8 @@ def test_crash_left_duplicate_resolves_to_last_and_is_repaired(
     store.upsert("u1", "m", ["a"], first)
     path = store.paths("u1").data
     rdtype = record_dtype(8, "float32")
-    record = np.zeros(1, dtype=rdtype)
-    record["state"], record["id"], record["vector"] = STATE_LIVE, b"a", second
-    with path.open("ab") as handle:  # appended, but the old record was never marked dead
-        handle.write(record.tobytes())
+    # Appended and committed, but the old record was never marked dead:
+    append_record(path, b"a", second[0], commit=True)
     store.cache.clear()
     snap = store.read("u1")
     assert snap.id_list() == ["a"]

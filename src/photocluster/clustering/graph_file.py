@@ -16,9 +16,9 @@ import numpy as np
 
 from photocluster.clustering.graph import GraphParams, NeighbourGraph
 from photocluster.errors import StoreCorrupt
+from photocluster.store.files import temp_path
 
 GRAPH_MAGIC = b"PCGRAPH1"
-GRAPH_SUFFIX = ".pcg"
 
 _ARRAYS = ("ids", "edge_u", "edge_v", "edge_s", "merge_u", "merge_v", "merge_s")
 _CLUSTER_ARRAYS = ("ids", "merge_u", "merge_v", "merge_s")
@@ -28,7 +28,7 @@ def save_graph(graph: NeighbourGraph, path: Path, fsync: bool = True) -> None:
     """Write ``graph`` atomically (temp file, fsync, rename)."""
     arrays = _arrays_of(graph)
     header = json.dumps(_header_of(graph, arrays)).encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     with tmp.open("wb") as handle:
         handle.write(GRAPH_MAGIC)
         handle.write(len(header).to_bytes(8, "little"))

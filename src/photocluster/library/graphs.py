@@ -16,7 +16,7 @@ from photocluster.clustering.graph import (
     stamp,
     update_graph,
 )
-from photocluster.clustering.graph_file import GRAPH_SUFFIX, load_graph, save_graph
+from photocluster.clustering.graph_file import load_graph, save_graph
 from photocluster.config import Settings
 from photocluster.store import Change, Store, Transaction
 
@@ -40,7 +40,7 @@ class UserGraphs:
         )
 
     def path(self, user_id: str) -> Path:
-        return self.store.paths(user_id).data.with_suffix(GRAPH_SUFFIX)
+        return self.store.paths(user_id).graph
 
     # ------------------------------------------------------------------ writes
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from photocluster.errors import InvalidCursor
 from photocluster.library.results import ImagesPage
 from photocluster.store import Store
-from photocluster.store.catalog import CATALOG_SUFFIX, CatalogFiles, ImageRecord, Status
+from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
 
 
 @dataclass
@@ -37,7 +37,7 @@ class UserImages:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def path(self, user_id: str) -> Path:
-        return self.store.paths(user_id).data.with_suffix(CATALOG_SUFFIX)
+        return self.store.paths(user_id).catalog
 
     def current(self, user_id: str) -> dict[str, ImageRecord]:
         """The latest record of every image the catalog knows (tombstones included);

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from photocluster.store.files import read_exact, replace_with, write_all
+from photocluster.store.files import read_exact, replace_with, temp_path, write_all
 
 log = logging.getLogger(__name__)
 
-CATALOG_SUFFIX = ".pci"
 #: How long a deletion is remembered (late events of the deleted object are ignored).
 TOMBSTONE_TTL_S = 7 * 24 * 3600
 
@@ -166,7 +165,7 @@ class CatalogFiles:
         kept = [r for r in parsed.records.values() if _worth_keeping(r, now)]
         if parsed.lines < 64 or parsed.lines < 2 * len(kept):
             return
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = temp_path(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
             write_all(fd, b"".join(r.to_line() for r in kept), 0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster.store.files import replace_with, write_all
+from photocluster.store.files import replace_with, temp_path, write_all
 from photocluster.store.format import HEADER_SIZE, live_records
 from photocluster.store.snapshot import Snapshot
 
@@ -28,9 +28,12 @@ def write_compacted(snapshot: Snapshot, path: Path) -> tuple[int, Snapshot]:
     """Replace ``path`` with the live records of ``snapshot``; returns an open descriptor
     of the new file and the snapshot that describes it (a new generation and epoch)."""
     header = replace(
-        snapshot.header, generation=snapshot.generation + 1, epoch=snapshot.header.epoch + 1
+        snapshot.header,
+        generation=snapshot.generation + 1,
+        epoch=snapshot.header.epoch + 1,
+        committed=snapshot.n,
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         write_all(fd, header.encode(), 0)

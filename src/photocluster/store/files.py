@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def temp_path(path: Path) -> Path:
+    """Where the next version of ``path`` is written before it replaces it. One name, not
+    one per process: only the holder of the user's exclusive lock writes it, and the next
+    holder removes what a writer that died left there (remove_leftovers)."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def remove_leftovers(*paths: Path) -> None:
+    """Delete what writers that died left at these files' temporary paths (call with the
+    user's exclusive lock held): such a file is never read."""
+    for path in paths:
+        try:
+            temp_path(path).unlink()
+        except FileNotFoundError:
+            continue
+        log.warning("removed %s, left by a writer that died", temp_path(path))
 
 
 def read_exact(fd: int, size: int, offset: int) -> bytes:

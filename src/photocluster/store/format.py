@@ -3,11 +3,13 @@
 ::
 
     header   512 bytes  magic, format version, dtype, dimension, id width, generation,
-                        epoch, creation time, encoder model id
+                        epoch, creation time, encoder model id, committed record count
     records  n x R      state (1 byte: 'L' live, 'D' dead) + 7 pad, image id (128 bytes,
                         NUL-padded ASCII), vector (dim x float32|float16, little endian)
 
-Fixed-size records are what make a load one read into a numpy structured array.
+Fixed-size records are what make a load one read into a numpy structured array. Records
+past the committed count are a batch whose writer did not finish: no reader sees them
+(version 1 files, written before the count existed, count every complete record).
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ from photocluster.errors import DimensionMismatch, InvalidVector, StoreCorrupt
 from photocluster.ids import IMAGE_ID_MAX, IdArray
 
 MAGIC = b"PCSTORE\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HEADER_SIZE = 512
 MODEL_ID_MAX = 256
 STATE_LIVE = ord("L")
 STATE_DEAD = ord("D")
+#: A user's files, beside each other: the embeddings, the lock, the neighbour graph
+#: (derived), the images' records.
 DATA_SUFFIX = ".pcs"
 LOCK_SUFFIX = ".lock"
+GRAPH_SUFFIX = ".pcg"
+CATALOG_SUFFIX = ".pci"
 
 StoreDtype = Literal["float32", "float16"]
 _DTYPE_CODES: dict[str, int] = {"float32": 1, "float16": 2}
@@ -52,9 +59,12 @@ HEADER_DTYPE = np.dtype(
         ("epoch", "<u8"),
         ("created", "<f8"),
         ("model", f"S{MODEL_ID_MAX}"),
+        ("committed", "<u8"),
     ]
 )
 GENERATION_OFFSET = HEADER_DTYPE.fields["generation"][1]  # type: ignore[index]
+COMMITTED_OFFSET = HEADER_DTYPE.fields["committed"][1]  # type: ignore[index]
+VERSION_OFFSET = HEADER_DTYPE.fields["version"][1]  # type: ignore[index]
 assert HEADER_DTYPE.itemsize <= HEADER_SIZE
 
 FloatArray = npt.NDArray[np.float32]
@@ -92,6 +102,7 @@ class Header:
     epoch: int
     created: float
     model: str
+    committed: int | None = None  # None: a version 1 file (every complete record counts)
 
     @property
     def record_size(self) -> int:
@@ -110,6 +121,7 @@ class Header:
         raw["epoch"] = self.epoch
         raw["created"] = self.created
         raw["model"] = model
+        raw["committed"] = self.committed or 0
         return raw.tobytes().ljust(HEADER_SIZE, b"\0")
 
     @classmethod
@@ -120,14 +132,16 @@ class Header:
         _check_header(raw, path)
         dtype_name = _DTYPE_NAMES[int(raw["dtype_code"])]
         assert dtype_name in ("float32", "float16")
+        version = int(raw["version"])
         return cls(
-            version=FORMAT_VERSION,
+            version=version,
             dtype=dtype_name,  # type: ignore[arg-type]
             dim=int(raw["dim"]),
             generation=int(raw["generation"]),
             epoch=int(raw["epoch"]),
             created=float(raw["created"]),
             model=bytes(raw["model"]).decode("utf-8"),
+            committed=int(raw["committed"]) if version >= 2 else None,
         )
 
 
@@ -135,7 +149,7 @@ def _check_header(raw: Any, path: Path) -> None:
     """Raise StoreCorrupt unless every field of a raw header is plausible."""
     if bytes(raw["magic"]) != MAGIC.rstrip(b"\0"):
         raise StoreCorrupt(f"{path} is not a photocluster store file (bad magic)")
-    if int(raw["version"]) != FORMAT_VERSION:
+    if int(raw["version"]) not in READABLE_VERSIONS:
         raise StoreCorrupt(f"{path}: unsupported store format version {int(raw['version'])}")
     if int(raw["dtype_code"]) not in _DTYPE_NAMES:
         raise StoreCorrupt(f"{path}: unknown dtype code {int(raw['dtype_code'])}")

@@ -1,9 +1,10 @@
 """What a read sees: the live rows of a user's file at one generation, loaded in one read.
 
-A load reads the whole file into a numpy structured array, keeps the live records and
-resolves what a crash may have left: bytes of a record cut short (the torn tail) are
-ignored, and of two live records of one id (a crash between "append" and "mark the old
-one dead") the later wins. Both are reported so the next writer repairs them.
+A load reads the committed records into a numpy structured array, keeps the live ones
+and resolves what a crash may have left: records past the committed count (a batch whose
+writer died before committing it, or a record cut short) are ignored, and of two live
+records of one id (a crash between "commit" and "mark the old one dead") the later wins.
+Both are reported so the next writer repairs them.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def load_snapshot(fd: int, user_id: str, path: Path) -> tuple[Snapshot, bool]:
     header = Header.decode(read_exact(fd, HEADER_SIZE, 0), path)
     rdtype = record_dtype(header.dim, header.dtype)
     body = stat.st_size - HEADER_SIZE
-    raw = read_exact(fd, max(body, 0) // rdtype.itemsize * rdtype.itemsize, HEADER_SIZE)
+    complete = max(body, 0) // rdtype.itemsize
+    readable = complete if header.committed is None else min(complete, header.committed)
+    raw = read_exact(fd, readable * rdtype.itemsize, HEADER_SIZE)
     records = np.frombuffer(raw, dtype=rdtype, count=len(raw) // rdtype.itemsize)
     states = records["state"]
     valid = (states == STATE_LIVE) | (states == STATE_DEAD)
@@ -148,7 +151,9 @@ def load_snapshot(fd: int, user_id: str, path: Path) -> tuple[Snapshot, bool]:
     torn = n_valid * rdtype.itemsize != body
     if torn:
         log.warning(
-            "store %s: ignoring %d bytes of torn tail", path, body - n_valid * rdtype.itemsize
+            "store %s: ignoring %d bytes past the committed records (a write that did not finish)",
+            path,
+            body - n_valid * rdtype.itemsize,
         )
     records = records[:n_valid]
     live, duplicated = _last_live_of_each_id(records)

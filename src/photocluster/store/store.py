@@ -18,7 +18,16 @@ import numpy.typing as npt
 
 from photocluster.errors import UnknownUser
 from photocluster.ids import validate_user_id
-from photocluster.store.format import DATA_SUFFIX, HEADER_SIZE, LOCK_SUFFIX, Header, StoreDtype
+from photocluster.store.files import remove_leftovers
+from photocluster.store.format import (
+    CATALOG_SUFFIX,
+    DATA_SUFFIX,
+    GRAPH_SUFFIX,
+    HEADER_SIZE,
+    LOCK_SUFFIX,
+    Header,
+    StoreDtype,
+)
 from photocluster.store.lock import FileLock
 from photocluster.store.snapshot import Change, Snapshot, SnapshotCache
 from photocluster.store.transaction import Transaction, WriteOptions
@@ -26,8 +35,12 @@ from photocluster.store.transaction import Transaction, WriteOptions
 
 @dataclass(frozen=True)
 class UserPaths:
+    """A user's files (see photocluster.store.format)."""
+
     data: Path
     lock: Path
+    graph: Path
+    catalog: Path
 
 
 @dataclass
@@ -54,7 +67,10 @@ class Store:
         validate_user_id(user_id)
         shard = hashlib.sha256(user_id.encode("ascii")).hexdigest()[:2]
         folder = self.root / shard
-        return UserPaths(folder / f"{user_id}{DATA_SUFFIX}", folder / f"{user_id}{LOCK_SUFFIX}")
+        return UserPaths(
+            *(folder / f"{user_id}{suffix}" for suffix in (DATA_SUFFIX, LOCK_SUFFIX)),
+            *(folder / f"{user_id}{suffix}" for suffix in (GRAPH_SUFFIX, CATALOG_SUFFIX)),
+        )
 
     def exists(self, user_id: str) -> bool:
         return self.paths(user_id).data.exists()
@@ -97,6 +113,7 @@ class Store:
         paths.data.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(paths.lock, exclusive=True):
             tx = Transaction(self.options, self.cache, user_id, paths.data)
+            remove_leftovers(paths.data, paths.graph, paths.catalog)
             try:
                 tx.open()
                 yield tx

@@ -1,10 +1,13 @@
 """A read-modify-write of one user's file, under the user's exclusive lock.
 
-The file is an append-only log: an upsert appends records and marks the ones they
-supersede dead; a delete marks records dead (tombstones). The generation counter in the
-header is bumped *before* data changes, so anything derived from the file (the neighbour
-graph) is detectably stale after a crash. Opening a transaction repairs what a crash left
-(a torn tail is truncated, a live duplicate marked dead).
+The file is an append-only log: an upsert appends its batch of records, commits them
+(the header's record count, written once they are on disk), then marks the records they
+supersede dead; a delete marks records dead (tombstones). A batch is thus seen whole or not
+at all: a writer killed before the commit leaves records no reader sees. The generation
+counter in the header is bumped *before* data changes, so anything derived from the file
+(the neighbour graph) is detectably stale after a crash. Opening a transaction repairs what
+a crash left (uncommitted records are cut off, a live duplicate marked dead); the store
+removes the temporary files of writers that died before it opens one.
 """
 
 from __future__ import annotations
@@ -23,8 +26,14 @@ import numpy.typing as npt
 from photocluster.errors import InvalidVector, ModelMismatch, StoreCorrupt, UnknownUser
 from photocluster.ids import ID_DTYPE, IdArray, encode_ids
 from photocluster.store.compaction import needs_compaction, write_compacted
-from photocluster.store.files import read_exact, replace_with, write_all
+from photocluster.store.files import (
+    read_exact,
+    replace_with,
+    temp_path,
+    write_all,
+)
 from photocluster.store.format import (
+    COMMITTED_OFFSET,
     FORMAT_VERSION,
     GENERATION_OFFSET,
     HEADER_SIZE,
@@ -33,6 +42,7 @@ from photocluster.store.format import (
     STATE_DEAD,
     STATE_LIVE,
     UNCHANGED_ATOL,
+    VERSION_OFFSET,
     FloatArray,
     Header,
     StoreDtype,
@@ -94,6 +104,8 @@ class Transaction:
         self.snapshot = snapshot
         if needs_repair:
             self._repair()
+        if self.snapshot is not None and self.snapshot.header.committed is None:
+            self._upgrade()
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -110,6 +122,8 @@ class Transaction:
                 "store %s: truncating torn tail (%d bytes)", self.path, snap.file_size - end
             )
             os.ftruncate(self.fd, end)
+        if snap.header.committed not in (None, snap.n_records):
+            self._commit(snap.n_records)
         raw = read_exact(self.fd, snap.n_records * snap.header.record_size, HEADER_SIZE)
         states = np.frombuffer(raw, dtype=record_dtype(snap.dim, snap.header.dtype))["state"]
         stale = np.setdiff1d(np.flatnonzero(states == STATE_LIVE), snap.positions)
@@ -121,6 +135,17 @@ class Transaction:
         repaired = self.snapshot
         assert repaired is not None
         self._refresh(replace(repaired, file_size=end))
+
+    def _upgrade(self) -> None:
+        """A version 1 file gets the committed count of version 2 (every record it has)."""
+        snap = self.snapshot
+        assert snap is not None
+        self._commit(snap.n_records)
+        os.pwrite(self.fd, struct.pack("<H", FORMAT_VERSION), VERSION_OFFSET)
+        upgraded = self.snapshot
+        assert upgraded is not None
+        self._refresh(replace(upgraded, header=replace(upgraded.header, version=FORMAT_VERSION)))
+        log.info("store %s: upgraded to format version %d", self.path, FORMAT_VERSION)
 
     # -- operations
 
@@ -199,17 +224,24 @@ class Transaction:
         return encoded[keep], vecs[keep]
 
     def _append(self, plan: _UpsertPlan) -> None:
-        """Append the plan's records, then mark the ones they supersede dead."""
+        """Append the plan's records, commit them, then mark the ones they supersede dead
+        (so a crash at any point loses nothing and shows no part of the batch)."""
         self._bump_generation()
         snap = self.snapshot
         assert snap is not None
         size = snap.header.record_size
         offset = HEADER_SIZE + snap.n_records * size
         records = live_records(plan.ids, plan.vectors, snap.dim, snap.header.dtype)
-        write_all(self.fd, records, offset)  # append first: a crash loses nothing
-        self._mark_dead(snap.positions[plan.replaced_rows])
+        write_all(self.fd, records, offset)
+        self._sync()  # the records are on disk before the count that makes them visible
+        self._commit(snap.n_records + len(plan.ids))
         self._sync()
-        self._refresh(_after_append(snap, plan, offset + len(plan.ids) * size))
+        # Not synced on its own: lost, the marks leave duplicates, which the later record
+        # wins and the next writer repairs.
+        self._mark_dead(snap.positions[plan.replaced_rows])
+        committed = self.snapshot
+        assert committed is not None
+        self._refresh(_after_append(committed, plan, offset + len(plan.ids) * size))
 
     # -- internals
 
@@ -228,8 +260,9 @@ class Transaction:
             epoch=0,
             created=time.time(),
             model=model,
+            committed=0,
         )
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        tmp = temp_path(self.path)
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         write_all(fd, header.encode(), 0)
         replace_with(tmp, self.path, fd, fsync=self.options.fsync)
@@ -253,6 +286,13 @@ class Transaction:
         generation = snap.generation + 1
         os.pwrite(self.fd, struct.pack("<Q", generation), GENERATION_OFFSET)
         self.snapshot = replace(snap, header=replace(snap.header, generation=generation))
+
+    def _commit(self, n_records: int) -> None:
+        """Make the first ``n_records`` records the file's (one 8-byte write)."""
+        snap = self.snapshot
+        assert snap is not None
+        os.pwrite(self.fd, struct.pack("<Q", n_records), COMMITTED_OFFSET)
+        self.snapshot = replace(snap, header=replace(snap.header, committed=n_records))
 
     def _mark_dead(self, positions: Iterable[int]) -> None:
         snap = self.snapshot
