@@ -154,7 +154,12 @@ class Settings(BaseSettings):
     index_floor: float | None = Field(None, gt=0, le=1)
     index_max_neighbours: int = Field(128, ge=1)
     index_linkage_max: int = Field(2000, ge=2, description="Largest component linked exactly.")
-    pairs_on_demand_max_images: int = Field(5000, ge=2)
+    on_demand_max_images: int = Field(
+        5000,
+        ge=2,
+        description="Largest library whose pairs below the graph's floor are computed on "
+        "demand (clusters and pairs); larger ones answer 422 threshold_below_floor.",
+    )
 
     # --- cluster API
     auth_mode: Literal["jwt", "apigateway"] | None = None

@@ -46,12 +46,28 @@ class InvalidThresholds(PhotoclusterError, ValueError):
     """Tier thresholds outside (0, 1] or not strictly increasing."""
 
 
+class ThresholdBelowFloor(InvalidThresholds):
+    """A threshold below the stored graph's floor on a library too large to compute every
+    pair of on demand (``on_demand_max_images``): the request's work would be unbounded."""
+
+    code = "threshold_below_floor"
+
+    def __init__(self, message: str, floor: float) -> None:
+        super().__init__(message)
+        self.floor = floor
+
+
 class StoreError(PhotoclusterError):
     """A problem with a user's embeddings file."""
 
 
 class StoreCorrupt(StoreError):
     """A file that is not a photocluster store file, or whose header is damaged."""
+
+
+class GraphUnavailable(StoreError):
+    """The user's neighbour graph is stale and could not be rebuilt (e.g. a read-only
+    file system): a retry after the next write succeeds."""
 
 
 class DimensionMismatch(StoreError, ValueError):

@@ -99,6 +99,21 @@ def test_bad_thresholds_get_422_with_a_clear_message(
     assert message in str(response.json()["detail"])
 
 
+def test_a_threshold_below_the_floor_on_a_large_library_is_422_naming_the_floor(
+    api_settings: Settings, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    bounded = api_settings.model_copy(update={"on_demand_max_images": 10})  # alice has 44
+    client = TestClient(create_app(bounded, Library.from_settings(bounded)))
+    floor = bounded.floor_for("test-model")
+    for path in (f"clusters?low={floor / 2}", f"pairs?min_score={floor / 2}"):
+        response = client.get(f"/v1/users/alice/{path}", headers=auth("alice"))
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["code"] == "threshold_below_floor" and body["floor"] == floor
+        assert f"floor {floor}" in body["detail"]
+    assert client.get(f"/v1/users/bob/clusters?low={floor / 2}", headers=auth("bob")).is_success
+
+
 def test_no_token_is_401(client: TestClient) -> None:
     response = client.get("/v1/users/alice/clusters")
     assert response.status_code == 401
@@ -257,6 +272,9 @@ def test_gallery_shows_groups_as_thumbnails(client: TestClient) -> None:
     page = client.get("/v1/users/alice/gallery", headers=auth("alice"))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "https://cdn.example/alice/img-00000.jpg" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
     token = make_token(SECRET, "alice")
     assert client.get(f"/v1/users/alice/gallery?access_token={token}").status_code == 200
     assert client.get("/v1/users/alice/gallery?access_token=bad").status_code == 401

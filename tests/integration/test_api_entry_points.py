@@ -37,7 +37,7 @@ print(sorted(app.openapi()["paths"]))
 def test_uvicorn_serves_photocluster_api_app(tmp_path: Path) -> None:
     port = free_port()
     server = Server(
-        python_argv("-m", "uvicorn", "photocluster.api:app", "--port", str(port)),
+        python_argv("-m", "uvicorn", "photocluster.api:app", "--port", str(port), "--workers", "2"),
         {"PHOTOCLUSTER_STORE_ROOT": str(tmp_path), "PHOTOCLUSTER_JWT_SECRET": SECRET},
         tmp_path / "uvicorn.log",
     )
@@ -49,5 +49,11 @@ def test_uvicorn_serves_photocluster_api_app(tmp_path: Path) -> None:
         assert answer.status_code == 200
         assert answer.json()["n_images"] == 0
         assert httpx.get(f"{url}/v1/users/alice/clusters").status_code == 401
+        token = make_token(SECRET, "alice")
+        page = httpx.get(f"{url}/v1/users/alice/gallery?access_token={token}")
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     finally:
         server.stop()
+    log = (tmp_path / "uvicorn.log").read_text()
+    assert "/gallery?access_token=[redacted]" in log  # the access log has the request...
+    assert token not in log and token.split(".")[2] not in log  # ...but not the token

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 from photocluster.clustering.tiers import cluster
 from photocluster.config import Settings
-from photocluster.errors import InvalidThresholds, UnknownImage, UnknownUser
+from photocluster.errors import InvalidThresholds, ThresholdBelowFloor, UnknownImage, UnknownUser
 from photocluster.library import Library
 from tests.helpers.data import grouped_vectors
 
@@ -42,8 +44,26 @@ def test_a_stale_graph_is_never_used(
     assert fresh_reader.graphs.fresh("u1", edges=False) is None
     groups = fresh_reader.clusters("u1").tiers[-1].groups
     assert any("late" in group and ids[0] in group for group in groups)
+    # The first reader rebuilt and saved it: no later request computes every pair.
+    other_reader = Library.from_settings(library.settings)
+    assert other_reader.graphs.fresh("u1", edges=True) is not None
+    assert other_reader.stats("u1").graph_fresh
     fresh_reader.write("u1", "test-model", ["later"], rng.standard_normal((1, 32)))
-    assert fresh_reader.graphs.fresh("u1", edges=True) is not None  # the next write rebuilt it
+    assert fresh_reader.graphs.fresh("u1", edges=True) is not None
+
+
+def test_a_stale_graph_is_rebuilt_once_by_concurrent_readers(
+    library: Library, filled: Filled, caplog: pytest.LogCaptureFixture
+) -> None:
+    graph_path = library.graphs.path("u1")
+    stale = graph_path.read_bytes()
+    library.write("u1", "test-model", ["late"], filled[1][:1] + 1e-3)
+    graph_path.write_bytes(stale)
+    readers = [Library.from_settings(library.settings) for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda reader: reader.clusters("u1"), readers))
+    assert len({str([t.groups for t in r.tiers]) for r in results}) == 1
+    assert sum("rebuilding it" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_a_missing_or_damaged_graph_falls_back(library: Library, filled: Filled) -> None:
@@ -127,10 +147,24 @@ def test_pairs_are_paginated_highest_first(library: Library, filled: Filled) -> 
 def test_pairs_below_floor_refused_for_large_libraries(
     settings: Settings, rng: np.random.Generator
 ) -> None:
-    library = Library.from_settings(settings.model_copy(update={"pairs_on_demand_max_images": 5}))
+    library = Library.from_settings(settings.model_copy(update={"on_demand_max_images": 5}))
     library.write("u1", "m", [f"i{i}" for i in range(10)], rng.standard_normal((10, 8)))
     with pytest.raises(InvalidThresholds, match="below the stored graph's floor"):
         library.pairs("u1", 0.1)
+
+
+def test_cluster_thresholds_below_floor_refused_for_large_libraries(
+    settings: Settings, rng: np.random.Generator
+) -> None:
+    library = Library.from_settings(settings.model_copy(update={"on_demand_max_images": 5}))
+    library.write("u1", "m", [f"i{i}" for i in range(10)], rng.standard_normal((10, 8)))
+    floor = library.settings.floor_for("m")
+    with pytest.raises(ThresholdBelowFloor, match=f"floor {floor}") as refused:
+        library.clusters("u1", {"low": floor / 2})
+    assert refused.value.floor == floor and refused.value.code == "threshold_below_floor"
+    assert library.clusters("u1", {"low": floor}).tiers[0].threshold == floor
+    small = Library.from_settings(settings.model_copy(update={"on_demand_max_images": 10}))
+    assert small.clusters("u1", {"low": floor / 2}).tiers[0].threshold == floor / 2
 
 
 def test_delete_updates_the_graph(library: Library, filled: Filled) -> None:

@@ -21,6 +21,7 @@ from photocluster.errors import (
     InvalidThresholds,
     StorageUnavailable,
     StoreError,
+    ThresholdBelowFloor,
     UnknownImage,
     UploadsNotConfigured,
 )
@@ -61,7 +62,10 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 async def client_error(_: Request, exc: Exception) -> Response:
     status = next(code for kind, code in CLIENT_ERRORS.items() if isinstance(exc, kind))
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    body: dict[str, object] = {"detail": str(exc)}
+    if isinstance(exc, ThresholdBelowFloor):
+        body.update(code=exc.code, floor=exc.floor)
+    return JSONResponse(body, status_code=status)
 
 
 async def store_failed(_: Request, exc: Exception) -> Response:

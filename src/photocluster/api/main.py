@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from photocluster import __version__
-from photocluster.api import errors, openapi
+from photocluster.api import errors, openapi, redact
 from photocluster.api.auth import Authenticator
 from photocluster.api.bucket import UploadBucket
 from photocluster.api.deps import no_unknown_query_parameters
@@ -36,4 +36,5 @@ def create_app(
         app.include_router(module.router)
     errors.install(app)
     openapi.install(app)
+    redact.install()
     return app

@@ -143,3 +143,9 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str | list[dict[str, object]]
+    code: str | None = Field(
+        None, description="machine-readable cause, when there is one: threshold_below_floor"
+    )
+    floor: float | None = Field(
+        None, description="with threshold_below_floor: the lowest threshold served"
+    )

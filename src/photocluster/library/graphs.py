@@ -1,5 +1,11 @@
 """Each user's neighbour graph kept in step with the store: updated inside the writer's
-transaction, cached for readers, rebuilt whenever missing or stale."""
+transaction, cached for readers, rebuilt whenever missing or stale.
+
+A graph is stale after a writer died between changing the store and saving the graph. The
+first reader that finds it so rebuilds it, once, under the user's exclusive lock; readers
+arriving meanwhile wait for that lock and then find the rebuilt graph. No request ever
+falls back to computing every pair of a large library.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from photocluster.clustering.graph import (
 )
 from photocluster.clustering.graph_file import load_graph, save_graph
 from photocluster.config import Settings
+from photocluster.errors import GraphUnavailable, UnknownUser
 from photocluster.store import Change, Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -111,6 +118,30 @@ class UserGraphs:
                 with self.store.shared_lock(user_id):
                     pass  # once we hold it, any write that was in progress has finished
         return None
+
+    def current(self, user_id: str, edges: bool) -> NeighbourGraph:
+        """The user's graph as of the store's generation: the saved one when fresh, else
+        rebuilt now (see the module's docstring). UnknownUser when nothing is stored."""
+        graph = self.fresh(user_id, edges)
+        return graph if graph is not None else self.heal(user_id)
+
+    def heal(self, user_id: str) -> NeighbourGraph:
+        """Rebuild a stale graph under the user's exclusive lock (unless the reader that
+        held the lock before has just done so)."""
+        try:
+            with self.store.transaction(user_id) as tx:
+                graph = self.for_update(tx)
+                if graph is not None:
+                    return graph
+                snapshot = tx.snapshot
+                if snapshot is None:
+                    raise UnknownUser(f"no embeddings stored for user {user_id!r}")
+                log.warning("user %s: graph stale (a writer died?); rebuilding it", user_id)
+                params = self.params(snapshot.model)
+                return self.save(tx, build_graph(snapshot.ids, snapshot.vectors, params))
+        except OSError as exc:
+            log.error("user %s: stale graph could not be rebuilt: %s", user_id, exc)
+            raise GraphUnavailable(f"the graph of user {user_id!r} is being rebuilt") from exc
 
     def _cached_or_loaded(self, path: Path, generation: int, edges: bool) -> NeighbourGraph | None:
         with self._lock:

@@ -3,8 +3,11 @@
 Every service goes through this class: the writer Lambda (``write``, ``delete``,
 ``record``), the cluster API and the CLI (``clusters``, ``similar``, ``pairs``, ``images``,
 ``stats``). Writes update the store, the graph and the records under the user's one
-exclusive lock; reads use the graph when it matches the store's generation and fall back to
-exact on-demand computation when it does not.
+exclusive lock; reads use the graph, rebuilt first when a writer died before updating it.
+
+Every request's work is bounded: reads from the graph cost about the groups they return;
+thresholds below the graph's floor need every pair, computed on demand only for libraries
+of at most ``on_demand_max_images`` images (else 422 ``threshold_below_floor``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from photocluster.errors import (
     ImageNotReady,
     InvalidThresholds,
     InvalidVector,
+    ThresholdBelowFloor,
     UnknownImage,
     UnknownUser,
 )
@@ -187,17 +191,20 @@ class Library:
         linkage: str | None = None,
         min_size: int = 2,
     ) -> ClusterResult:
-        """Groups at any named thresholds (increasing), from the graph when it is fresh and
-        reaches that low, else computed on demand (see :mod:`photocluster.clustering.graph`)."""
+        """Groups at any named thresholds (increasing), from the graph (rebuilt first if a
+        writer died) when it reaches that low, else computed on demand for libraries of at
+        most ``on_demand_max_images`` (ThresholdBelowFloor for larger ones)."""
         validate_user_id(user_id)
         linkage = linkage or self.settings.linkage
         if linkage not in LINKAGES:
             raise InvalidThresholds(f"linkage must be one of {list(LINKAGES)}")
         tiers = check_thresholds(dict(thresholds))
         header = self.store.header(user_id)
-        graph = self.graphs.fresh(user_id, edges=linkage == "single")
-        if graph is None or min(tiers.values()) < graph.floor:
-            graph = self.graphs.on_demand(user_id, min(tiers.values()))
+        graph = self.graphs.current(user_id, edges=linkage == "single")
+        lowest = min(tiers.values())
+        if lowest < graph.floor:
+            self._check_on_demand(graph, lowest, "threshold")
+            graph = self.graphs.on_demand(user_id, lowest)
         exact = linkage == "single" or min(tiers.values()) >= graph.exact_from
         return ClusterResult(
             user_id=user_id,
@@ -247,20 +254,26 @@ class Library:
         self, user_id: str, min_score: float, max_score: float
     ) -> tuple[IdArray, RankedPairs, bool]:
         """Every pair in the range, highest first: from the graph when it reaches that low,
-        else computed on demand (bounded by ``pairs_on_demand_max_images``)."""
-        graph = self.graphs.fresh(user_id, edges=True)
-        if graph is not None and min_score >= graph.floor:
+        else computed on demand (bounded by ``on_demand_max_images``)."""
+        graph = self.graphs.current(user_id, edges=True)
+        if min_score >= graph.floor:
             return graph.ids, pairs_from_graph(graph, min_score, max_score), not graph.capped
+        self._check_on_demand(graph, min_score, "min_score")
         snapshot = self.store.read(user_id)
-        limit_n = self.settings.pairs_on_demand_max_images
-        if snapshot.n > limit_n:
-            floor = graph.floor if graph is not None else self.settings.floor_for(snapshot.model)
-            raise InvalidThresholds(
-                f"min_score {min_score} is below the stored graph's floor {floor}; pairs "
-                f"below it are computed on demand only for libraries of at most {limit_n} "
-                f"images (this one has {snapshot.n})"
-            )
         return snapshot.ids, pairs_on_demand(snapshot.vectors, min_score, max_score), True
+
+    def _check_on_demand(self, graph: NeighbourGraph, lowest: float, name: str) -> None:
+        """Refuse work below the graph's floor on a library too large for it (every pair
+        would be computed: O(N^2 d) time per request)."""
+        limit = self.settings.on_demand_max_images
+        if graph.n > limit:
+            raise ThresholdBelowFloor(
+                f"{name} {lowest} is below the stored graph's floor {graph.floor}: below it "
+                f"every pair is computed on demand, which this service does only for "
+                f"libraries of at most {limit} images (this one has {graph.n}); use "
+                f"thresholds of at least {graph.floor}",
+                floor=graph.floor,
+            )
 
     def images(
         self,

@@ -12,6 +12,16 @@ from photocluster.api.deps import GalleryOwner, LibraryDep, SettingsDep, Thumbna
 from photocluster.api.errors import ERRORS
 from photocluster.api.routers.clusters import clusters_body
 
+#: The page may carry its access token in its URL: it is never cached or sent as a
+#: referrer, and it loads nothing but its own inline style and the thumbnails.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; img-src https: http: data:; "
+    "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
 
 
@@ -31,4 +41,4 @@ def gallery_page(
     """The tiers and groups as thumbnails, for a person to judge the clusters by eye."""
     result = clusters_body(library, settings, user_id, thresholds, linkage, 2)
     ids = {i for tier in result["tiers"] for group in tier["groups"] for i in group}
-    return HTMLResponse(gallery.render(result, thumbnails.urls(user_id, ids)))
+    return HTMLResponse(gallery.render(result, thumbnails.urls(user_id, ids)), headers=HEADERS)
