@@ -82,7 +82,7 @@ def bench_size(n: int, root: Path, repeats: int) -> list[Row]:
 
     ours = measure(lambda: reader[0].clusters(user), repeats, setup=reset)
     base_repeats = 3 if n > 5000 else repeats
-    base_store = Store(root, fsync=False, cache_users=0)
+    base_store = Store(root, fsync=False, cache_bytes=0)
     base = measure(lambda: baseline_cluster(base_store.read(user).vectors), base_repeats)
     rows.append(
         Row(

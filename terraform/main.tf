@@ -265,7 +265,9 @@ module "cluster_api" {
     PHOTOCLUSTER_UPLOAD_PREFIX       = var.upload_prefix
     PHOTOCLUSTER_UPLOAD_URL_EXPIRY_S = tostring(var.upload_url_expiry_seconds)
     PHOTOCLUSTER_MODEL               = var.model_id
-    POWERTOOLS_SERVICE_NAME          = "photocluster-cluster-api"
+    # A quarter of the function's memory for what it keeps between requests.
+    PHOTOCLUSTER_CACHE_MB   = tostring(floor(var.api_memory_mb / 4))
+    POWERTOOLS_SERVICE_NAME = "photocluster-cluster-api"
   }
   tags       = local.tags
   depends_on = [module.efs]

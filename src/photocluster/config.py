@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     index_floor: float | None = Field(None, gt=0, le=1)
     index_max_neighbours: int = Field(128, ge=1)
     index_linkage_max: int = Field(2000, ge=2, description="Largest component linked exactly.")
+    cache_mb: int = Field(
+        256,
+        ge=0,
+        description="Memory a process keeps between requests (snapshots, graphs, records), "
+        "in MiB; least recently used first out.",
+    )
     on_demand_max_images: int = Field(
         5000,
         ge=2,

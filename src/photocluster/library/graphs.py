@@ -10,9 +10,7 @@ falls back to computing every pair of a large library.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from photocluster.clustering.graph import (
@@ -36,8 +34,6 @@ class UserGraphs:
 
     store: Store
     settings: Settings
-    _cache: OrderedDict[Path, NeighbourGraph] = field(default_factory=OrderedDict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def params(self, model: str) -> GraphParams:
         return GraphParams(
@@ -57,8 +53,7 @@ class UserGraphs:
         if snapshot is None:
             return None
         path = self.path(tx.user_id)
-        with self._lock:
-            graph = self._cache.get(path)
+        graph = self._cached(path)
         if graph is None or graph.generation != snapshot.generation or not graph.has_edges:
             try:
                 graph = load_graph(path)
@@ -144,8 +139,7 @@ class UserGraphs:
             raise GraphUnavailable(f"the graph of user {user_id!r} is being rebuilt") from exc
 
     def _cached_or_loaded(self, path: Path, generation: int, edges: bool) -> NeighbourGraph | None:
-        with self._lock:
-            graph = self._cache.get(path)
+        graph = self._cached(path)
         if graph is not None and graph.generation == generation and (graph.has_edges or not edges):
             return graph
         try:
@@ -175,17 +169,23 @@ class UserGraphs:
             build_graph(snapshot.ids, snapshot.vectors, params), snapshot.generation, snapshot.model
         )
 
+    def _cached(self, path: Path) -> NeighbourGraph | None:
+        graph = self.store.memory.get(("graph", path))
+        assert graph is None or isinstance(graph, NeighbourGraph)
+        return graph
+
     def _remember(self, path: Path, graph: NeighbourGraph) -> None:
-        with self._lock:
-            current = self._cache.get(path)
-            if (
-                current is not None
-                and current.generation == graph.generation
-                and current.has_edges
-                and not graph.has_edges
-            ):
-                return
-            self._cache[path] = graph
-            self._cache.move_to_end(path)
-            while len(self._cache) > self.store.cache_users:
-                self._cache.popitem(last=False)
+        current = self._cached(path)
+        if (
+            current is not None
+            and current.generation == graph.generation
+            and current.has_edges
+            and not graph.has_edges
+        ):
+            return
+        self.store.memory.put(("graph", path), graph, _nbytes(graph))
+
+
+def _nbytes(graph: NeighbourGraph) -> int:
+    arrays = (graph.ids, graph.edge_u, graph.edge_v, graph.edge_s)
+    return sum(a.nbytes for a in (*arrays, graph.merge_u, graph.merge_v, graph.merge_s))

@@ -13,16 +13,16 @@ import base64
 import binascii
 import bisect
 import json
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from photocluster.errors import InvalidCursor
 from photocluster.library.results import ImagesPage
 from photocluster.store import Store
 from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
+from photocluster.store.memory import RECORD_BYTES
 
 
 @dataclass
@@ -31,10 +31,6 @@ class UserImages:
 
     store: Store
     files: CatalogFiles
-    _listings: OrderedDict[Path, tuple[object, list[ImageRecord]]] = field(
-        default_factory=OrderedDict, repr=False
-    )
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def path(self, user_id: str) -> Path:
         return self.store.paths(user_id).catalog
@@ -73,20 +69,17 @@ class UserImages:
         path = self.path(user_id)
         version, records = self.files.read(path)
         stored = self.store.header(user_id).generation if self.store.exists(user_id) else None
-        with self._lock:
-            cached = self._listings.get(path)
+        cached = self.store.memory.get(("listing", path))
         if cached is not None and cached[0] == (version, stored):
-            return cached[1]
+            listing: list[ImageRecord] = cached[1]
+            return listing
         ordered = [r for r in records.values() if r.status != "deleted"]
         if stored is not None:
             ids = self.store.read(user_id).id_list()
             ordered += [ImageRecord(i, "ready") for i in ids if i not in records]
         ordered.sort(key=_order)
-        with self._lock:
-            self._listings[path] = ((version, stored), ordered)
-            self._listings.move_to_end(path)
-            while len(self._listings) > self.store.cache_users:
-                self._listings.popitem(last=False)
+        weight = len(ordered) * RECORD_BYTES
+        self.store.memory.put(("listing", path), ((version, stored), ordered), weight)
         return ordered
 
 

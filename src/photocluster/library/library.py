@@ -73,8 +73,9 @@ class Library:
             fsync=settings.store_fsync,
             compact_ratio=settings.compact_ratio,
             compact_min_dead=settings.compact_min_dead,
+            cache_bytes=settings.cache_mb * 2**20,
         )
-        catalogs = CatalogFiles(fsync=settings.store_fsync)
+        catalogs = CatalogFiles(fsync=settings.store_fsync, memory=store.memory)
         return cls(store, settings, UserGraphs(store, settings), UserImages(store, catalogs))
 
     # ------------------------------------------------------------------ writes

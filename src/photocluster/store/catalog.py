@@ -19,13 +19,13 @@ import json
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from photocluster.store.files import read_exact, replace_with, temp_path, write_all
+from photocluster.store.memory import RECORD_BYTES, MemoryCache
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,7 @@ class CatalogFiles:
     only the lines appended since (by any process)."""
 
     fsync: bool = True
-    max_files: int = 64
-    _parsed: OrderedDict[Path, _Parsed] = field(default_factory=OrderedDict, repr=False)
+    memory: MemoryCache = field(default_factory=lambda: MemoryCache(64 * 2**20))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def records(self, path: Path) -> dict[str, ImageRecord]:
@@ -178,7 +177,7 @@ class CatalogFiles:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
-                self._parsed.pop(path, None)
+                self.memory.discard(("catalog", path))
                 return _Parsed(-1, 0, 0, {})
             try:
                 return self._refresh(path, fd)
@@ -187,7 +186,7 @@ class CatalogFiles:
 
     def _refresh(self, path: Path, fd: int) -> _Parsed:
         stat = os.fstat(fd)
-        known = self._parsed.get(path)
+        known = self.memory.get(("catalog", path))
         if known is None or known.inode != stat.st_ino or stat.st_size < known.offset:
             known = _Parsed(stat.st_ino, 0, 0, {})
         if stat.st_size > known.offset:
@@ -203,10 +202,7 @@ class CatalogFiles:
                     known.lines + complete.count(b"\n"),
                     records,
                 )
-        self._parsed[path] = known
-        self._parsed.move_to_end(path)
-        while len(self._parsed) > self.max_files:
-            self._parsed.popitem(last=False)
+        self.memory.put(("catalog", path), known, len(known.records) * RECORD_BYTES)
         return known
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from photocluster.store.format import (
     Header,
     record_dtype,
 )
+from photocluster.store.memory import MemoryCache
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +78,14 @@ class Snapshot:
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by its arrays (a writer's spare row capacity included)."""
+        arrays = (self.ids, self.vectors, self.positions)
+        if self._rows is not None:
+            arrays = (self._rows.ids, self._rows.vectors, self._rows.positions)
+        return sum(a.nbytes for a in arrays)
 
     @property
     def model(self) -> str:
@@ -187,21 +194,18 @@ def _last_live_of_each_id(records: np.ndarray) -> tuple[PositionArray, bool]:
 class SnapshotCache:
     """Recent users' snapshots, valid while (inode, size, generation) match the file."""
 
-    max_users: int = 4
-    _entries: OrderedDict[Path, Snapshot] = field(default_factory=OrderedDict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    memory: MemoryCache = field(default_factory=lambda: MemoryCache(256 * 2**20))
 
     def get(self, path: Path, inode: int, size: int, generation: int) -> Snapshot | None:
-        with self._lock:
-            snap = self._entries.get(path)
-            if snap is None or (snap.inode, snap.file_size, snap.generation) != (
-                inode,
-                size,
-                generation,
-            ):
-                return None
-            self._entries.move_to_end(path)
-            return snap
+        snap = self.memory.get(("snapshot", path))
+        if snap is None or (snap.inode, snap.file_size, snap.generation) != (
+            inode,
+            size,
+            generation,
+        ):
+            return None
+        assert isinstance(snap, Snapshot)
+        return snap
 
     def load(self, fd: int, user_id: str, path: Path) -> tuple[Snapshot, bool]:
         """The snapshot of the file behind ``fd`` (from the cache while it is current), and
@@ -218,14 +222,7 @@ class SnapshotCache:
 
     def clear(self) -> None:
         """Forget every snapshot (the next read loads from the file)."""
-        with self._lock:
-            self._entries.clear()
+        self.memory.clear()
 
     def put(self, path: Path, snapshot: Snapshot) -> None:
-        if self.max_users <= 0:
-            return
-        with self._lock:
-            self._entries[path] = snapshot
-            self._entries.move_to_end(path)
-            while len(self._entries) > self.max_users:
-                self._entries.popitem(last=False)
+        self.memory.put(("snapshot", path), snapshot, snapshot.nbytes)

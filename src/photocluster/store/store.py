@@ -29,6 +29,7 @@ from photocluster.store.format import (
     StoreDtype,
 )
 from photocluster.store.lock import FileLock
+from photocluster.store.memory import MemoryCache
 from photocluster.store.snapshot import Change, Snapshot, SnapshotCache
 from photocluster.store.transaction import Transaction, WriteOptions
 
@@ -52,11 +53,13 @@ class Store:
     fsync: bool = True
     compact_ratio: float = 0.3
     compact_min_dead: int = 64
-    cache_users: int = 4
+    cache_bytes: int = 256 * 2**20
+    memory: MemoryCache = field(init=False, repr=False)
     cache: SnapshotCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.cache = SnapshotCache(self.cache_users)
+        self.memory = MemoryCache(self.cache_bytes)  # shared with the graphs and records
+        self.cache = SnapshotCache(self.memory)
 
     @property
     def options(self) -> WriteOptions:
