@@ -114,6 +114,16 @@ def test_a_threshold_below_the_floor_on_a_large_library_is_422_naming_the_floor(
     assert client.get(f"/v1/users/bob/clusters?low={floor / 2}", headers=auth("bob")).is_success
 
 
+def test_a_folder_where_a_users_file_should_be_is_503_not_a_bare_500(
+    client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    filled_library[0].store.paths("carol").data.mkdir(parents=True)
+    for path in ("clusters", "stats", "images", "images/a.jpg/similar"):
+        response = client.get(f"/v1/users/carol/{path}", headers=auth("carol"))
+        assert response.status_code == 503, (path, response.text)
+        assert response.json()["detail"] == "the photo library could not be read"
+
+
 def test_no_token_is_401(client: TestClient) -> None:
     response = client.get("/v1/users/alice/clusters")
     assert response.status_code == 401
@@ -209,6 +219,16 @@ def test_pairs_are_paginated(client: TestClient) -> None:
     assert scores == sorted(scores, reverse=True) and len(scores) == first["total"]
     bad = client.get("/v1/users/alice/pairs?min_score=0.9&max_score=0.5", headers=auth("alice"))
     assert bad.status_code == 422
+
+
+def test_deleting_for_a_user_with_nothing_stored_creates_no_file(
+    client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    store = filled_library[0].store
+    response = client.delete("/v1/users/dave/images/a.jpg", headers=auth("dave"))
+    assert response.status_code in (200, 204, 404), response.text
+    assert response.status_code == 204
+    assert not store.paths("dave").lock.exists() and not store.paths("dave").catalog.exists()
 
 
 def test_delete_is_idempotent(

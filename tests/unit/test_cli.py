@@ -63,6 +63,7 @@ def test_import_then_clusters(
         ({"ids": np.array(["a", "b"]), "embeddings": np.ones(4)}, "2-D"),
         ({"ids": np.array(["a/..", "b"]), "embeddings": np.ones((2, 4))}, "not allowed"),
         ({"ids": np.array(["a", "b"]), "embeddings": np.array([[1, np.nan], [1, 1]])}, "NaN"),
+        ({"ids": np.array(["a", "b", "a"]), "embeddings": np.eye(3)}, "more than once"),
     ],
 )
 def test_bad_npz_exits_2_with_one_line_and_writes_nothing(
@@ -123,3 +124,30 @@ def test_unknown_user_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_path_traversing_user_exits_2(capsys: pytest.CaptureFixture[str], store_root: Path) -> None:
     code, _, err = run(capsys, "clusters", "--user", "../../etc")
     assert code == 2 and "not allowed" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["similar", "--user", "u1", "--image", "a", "-k", "0"], "k must be between 1 and 500"),
+        (["similar", "--user", "u1", "--image", "a", "-k", "100000000"], "between 1 and 500"),
+        (["similar", "--user", "u1", "--image", "a", "--min-score", "1.7"], "min_score"),
+        (["clusters", "--user", "u1", "--min-size", "0"], "min_size must be between 1"),
+        (["clusters", "--user", "u1", "--min-size", "10001"], "min_size must be between 1"),
+    ],
+)
+def test_cli_limits_are_the_apis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    good = write_npz(tmp_path / "g.npz", ids=np.array(["a", "b"]), embeddings=np.eye(2, 8))
+    run(capsys, "import-embeddings", "--user", "u1", str(good))
+    code, _, err = run(capsys, *args)
+    assert code == 2 and message in err, err
+
+
+def test_a_folder_where_a_store_file_should_be_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], store_root: Path
+) -> None:
+    Store(store_root).paths("u1").data.mkdir(parents=True)
+    code, _, err = run(capsys, "clusters", "--user", "u1")
+    assert code == 2 and "Is a directory" in err and len(err.strip().splitlines()) == 1

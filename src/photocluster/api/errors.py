@@ -70,7 +70,7 @@ async def client_error(_: Request, exc: Exception) -> Response:
 
 async def store_failed(_: Request, exc: Exception) -> Response:
     """The store's details stay in the log: the client learns only that it failed."""
-    log.error("store error: %s", exc)
+    log.error("store error: %r", exc)
     return JSONResponse({"detail": "the photo library could not be read"}, status_code=503)
 
 
@@ -88,4 +88,7 @@ def install(app: FastAPI) -> None:
     for kind in CLIENT_ERRORS:
         app.add_exception_handler(kind, client_error)
     app.add_exception_handler(StoreError, store_failed)
+    # The file system failing (e.g. a folder where a user's file should be) is the store's
+    # failure too: a 503 the client may retry, the details in the log.
+    app.add_exception_handler(OSError, store_failed)
     app.add_exception_handler(HTTPException, http_error)

@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args, get_settings()))
-    except (UsageError, PhotoclusterError) as exc:
+    except (UsageError, PhotoclusterError, OSError) as exc:
         print(f"photocluster {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

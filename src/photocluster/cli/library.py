@@ -5,17 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command, library
+from photocluster.clustering.similarity import K_MAX
+from photocluster.clustering.tiers import MIN_SIZE_MAX
 from photocluster.config import Settings
 
 
 def cmd_import_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     """Bulk-import precomputed vectors (``.npz`` with arrays ``ids`` and ``embeddings``)."""
     ids, embeddings = _read_npz(Path(args.file))
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:
+        raise UsageError(
+            f"{args.file}: {len(repeated)} id(s) appear more than once, e.g. {repeated[:5]}; "
+            "each image needs one embedding"
+        )
     model = args.model or settings.model
     result = library(settings).write(args.user, model, ids, embeddings)
     print(json.dumps({"user_id": args.user, "model": model, **result.to_dict()}))
@@ -85,14 +94,14 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "clusters", cmd_clusters, "print a user's groups per tier as JSON")
     p.add_argument("--user", required=True)
     add_thresholds(p)
-    p.add_argument("--min-size", type=int, default=2)
+    p.add_argument("--min-size", type=int, default=2, help=f"1..{MIN_SIZE_MAX}")
     p.add_argument("--pretty", action="store_true")
 
     p = command(sub, "similar", cmd_similar, "top-k neighbours of one image")
     p.add_argument("--user", required=True)
     p.add_argument("--image", required=True)
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--min-score", type=float, default=0.0)
+    p.add_argument("-k", type=int, default=10, help=f"neighbours to return (1..{K_MAX})")
+    p.add_argument("--min-score", type=float, default=0.0, help="in [0, 1]")
 
     p = command(sub, "stats", cmd_stats, "a user's store and graph figures")
     p.add_argument("--user", required=True)

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photocluster.clustering.graph import NeighbourGraph
-from photocluster.errors import UnknownImage
+from photocluster.errors import InvalidThresholds, UnknownImage
 from photocluster.ids import IMAGE_ID_MAX, IdArray
 
 _PAIR_BLOCK = 1024
@@ -49,6 +49,10 @@ def scores(
     return np.asarray(np.clip(matrix @ query, 0.0, 1.0), dtype=np.float32)
 
 
+#: Most neighbours one query returns (the API's and the CLI's limit alike).
+K_MAX = 500
+
+
 def similar(
     ids: IdArray,
     vectors: npt.NDArray[np.float32],
@@ -57,6 +61,10 @@ def similar(
     min_score: float = 0.0,
 ) -> list[Neighbour]:
     """The ``k`` most similar other images of ``image_id`` with score >= ``min_score``."""
+    if not 1 <= k <= K_MAX:
+        raise InvalidThresholds(f"k must be between 1 and {K_MAX}, got {k}")
+    if not 0.0 <= min_score <= 1.0:
+        raise InvalidThresholds(f"min_score must be between 0 and 1, got {min_score}")
     hits = np.flatnonzero(ids == image_id.encode("ascii"))
     if not len(hits):
         raise UnknownImage(f"no embedding stored for image {image_id!r}")

@@ -24,6 +24,8 @@ from photocluster.config import check_thresholds
 from photocluster.ids import IdArray, encode_ids
 
 LINKAGES = ("complete", "single")
+#: Largest minimum group size a query may ask for (the API's and the CLI's limit alike).
+MIN_SIZE_MAX = 10_000
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from photocluster.clustering.similarity import (
     pairs_on_demand,
     similar,
 )
-from photocluster.clustering.tiers import LINKAGES, cluster_graph
+from photocluster.clustering.tiers import LINKAGES, MIN_SIZE_MAX, cluster_graph
 from photocluster.config import Settings, check_thresholds
 from photocluster.errors import (
     ImageNotReady,
@@ -125,6 +125,8 @@ class Library:
         modified = object_modified or {}
         for image_id in image_ids:
             validate_image_id(image_id)
+        if not modified and not self._has_anything(user_id):
+            return WriteResult(missing=len(set(image_ids)))  # and leaves no file behind
         with self.store.transaction(user_id) as tx:
             graph = self.graphs.for_update(tx)
             change = _missing(image_ids) if tx.snapshot is None else tx.delete(image_ids)
@@ -140,6 +142,9 @@ class Library:
             ]
             self.records.record(user_id, tombstones, now)
             return _result(change, tx)
+
+    def _has_anything(self, user_id: str) -> bool:
+        return self.store.exists(user_id) or self.records.path(user_id).exists()
 
     def record(self, user_id: str, records: Sequence[ImageRecord]) -> list[bool]:
         """Record images as pending or failed (the upload route, ingest's outcomes);
@@ -199,6 +204,8 @@ class Library:
         linkage = linkage or self.settings.linkage
         if linkage not in LINKAGES:
             raise InvalidThresholds(f"linkage must be one of {list(LINKAGES)}")
+        if not 1 <= min_size <= MIN_SIZE_MAX:
+            raise InvalidThresholds(f"min_size must be between 1 and {MIN_SIZE_MAX}")
         tiers = check_thresholds(dict(thresholds))
         header = self.store.header(user_id)
         graph = self.graphs.current(user_id, edges=linkage == "single")

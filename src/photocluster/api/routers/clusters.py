@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from photocluster.api.deps import LibraryDep, Owner, SettingsDep, Tiers
 from photocluster.api.errors import ERRORS
 from photocluster.api.schemas import ClustersResponse
+from photocluster.clustering.tiers import MIN_SIZE_MAX
 from photocluster.config import Settings
 from photocluster.errors import UnknownUser
 from photocluster.library import ClusterResult, Library
@@ -32,7 +33,7 @@ def clusters(
     settings: SettingsDep,
     thresholds: Tiers,
     linkage: LinkageParam = None,
-    min_size: Annotated[int, Query(ge=1, le=10_000)] = 2,
+    min_size: Annotated[int, Query(ge=1, le=MIN_SIZE_MAX)] = 2,
 ) -> dict[str, Any]:
     """Groups of alike photos per tier; higher tiers nest inside lower ones."""
     return clusters_body(library, settings, user_id, thresholds, linkage, min_size)

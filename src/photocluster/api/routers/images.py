@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from photocluster.api.deps import BucketDep, ImageId, LibraryDep, Owner, SettingsDep
 from photocluster.api.errors import ERRORS, NOT_FOUND, NOT_READY, UNAVAILABLE
 from photocluster.api.schemas import ImageInfo, ImagesResponse, SimilarResponse
+from photocluster.clustering.similarity import K_MAX
 from photocluster.ids import filename_of_image_id
 from photocluster.library import Library
 
@@ -51,7 +52,7 @@ def similar(
     user_id: Owner,
     image_id: ImageId,
     library: LibraryDep,
-    k: Annotated[int, Query(ge=1, le=500)] = 10,
+    k: Annotated[int, Query(ge=1, le=K_MAX)] = 10,
     min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
 ) -> dict[str, Any]:
     """The k most similar other photos of one photo (409 while it is pending or failed)."""
