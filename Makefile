@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install tools system-tools lint test test-fast bench demo up deploy plan destroy costs calibrate \
+.PHONY: help install tools system-tools lint test test-fast bench loadtest demo up deploy plan destroy costs calibrate \
         embedder-serve api-serve eval compose-up compose-test compose-down clean
 
 help: ## list the commands
@@ -60,6 +60,11 @@ test-fast: install ## unit tests only
 
 bench: install ## benchmarks: medians and ratios against the baselines (not part of test)
 	$(BIN)/python -m bench
+
+LOADTEST_ARGS ?=
+
+loadtest: install ## API under load: 32 clients + 4 writers, then an abusive client (LOADTEST_ARGS)
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
 
 demo: install ## the whole pipeline on this machine: upload samples, print clusters, exit
 	$(BIN)/photocluster demo
