@@ -87,7 +87,7 @@ def test_delete_tombstones_and_counts_missing(store: Store, rng: np.random.Gener
     assert (change.deleted, change.missing) == (1, 1)
     snap = store.read("u1")
     assert snap.id_list() == ["a", "c"]
-    assert snap.n_dead == 1
+    assert snap.n_dead == 2  # the old record and its tombstone
 
 
 def test_compaction_drops_dead_records_atomically(store: Store, rng: np.random.Generator) -> None:
@@ -103,12 +103,12 @@ def test_compaction_drops_dead_records_atomically(store: Store, rng: np.random.G
 
 
 def test_compaction_runs_when_dead_ratio_passes(tmp_path: Path, rng: np.random.Generator) -> None:
-    store = Store(tmp_path, fsync=False, compact_ratio=0.3, compact_min_dead=4)
+    store = Store(tmp_path, fsync=False, compact_ratio=0.3, compact_min_dead=8)
     store.upsert("u1", "m", [f"i{i}" for i in range(10)], unit(rng, 10))
     store.delete("u1", ["i0", "i1", "i2"])
-    assert store.read("u1").n_dead == 3  # 3 < min 4
+    assert store.read("u1").n_dead == 6  # 3 records and their tombstones: < min 8
     store.delete("u1", ["i3", "i4"])
-    assert store.read("u1").n_dead == 0  # 5 dead of 10 > 30%: compacted
+    assert store.read("u1").n_dead == 0  # 10 dead of 15 > 30%: compacted
 
 
 def test_generation_increases_with_every_change(store: Store, rng: np.random.Generator) -> None:
@@ -358,3 +358,22 @@ def test_random_operations_match_a_dict_model(
     for leftover in root.rglob(".*"):
         raise AssertionError(f"temporary file left behind: {leftover}")
     assert os.listdir(root) is not None
+
+
+def test_a_delete_batch_is_visible_whole_or_not_at_all(
+    store: Store, rng: np.random.Generator
+) -> None:
+    store.upsert("u1", "m", ["a", "b", "c"], unit(rng, 3))
+    path = store.paths("u1").data
+    before = path.read_bytes()
+    store.delete("u1", ["a", "b"])
+    after = path.read_bytes()
+    # A writer killed after appending the tombstones, before committing them: the header
+    # (committed count) and the in-place marks are as before, the tombstones are there.
+    torn = before + after[len(before) :]
+    path.write_bytes(torn)
+    assert Store(store.root, fsync=False).read("u1").id_list() == ["a", "b", "c"]
+    # Killed after the commit, before marking the old records dead: the whole batch shows.
+    committed = after[:HEADER_SIZE] + before[HEADER_SIZE:] + after[len(before) :]
+    path.write_bytes(committed)
+    assert Store(store.root, fsync=False).read("u1").id_list() == ["c"]

@@ -7,6 +7,9 @@
     records  n x R      state (1 byte: 'L' live, 'D' dead) + 7 pad, image id (128 bytes,
                         NUL-padded ASCII), vector (dim x float32|float16, little endian)
 
+An image is stored when the last record of its id is live. Upserts append live records,
+deletes append dead ones (tombstones); the records they supersede are then marked dead.
+
 Fixed-size records are what make a load one read into a numpy structured array. Records
 past the committed count are a batch whose writer did not finish: no reader sees them
 (version 1 files, written before the count existed, count every complete record).
@@ -80,6 +83,15 @@ def record_dtype(dim: int, dtype: StoreDtype) -> np.dtype[np.void]:
             ("vector", NUMPY_DTYPES[dtype], (dim,)),
         ]
     )
+
+
+def tombstone_records(ids: IdArray, dim: int, dtype: StoreDtype) -> bytes:
+    """The bytes of dead records naming these ids (a delete batch, appended and committed
+    like an upsert: an id's last record says whether it is stored)."""
+    records = np.zeros(len(ids), dtype=record_dtype(dim, dtype))
+    records["state"] = STATE_DEAD
+    records["id"] = ids
+    return records.tobytes()
 
 
 def live_records(ids: IdArray, vectors: FloatArray, dim: int, dtype: StoreDtype) -> bytes:

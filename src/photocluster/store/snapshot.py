@@ -178,16 +178,17 @@ def load_snapshot(fd: int, user_id: str, path: Path) -> tuple[Snapshot, bool]:
 
 
 def _last_live_of_each_id(records: np.ndarray) -> tuple[PositionArray, bool]:
-    """Positions of the live records, the last of each id only; and whether an id had two
-    (which only a crash leaves behind)."""
-    live = np.flatnonzero(records["state"] == STATE_LIVE)
-    ids = records["id"][live]
+    """Positions of the ids whose last record is live (a delete appends a dead one); and
+    whether a live record is not its id's last (a crash before the superseded records were
+    marked dead: the next writer marks them)."""
+    live = records["state"] == STATE_LIVE
+    ids = records["id"]
     if len(ids) < 2:
-        return live, False
+        return np.flatnonzero(live), False
     _, first_from_end = np.unique(ids[::-1], return_index=True)
-    if len(first_from_end) == len(ids):
-        return live, False
-    return live[np.sort(len(ids) - 1 - first_from_end)], True
+    last = np.zeros(len(ids), dtype=bool)
+    last[len(ids) - 1 - first_from_end] = True
+    return np.flatnonzero(live & last), bool((live & ~last).any())
 
 
 @dataclass

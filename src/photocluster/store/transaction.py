@@ -49,6 +49,7 @@ from photocluster.store.format import (
     live_records,
     normalise_vectors,
     record_dtype,
+    tombstone_records,
 )
 from photocluster.store.snapshot import Change, PositionArray, Snapshot, SnapshotCache
 
@@ -175,8 +176,14 @@ class Transaction:
         if not len(found):
             return change
         self._bump_generation()
-        self._mark_dead(snap.positions[found])
+        snap = self.snapshot
+        assert snap is not None
+        offset = HEADER_SIZE + snap.n_records * snap.header.record_size
+        write_all(self.fd, tombstone_records(snap.ids[found], snap.dim, snap.header.dtype), offset)
+        self._sync()  # the tombstones are on disk before the count that makes them count
+        self._commit(snap.n_records + len(found))
         self._sync()
+        self._mark_dead(snap.positions[found])  # lost in a crash: the next writer repairs
         snap = self.snapshot
         assert snap is not None
         self._refresh(
@@ -185,6 +192,8 @@ class Transaction:
                 ids=snap.ids[kept],
                 vectors=snap.vectors[kept],
                 positions=snap.positions[kept],
+                n_records=snap.n_records + len(found),
+                file_size=offset + len(found) * snap.header.record_size,
                 _rows=None,
             )
         )
