@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install tools system-tools lint test test-fast bench loadtest demo up deploy plan destroy costs calibrate \
+.PHONY: help install tools system-tools lint test test-fast bench loadtest faults demo up deploy plan destroy costs calibrate \
         embedder-serve api-serve eval compose-up compose-test compose-down clean
 
 help: ## list the commands
@@ -65,6 +65,11 @@ LOADTEST_ARGS ?=
 
 loadtest: install ## API under load: 32 clients + 4 writers, then an abusive client (LOADTEST_ARGS)
 	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
+
+FAULT_ITERATIONS ?= 500
+
+faults: install ## kill writers at random points FAULT_ITERATIONS times per seed (make test: 50)
+	PHOTOCLUSTER_FAULT_ITERATIONS=$(FAULT_ITERATIONS) $(BIN)/python -m pytest -q -s tests/integration/test_fault_injection.py
 
 demo: install ## the whole pipeline on this machine: upload samples, print clusters, exit
 	$(BIN)/photocluster demo
