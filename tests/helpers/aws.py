@@ -66,3 +66,9 @@ def load_handler(path: Path) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# The provider's HTTP client now and then loses a keep-alive connection to moto's
+# development server mid-response; apply and destroy converge, so running them again
+# finishes the job (as an operator would), while any other error fails at once.
+TRANSIENT = ("use of closed network connection", "connection reset by peer")

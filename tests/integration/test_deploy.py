@@ -18,6 +18,7 @@ import pytest
 from photocluster.deploy.stages import STAGE_ONE_TARGETS, Deployment, aws_clients
 from photocluster.deploy.terraform import Terraform
 from photocluster.local.aws import emulator_client
+from tests.helpers.aws import TRANSIENT
 from tests.helpers.procs import REPO
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
@@ -53,17 +54,16 @@ def terraform_env() -> dict[str, str]:
 
 
 def make(target: str, folder: Path, emulator: str, tag: str) -> str:
-    done = subprocess.run(
-        [
-            *("make", "--no-print-directory", "-C", str(REPO), target),
-            f"TFVARS={folder / 'ci.tfvars'}",
-            *(f"TERRAFORM_DIR={folder}", f"EMULATOR={emulator}", f"TAG={tag}"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
+    """Run a make target; deploy and destroy converge, so one that lost its connection to
+    moto (see TRANSIENT) is run once more, as an operator would."""
+    argv = [
+        *("make", "--no-print-directory", "-C", str(REPO), target),
+        f"TFVARS={folder / 'ci.tfvars'}",
+        *(f"TERRAFORM_DIR={folder}", f"EMULATOR={emulator}", f"TAG={tag}"),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1200, check=False)
+    if done.returncode != 0 and any(t in done.stdout + done.stderr for t in TRANSIENT):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=1200, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return done.stdout
 

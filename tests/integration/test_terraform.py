@@ -19,6 +19,7 @@ import pytest
 
 from photocluster.config import Settings
 from photocluster.deploy import hcl
+from tests.helpers.aws import TRANSIENT
 from tests.helpers.procs import REPO
 from tests.helpers.tools import checkov
 
@@ -53,12 +54,6 @@ def terraform(
             f"terraform {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return result
-
-
-# The provider's HTTP client now and then loses a keep-alive connection to moto's
-# development server mid-response; apply and destroy converge, so running them again
-# finishes the job (as an operator would), while any other error fails at once.
-TRANSIENT = ("use of closed network connection", "connection reset by peer")
 
 
 def converge(args: list[str], cwd: Path) -> None:
