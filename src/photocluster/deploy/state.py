@@ -40,15 +40,7 @@ def ensure_state_bucket(s3: Any, bucket: str, region: str) -> None:
         else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     )
     s3.create_bucket(Bucket=bucket, **where)
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
+    block_public_access(s3, bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_encryption(
         Bucket=bucket,
@@ -82,4 +74,17 @@ def backend_block(bucket: str, key: str, region: str, emulator: str | None = Non
     return (
         "# Written by make deploy (photocluster.deploy.state): where this folder's state lives.\n"
         f'terraform {{\n  backend "s3" {{\n{body}\n  }}\n}}\n'
+    )
+
+
+def block_public_access(s3: Any, bucket: str) -> None:
+    """Refuse every public ACL and policy on ``bucket`` (the state, the emulator's uploads)."""
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
     )

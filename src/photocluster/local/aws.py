@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from photocluster.config import Settings
+from photocluster.deploy.state import block_public_access
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,7 @@ def bootstrap(s3: Any, sqs: Any, settings: Settings, name: str | None = None) ->
 def _private_bucket(s3: Any, bucket: str) -> None:
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket)
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
+    block_public_access(s3, bucket)
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:
