@@ -83,6 +83,17 @@ def decode_ids(ids: IdArray) -> list[str]:
     return [raw.decode("ascii") for raw in ids.tolist()]
 
 
+def positions(ids: IdArray, names: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Where each of ``names`` sits in ``ids`` (-1 for a name not there)."""
+    if not len(names) or not len(ids):
+        return np.full(len(names), -1, dtype=np.int64)
+    wanted = np.array([n.encode("ascii") for n in names], dtype=ID_DTYPE)
+    order = np.argsort(ids, kind="stable")
+    found = np.minimum(np.searchsorted(ids[order], wanted), len(ids) - 1)
+    at = order[found]
+    return np.where(ids[at] == wanted, at, -1).astype(np.int64)
+
+
 # --------------------------------------------------------------------- file name -> image id
 
 #: Characters a file name keeps as they are in its image id (a leading '.' is escaped).

@@ -6,6 +6,9 @@ Grouping semantics (README, "Clustering"):
   tier's threshold alike, so A~B and B~C never put A with C unless A~C too (no chaining).
 * ``single``: connected components of the pairs at or above the threshold. Chains.
 
+Pairs the user marked not similar never share a group, with either linkage
+(:mod:`photocluster.clustering.constraints`).
+
 Tiers are cut from one dendrogram (complete) or one graph (single), so a group of a
 stricter tier always lies inside one group of every looser tier.
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from photocluster.clustering.constraints import Index, separate
 from photocluster.clustering.graph import GraphParams, NeighbourGraph, build_graph
 from photocluster.clustering.similarity import normalise
 from photocluster.config import check_thresholds
@@ -67,21 +71,24 @@ def cluster_graph(
     thresholds: Mapping[str, float],
     linkage: str = "complete",
     min_size: int = 2,
+    not_similar: tuple[Index, Index] | None = None,
 ) -> list[Tier]:
-    """Cut ``graph`` at each tier's threshold (thresholds must be >= the graph's floor)."""
+    """Cut ``graph`` at each tier's threshold (thresholds must be >= the graph's floor).
+    ``not_similar``: rows ``(u[i], v[i])`` of ``graph.ids`` that never share a group
+    (cannot-link constraints, see :mod:`photocluster.clustering.constraints`)."""
     checked = check_thresholds(dict(thresholds))
     if linkage not in LINKAGES:
         raise ValueError(f"linkage must be one of {LINKAGES}, got {linkage!r}")
     below = [name for name, t in checked.items() if t < graph.floor]
     if below:
         raise ValueError(f"thresholds {below} are below the graph's floor {graph.floor}")
+    labels = [graph.labels(threshold, linkage) for threshold in checked.values()]
+    if not_similar is not None and len(not_similar[0]):
+        edges = (graph.edge_u, graph.edge_v, graph.edge_s) if linkage == "single" else None
+        labels = separate(labels, *not_similar, linkage, list(checked.values()), edges)
     return [
-        Tier(
-            name,
-            threshold,
-            groups_from_labels(graph.labels(threshold, linkage), graph.ids, min_size),
-        )
-        for name, threshold in checked.items()
+        Tier(name, threshold, groups_from_labels(tier_labels, graph.ids, min_size))
+        for (name, threshold), tier_labels in zip(checked.items(), labels, strict=True)
     ]
 
 
