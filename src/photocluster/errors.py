@@ -87,7 +87,26 @@ class UnknownUser(PhotoclusterError, LookupError):
 
 
 class UnknownImage(PhotoclusterError, LookupError):
-    """The user has no embedding for this image id."""
+    """The user has no embedding for this image id (``image_ids``: the ones unknown, when
+    a request named several)."""
+
+    code = "unknown_image"
+
+    def __init__(self, message: str, image_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.image_ids = image_ids
+
+
+class InvalidDecision(PhotoclusterError, ValueError):
+    """A decision about images that does not name at least two distinct images."""
+
+    code = "invalid_decision"
+
+
+class TooManyDecisions(PhotoclusterError, ValueError):
+    """A decision that would take a user's not-similar pairs past the per-user limit."""
+
+    code = "too_many_decisions"
 
 
 class ImageNotReady(PhotoclusterError):

@@ -24,6 +24,7 @@ RankedPairs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np
 class Neighbour:
     image_id: str
     score: float
+    not_similar: bool = False  # the user marked this pair not similar
 
 
 @dataclass(frozen=True)

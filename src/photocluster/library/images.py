@@ -9,16 +9,13 @@ replaced or deleted never overrides what came after it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from photocluster.errors import InvalidCursor
+from photocluster.library import cursors
 from photocluster.library.results import ImagesPage
 from photocluster.store import Store
 from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
@@ -39,6 +36,17 @@ class UserImages:
         """The latest record of every image the catalog knows (tombstones included);
         read-only: the cache's own."""
         return self.files.read(self.path(user_id))[1]
+
+    def version(self, user_id: str, now: float) -> tuple[object, int]:
+        """What changes whenever the listing may: the file's version, and how many upload
+        URLs never used have expired by ``now`` (their records stop showing)."""
+        version, records = self.files.read(self.path(user_id))
+        expired = sum(
+            1
+            for r in records.values()
+            if r.status == "pending" and r.expires is not None and r.expires < now
+        )
+        return version, expired
 
     def record(self, user_id: str, records: Sequence[ImageRecord], now: float) -> list[bool]:
         """Append what is news, in the caller's transaction (it holds the user's lock);
@@ -115,17 +123,15 @@ def _order(record: ImageRecord) -> tuple[float, str]:
 
 
 def _encode(record: ImageRecord) -> str:
-    raw = json.dumps([record.created, record.image_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode([record.created, record.image_id])
 
 
 def _decode(cursor: str) -> tuple[float, str]:
     """The listing position a cursor stands for (opaque to clients: they pass it back)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, image_id = json.loads(raw)
-        if not isinstance(image_id, str) or not isinstance(created, int | float):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidCursor("cursor is not one this API gave: pass next_cursor as it was") from None
+    position = cursors.decode(cursor)
+    if not isinstance(position, list) or len(position) != 2:
+        raise cursors.invalid()
+    created, image_id = position
+    if not isinstance(image_id, str) or not isinstance(created, int | float):
+        raise cursors.invalid()
     return (-float(created), image_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -39,12 +39,15 @@ from photocluster.errors import (
     UnknownImage,
     UnknownUser,
 )
-from photocluster.ids import IdArray, decode_ids, validate_image_id, validate_user_id
-from photocluster.library import images
+from photocluster.ids import IdArray, decode_ids, positions, validate_image_id, validate_user_id
+from photocluster.library import decisions, groups, images
+from photocluster.library.decisions import Decisions, UserDecisions
 from photocluster.library.graphs import UserGraphs
+from photocluster.library.groups import TierPage
 from photocluster.library.images import UserImages
 from photocluster.library.results import (
     ClusterResult,
+    DecisionsPage,
     ImagesPage,
     PairsPage,
     Stats,
@@ -64,6 +67,7 @@ class Library:
     settings: Settings
     graphs: UserGraphs
     records: UserImages
+    decisions: UserDecisions
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Library:
@@ -76,7 +80,13 @@ class Library:
             cache_bytes=settings.cache_mb * 2**20,
         )
         catalogs = CatalogFiles(fsync=settings.store_fsync, memory=store.memory)
-        return cls(store, settings, UserGraphs(store, settings), UserImages(store, catalogs))
+        return cls(
+            store,
+            settings,
+            UserGraphs(store, settings),
+            UserImages(store, catalogs),
+            UserDecisions(store),
+        )
 
     # ------------------------------------------------------------------ writes
 
@@ -141,6 +151,7 @@ class Library:
                 if i in known or i in stored or i in modified
             ]
             self.records.record(user_id, tombstones, now)
+            self.decisions.forget(user_id, image_ids)
             return _result(change, tx)
 
     def _has_anything(self, user_id: str) -> bool:
@@ -165,6 +176,50 @@ class Library:
             return self.graphs.save(
                 tx, build_graph(snapshot.ids, snapshot.vectors, self.graphs.params(snapshot.model))
             )
+
+    def mark_not_similar(self, user_id: str, image_ids: Sequence[str]) -> tuple[int, int]:
+        """Record that no two of these photos are alike (every pair among them); returns
+        the pairs newly marked and the user's total. UnknownImage names any photo the user
+        does not have."""
+        pairs = decisions.pairs_among(image_ids)
+        with self.store.transaction(user_id) as tx:
+            stored = set(tx.snapshot.id_list()) if tx.snapshot is not None else set()
+            now = time.time()
+            known = self.records.current(user_id)
+            unknown = sorted(
+                i
+                for i in set(image_ids)
+                if not (i in known and known[i].visible(now)) and i not in stored
+            )
+            if unknown:
+                raise UnknownImage(f"no image {', '.join(map(repr, unknown))}", tuple(unknown))
+            return self.decisions.mark(user_id, pairs, now)
+
+    def unmark_not_similar(self, user_id: str, image_ids: Sequence[str]) -> tuple[int, int]:
+        """Undo :meth:`mark_not_similar` for every pair among these photos."""
+        pairs = decisions.pairs_among(image_ids)
+        if not self.decisions.path(user_id).exists():
+            return 0, 0
+        with self.store.transaction(user_id):
+            return self.decisions.unmark(user_id, pairs)
+
+    def not_similar(
+        self, user_id: str, limit: int = 100, cursor: str | None = None
+    ) -> DecisionsPage:
+        """The user's not-similar pairs, newest first, a page at a time."""
+        validate_user_id(user_id)
+        current = self.decisions.read(user_id)
+        window, next_cursor = decisions.page(current, limit, cursor)
+        return DecisionsPage(window, len(current.not_similar), next_cursor)
+
+    def version(self, user_id: str) -> tuple[object, ...]:
+        """What changes whenever any answer about the user may: the store's version, the
+        images' records' and the decisions' (cheap: a header read and two stats)."""
+        return (
+            self.store.version(user_id),
+            self.records.version(user_id, time.time()),
+            self.decisions.read(user_id).version,
+        )
 
     # ------------------------------------------------------------------ reads
 
@@ -214,14 +269,36 @@ class Library:
             self._check_on_demand(graph, lowest, "threshold")
             graph = self.graphs.on_demand(user_id, lowest)
         exact = linkage == "single" or min(tiers.values()) >= graph.exact_from
+        marked = _marked(graph.ids, self.decisions.read(user_id))
         return ClusterResult(
             user_id=user_id,
             n_images=graph.n,
             model=header.model,
             linkage=linkage,
-            tiers=cluster_graph(graph, tiers, linkage, min_size),
+            tiers=cluster_graph(graph, tiers, linkage, min_size, marked),
             exact=exact and not graph.capped,
         )
+
+    def clusters_page(
+        self,
+        user_id: str,
+        thresholds: Mapping[str, float | None] | None = None,
+        linkage: str | None = None,
+        min_size: int = 2,
+        limit: int | None = None,
+        cursor: str | None = None,
+        tier: str | None = None,
+    ) -> tuple[ClusterResult, list[TierPage]]:
+        """:meth:`clusters`, with its groups as objects (id, score, parent), ``limit`` per
+        tier (None: all), from the cursor's place in its tier or of ``tier`` alone."""
+        result = self.clusters(user_id, thresholds, linkage, min_size)
+        snapshot = self.store.read(user_id)
+
+        def vectors_of(image_ids: Sequence[str]) -> npt.NDArray[np.float32]:
+            rows = positions(snapshot.ids, image_ids)
+            return snapshot.vectors[rows[rows >= 0]]
+
+        return result, groups.pages(result.tiers, vectors_of, limit, cursor, tier)
 
     def similar(
         self, user_id: str, image_id: str, k: int = 10, min_score: float = 0.0
@@ -231,10 +308,15 @@ class Library:
         validate_image_id(image_id)
         try:
             snapshot = self.store.read(user_id)
-            return similar(snapshot.ids, snapshot.vectors, image_id, k, min_score)
+            found = similar(snapshot.ids, snapshot.vectors, image_id, k, min_score)
         except (UnknownUser, UnknownImage):
             record = self.image(user_id, image_id)  # UnknownImage when there is none
             raise ImageNotReady(f"image {image_id!r} is {record.status}") from None
+        marked = self.decisions.read(user_id).not_similar
+        return [
+            replace(n, not_similar=(min(image_id, n.image_id), max(image_id, n.image_id)) in marked)
+            for n in found
+        ]
 
     def pairs(
         self,
@@ -247,7 +329,8 @@ class Library:
         """Pairs with score in [min_score, max_score], highest first, one page at a time."""
         if not 0.0 <= min_score <= max_score <= 1.0:
             raise InvalidThresholds("need 0 <= min_score <= max_score <= 1")
-        ids, (u, v, s), complete = self._ranked_pairs(user_id, min_score, max_score)
+        ids, ranked, complete = self._ranked_pairs(user_id, min_score, max_score)
+        u, v, s = _unmarked(ids, ranked, self.decisions.read(user_id))
         window = slice(offset, offset + limit)
         names_a = decode_ids(ids[u[window]])
         names_b = decode_ids(ids[v[window]])
@@ -330,6 +413,31 @@ class Library:
             graph_edges=len(graph.edge_u) if graph else None,
             graph_exact_from=graph.exact_from if graph else None,
         )
+
+
+def _marked(
+    ids: IdArray, current: Decisions
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """Rows of ``ids`` of the pairs marked not similar (both photos stored)."""
+    if not current.not_similar:
+        return None
+    a, b = zip(*current.not_similar, strict=True)
+    u, v = positions(ids, a), positions(ids, b)
+    both = (u >= 0) & (v >= 0)
+    return u[both], v[both]
+
+
+def _unmarked(ids: IdArray, ranked: RankedPairs, current: Decisions) -> RankedPairs:
+    """The ranked pairs without those marked not similar."""
+    marked = _marked(ids, current)
+    if marked is None:
+        return ranked
+    n = len(ids)
+    u, v, s = ranked
+    keys = np.minimum(u, v) * n + np.maximum(u, v)
+    gone = np.minimum(*marked) * n + np.maximum(*marked)
+    keep = ~np.isin(keys, gone)
+    return u[keep], v[keep], s[keep]
 
 
 def _rows(vectors: npt.ArrayLike, keep: list[bool]) -> npt.NDArray[np.float64]:

@@ -63,6 +63,15 @@ class ImagesPage:
 
 
 @dataclass(frozen=True)
+class DecisionsPage:
+    """Not-similar pairs ``(a, b, marked at)``, newest first; ``total`` on every page."""
+
+    not_similar: list[tuple[str, str, float]]
+    total: int
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
 class Stats:
     user_id: str
     model: str

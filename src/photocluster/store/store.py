@@ -22,6 +22,7 @@ from photocluster.store.files import remove_leftovers
 from photocluster.store.format import (
     CATALOG_SUFFIX,
     DATA_SUFFIX,
+    DECISIONS_SUFFIX,
     GRAPH_SUFFIX,
     HEADER_SIZE,
     LOCK_SUFFIX,
@@ -42,6 +43,7 @@ class UserPaths:
     lock: Path
     graph: Path
     catalog: Path
+    decisions: Path
 
 
 @dataclass
@@ -72,7 +74,10 @@ class Store:
         folder = self.root / shard
         return UserPaths(
             *(folder / f"{user_id}{suffix}" for suffix in (DATA_SUFFIX, LOCK_SUFFIX)),
-            *(folder / f"{user_id}{suffix}" for suffix in (GRAPH_SUFFIX, CATALOG_SUFFIX)),
+            *(
+                folder / f"{user_id}{suffix}"
+                for suffix in (GRAPH_SUFFIX, CATALOG_SUFFIX, DECISIONS_SUFFIX)
+            ),
         )
 
     def exists(self, user_id: str) -> bool:
@@ -86,6 +91,17 @@ class Store:
                 return Header.decode(handle.read(HEADER_SIZE), path)
         except FileNotFoundError:
             raise UnknownUser(f"no embeddings stored for user {user_id!r}") from None
+
+    def version(self, user_id: str) -> tuple[int, int] | None:
+        """What changes with every write of the user's embeddings: the file's inode (a
+        compaction replaces it) and its generation; None when nothing is stored."""
+        try:
+            with self.paths(user_id).data.open("rb") as handle:
+                header = handle.read(HEADER_SIZE)
+                inode = os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            return None
+        return inode, Header.decode(header, self.paths(user_id).data).generation
 
     def read(self, user_id: str) -> Snapshot:
         """The user's live embeddings, read under a shared lock."""
@@ -116,7 +132,7 @@ class Store:
         paths.data.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(paths.lock, exclusive=True):
             tx = Transaction(self.options, self.cache, user_id, paths.data)
-            remove_leftovers(paths.data, paths.graph, paths.catalog)
+            remove_leftovers(paths.data, paths.graph, paths.catalog, paths.decisions)
             try:
                 tx.open()
                 yield tx
