@@ -18,6 +18,7 @@ from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
 from photocluster.store.catalog import ImageError, ImageRecord
+from tests.helpers.api import error_of, said
 
 SECRET = "images-test-secret-of-at-least-32-chars!"
 BUCKET = "photos"
@@ -124,8 +125,7 @@ def test_bad_uploads_get_422_saying_why(
     client: TestClient, filename: str, content_type: str, extra: dict[str, Any], says: str
 ) -> None:
     answer = ask(client, filename, content_type, **extra)
-    assert answer.status_code == 422, answer.text
-    assert says in str(answer.json()["detail"])
+    assert says in said(error_of(answer, 422))
     assert client.get("/v1/users/alice/images", headers=H).json()["images"] == []
 
 
@@ -136,7 +136,7 @@ def test_uploads_need_a_bucket(store_root: Path) -> None:
         json={"filename": "a.jpg", "content_type": "image/jpeg"},
         headers=H,
     )
-    assert answer.status_code == 503 and "not configured" in answer.json()["detail"]
+    assert "not configured" in error_of(answer, 503, "uploads_not_configured")["message"]
 
 
 def test_one_may_upload_only_into_ones_own_library(client: TestClient) -> None:
@@ -236,6 +236,7 @@ def test_similar_answers_409_while_a_photo_is_pending(client: TestClient, librar
     library.write("alice", "m", ["a.jpg"], np.ones((1, 8)))
     ask(client, "b.jpg")
     answer = client.get("/v1/users/alice/images/b.jpg/similar", headers=H)
-    assert answer.status_code == 409 and "pending" in answer.json()["detail"]
-    assert client.get("/v1/users/alice/images/zzz.jpg/similar", headers=H).status_code == 404
+    assert "pending" in error_of(answer, 409, "image_not_ready")["message"]
+    missing = client.get("/v1/users/alice/images/zzz.jpg/similar", headers=H)
+    error_of(missing, 404, "unknown_image")
     assert client.get("/v1/users/alice/images/zzz.jpg", headers=H).status_code == 404

@@ -12,21 +12,22 @@ Two modes (``PHOTOCLUSTER_AUTH_MODE``), one of which must be configured:
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from fastapi import HTTPException, Request, status
+from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from photocluster.api.errors import ApiError, error_response
 from photocluster.config import Settings
 from photocluster.errors import AuthNotConfigured
 
 
-def _unauthorized(reason: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
-    )
+def _unauthorized(reason: str) -> ApiError:
+    return ApiError(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,37 @@ def make_token(secret: str, user_id: str, ttl_s: int = 3600, **claims: Any) -> s
     return jwt.encode(
         {"sub": user_id, "iat": now, "exp": now + ttl_s, **claims}, secret, algorithm="HS256"
     )
+
+
+class AuthenticateFirst:
+    """Authenticates every request to a protected path before anything else looks at it:
+    no or a bad token is 401 whatever the query, body or path parameters (a caller who
+    cannot authenticate learns nothing about the routes). The caller's id goes into the
+    request's state, where the routes' dependencies read it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        protected: re.Pattern[str],
+        token_in_query: re.Pattern[str],
+    ) -> None:
+        self.app, self.authenticator = app, authenticator
+        self.protected, self.token_in_query = protected, token_in_query
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.protected.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = bearer_token(request)
+        if token is None and self.token_in_query.match(scope["path"]):
+            token = request.query_params.get("access_token")
+        try:
+            who = self.authenticator.caller(request, token)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = who
+        await self.app(scope, receive, send)

@@ -3,12 +3,16 @@ who is calling, whose photos they may read, and the app's library and settings."
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi import Depends, Path, Query, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from photocluster import __version__
 from photocluster.api.auth import Authenticator, bearer_token
 from photocluster.api.bucket import UploadBucket
+from photocluster.api.errors import ApiError, NotModified
 from photocluster.api.gallery import Thumbnails
 from photocluster.api.openapi import documented_query_parameters
 from photocluster.config import Settings
@@ -60,24 +64,31 @@ ThumbnailsDep = Annotated[Thumbnails, Depends(get_thumbnails)]
 BucketDep = Annotated[UploadBucket | None, Depends(get_bucket)]
 
 
-def _authenticator(request: Request) -> Authenticator:
-    authenticator: Authenticator = request.app.state.authenticator
-    return authenticator
+#: Documents the bearer scheme (the check itself is auth.AuthenticateFirst's, done first).
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth", auto_error=False, description="a JWT whose sub is the user id"
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 
 
 def caller(request: Request) -> str:
     """The authenticated user (401 without valid credentials)."""
-    return _authenticator(request).caller(request, bearer_token(request))
+    who = getattr(request.state, "caller", None)
+    if isinstance(who, str):
+        return who
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.caller(request, bearer_token(request))
 
 
-def owner(user_id: UserId, who: Annotated[str, Depends(caller)]) -> str:
+def owner(user_id: UserId, who: Annotated[str, Depends(caller)], _: Credentials) -> str:
     """The path's user, who must be the caller (403 otherwise)."""
     return _same_user(user_id, who)
 
 
 def gallery_owner(
     user_id: UserId,
-    request: Request,
+    who: Annotated[str, Depends(caller)],
+    _: Credentials,
     access_token: Annotated[
         str | None,
         Query(
@@ -87,13 +98,12 @@ def gallery_owner(
     ] = None,
 ) -> str:
     """As :func:`owner`, with the token also accepted in the URL (a browser's page)."""
-    token = bearer_token(request) or access_token
-    return _same_user(user_id, _authenticator(request).caller(request, token))
+    return _same_user(user_id, who)
 
 
 def _same_user(user_id: str, who: str) -> str:
     if who != user_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="you may only read your own photos")
+        raise ApiError(403, "forbidden", "you may only read your own photos")
     return user_id
 
 
@@ -102,14 +112,57 @@ GalleryOwner = Annotated[str, Depends(gallery_owner)]
 
 
 def no_unknown_query_parameters(request: Request) -> None:
-    """A misspelt parameter (``?hihg=0.9``) is an error, not a silently used default."""
+    """A misspelt parameter (``?hihg=0.9``) is an error, not a silently used default; so is
+    one given twice (``?low=0.5&low=0.9``: which one?)."""
     accepted = documented_query_parameters(request)
     if accepted is None:
         return
     unknown = sorted(set(request.query_params) - accepted)
     if unknown:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"unknown query parameter {', '.join(map(repr, unknown))}; "
+        raise ApiError(
+            422,
+            "unknown_query_parameter",
+            f"unknown query parameter {', '.join(map(repr, unknown))}; "
             f"this route accepts: {', '.join(sorted(accepted)) or 'none'}",
+            [{"loc": ["query", name], "type": "unknown_query_parameter"} for name in unknown],
         )
+    repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
+    if repeated:
+        raise ApiError(
+            422,
+            "repeated_query_parameter",
+            f"query parameter {', '.join(map(repr, repeated))} given more than once",
+            [{"loc": ["query", name], "type": "repeated_query_parameter"} for name in repeated],
+        )
+
+
+def deployment(settings: Settings) -> str:
+    """What, besides the data, decides every answer: the code and its settings."""
+    return hashlib.blake2b(f"{__version__}{settings.model_dump_json()}".encode()).hexdigest()
+
+
+def conditional(request: Request, response: Response, user_id: Owner, library: LibraryDep) -> None:
+    """ETag and Cache-Control of a GET answer about a user's photos; 304 when the client's
+    copy (If-None-Match) is current. The tag is computed before any work, from what every
+    answer depends on: the user's data versions, the request and the deployment."""
+    parts = (
+        request.app.state.deployment,
+        request.url.path,
+        sorted(request.query_params.multi_items()),
+        library.version(user_id),
+    )
+    tag = '"' + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest() + '"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if _matches(request.headers.get("if-none-match"), tag):
+        raise NotModified(headers)
+    response.headers.update(headers)
+
+
+def _matches(if_none_match: str | None, tag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = [c.strip().removeprefix("W/") for c in if_none_match.split(",")]
+    return "*" in candidates or tag in candidates
+
+
+Cached = Depends(conditional)

@@ -1,12 +1,18 @@
-"""The one place domain errors become HTTP answers, and how routes document them."""
+"""The one error format of the API, and the one place errors become HTTP answers.
+
+Every 4xx and 5xx body is ``{"error": {"code": "snake_case", "message": "...", "details":
+[...]}}``: ``code`` is stable (apps branch on it), ``message`` is for people, ``details``
+(optional) says which parameter is wrong or carries figures such as the graph's floor.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -15,6 +21,7 @@ from photocluster.api.schemas import ErrorBody
 from photocluster.errors import (
     ImageNotReady,
     InvalidCursor,
+    InvalidDecision,
     InvalidEvent,
     InvalidId,
     InvalidImage,
@@ -22,73 +29,174 @@ from photocluster.errors import (
     StorageUnavailable,
     StoreError,
     ThresholdBelowFloor,
+    TooManyDecisions,
     UnknownImage,
     UploadsNotConfigured,
 )
 
 log = logging.getLogger(__name__)
 
-#: Status of each domain error a client can cause; its message goes back as it is.
-CLIENT_ERRORS: dict[type[Exception], int] = {
-    InvalidThresholds: 422,
-    InvalidId: 422,
-    InvalidCursor: 422,
-    InvalidEvent: 422,  # a filename the upload layout cannot hold
-    InvalidImage: 422,  # a file type or size the product does not accept
-    UnknownImage: 404,
-    ImageNotReady: 409,
-    StorageUnavailable: 503,
-    UploadsNotConfigured: 503,
+
+class ApiError(Exception):
+    """An answer other than success, raised by the API's own layers (auth, parameters)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.headers = details, headers
+
+
+class NotModified(Exception):
+    """The client's cached copy (``If-None-Match``) is current: answer 304."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__("not modified")
+        self.headers = headers
+
+
+#: Status and code of each domain error a client can cause (the most specific kind first;
+#: None: the error's own code). Its message goes back as it is.
+CLIENT_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
+    ThresholdBelowFloor: (422, None),
+    InvalidThresholds: (422, "invalid_thresholds"),
+    InvalidId: (422, "invalid_id"),
+    InvalidCursor: (422, "invalid_cursor"),
+    InvalidDecision: (422, "invalid_decision"),
+    TooManyDecisions: (422, "too_many_decisions"),
+    InvalidEvent: (422, "invalid_filename"),  # a filename the upload layout cannot hold
+    InvalidImage: (422, None),  # a file type or size the product does not accept
+    UnknownImage: (404, "unknown_image"),
+    ImageNotReady: (409, "image_not_ready"),
+    StorageUnavailable: (503, "storage_unavailable"),
+    UploadsNotConfigured: (503, "uploads_not_configured"),
+}
+#: Codes of the answers FastAPI and Starlette give themselves.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
 }
 
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = list(details)
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "missing or invalid credentials"},
-    403: {"model": ErrorBody, "description": "the path's user is not the caller"},
-    422: {"model": ErrorBody, "description": "invalid parameters"},
+    401: _doc("unauthorized: missing or invalid credentials (checked before anything else)"),
+    403: _doc("forbidden: the path's user is not the caller"),
+    422: _doc(
+        "invalid_request (details name each parameter), unknown_query_parameter, "
+        "repeated_query_parameter, invalid_thresholds, threshold_below_floor (details "
+        "carry the floor), invalid_id, invalid_cursor"
+    ),
+    503: _doc("store_unavailable: the library could not be read; retry"),
 }
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "unknown image"}
-}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _doc("unknown_image")}
 NOT_READY: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorBody, "description": "the image is pending or failed: no embedding"}
+    409: _doc("image_not_ready: the image is pending or failed, it has no embedding")
 }
-BAD_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "the body is not JSON"}
-}
+BAD_BODY: dict[int | str, dict[str, Any]] = {400: _doc("malformed_json: the body is not JSON")}
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorBody, "description": "storage unavailable or not configured; retry"}
+    503: _doc("store_unavailable, storage_unavailable or uploads_not_configured; retry")
 }
+CACHED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "not modified: the copy named by If-None-Match is current"}
+}
+
+
+async def api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
 async def client_error(_: Request, exc: Exception) -> Response:
-    status = next(code for kind, code in CLIENT_ERRORS.items() if isinstance(exc, kind))
-    body: dict[str, object] = {"detail": str(exc)}
+    status, named = next(answer for kind, answer in CLIENT_ERRORS.items() if isinstance(exc, kind))
+    code = named or str(getattr(exc, "code", "error"))
+    details = None
     if isinstance(exc, ThresholdBelowFloor):
-        body.update(code=exc.code, floor=exc.floor)
-    return JSONResponse(body, status_code=status)
+        details = [{"type": exc.code, "message": str(exc), "floor": exc.floor}]
+    elif isinstance(exc, UnknownImage) and exc.image_ids:
+        details = [{"type": "unknown_image", "image_id": i} for i in exc.image_ids]
+    return error_response(status, code, str(exc), details)
 
 
 async def store_failed(_: Request, exc: Exception) -> Response:
     """The store's details stay in the log: the client learns only that it failed."""
     log.error("store error: %r", exc)
-    return JSONResponse({"detail": "the photo library could not be read"}, status_code=503)
+    return error_response(503, "store_unavailable", "the photo library could not be read")
+
+
+async def internal_error(_: Request, exc: Exception) -> Response:
+    log.error("unhandled error: %r", exc)
+    return error_response(500, "internal_error", "an unexpected error; it has been logged")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's answer, except that a 405 lists every method the path has (routes of one
-    path may live in several routers; Starlette would name only the first one's)."""
+    """Starlette's answers in the API's format; a 405 lists every method the path has
+    (routes of one path may live in several routers: Starlette would name the first's)."""
     assert isinstance(exc, HTTPException)
-    methods = documented_methods(request) if exc.status_code == 405 else None
-    if methods:
-        exc = HTTPException(405, exc.detail, headers={"Allow": ", ".join(methods)})
-    return await http_exception_handler(request, exc)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(documented_methods(request))
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+async def invalid_request(_: Request, exc: Exception) -> Response:
+    """Validation errors: which parameter, and why, one detail each."""
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "malformed_json", "the request body is not valid JSON")
+    details = [
+        {"loc": list(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
+        for e in errors
+    ]
+    first = details[0] if details else {"loc": [], "message": "invalid request"}
+    where = " ".join(str(part) for part in first["loc"])
+    message = f"{where}: {first['message']}" if where else str(first["message"])
+    return error_response(422, "invalid_request", message, details)
+
+
+async def not_modified(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NotModified)
+    return Response(status_code=304, headers=dict(exc.headers))
 
 
 def install(app: FastAPI) -> None:
     for kind in CLIENT_ERRORS:
         app.add_exception_handler(kind, client_error)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(NotModified, not_modified)
     app.add_exception_handler(StoreError, store_failed)
     # The file system failing (e.g. a folder where a user's file should be) is the store's
     # failure too: a 503 the client may retry, the details in the log.
     app.add_exception_handler(OSError, store_failed)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, internal_error)

@@ -73,19 +73,18 @@ class Thumbnails:
 
 
 def render(result: dict[str, Any], urls: dict[str, str]) -> str:
-    tiers = []
-    for tier in result["tiers"]:
-        groups = tier["groups"]
-        tiers.append(
-            {
-                "name": tier["name"],
-                "threshold": tier["threshold"],
-                "n_groups": len(groups),
-                "n_grouped": sum(len(g) for g in groups),
-                "groups": groups[:MAX_GROUPS_SHOWN],
-                "truncated": len(groups) > MAX_GROUPS_SHOWN,
-            }
-        )
+    """The page of a clusters answer whose tiers hold their first MAX_GROUPS_SHOWN groups."""
+    tiers = [
+        {
+            "name": tier["name"],
+            "threshold": tier["threshold"],
+            "n_groups": tier["total_groups"],
+            "n_grouped": tier["total_images"],
+            "groups": [group["image_ids"] for group in tier["groups"]],
+            "truncated": tier["total_groups"] > len(tier["groups"]),
+        }
+        for tier in result["tiers"]
+    ]
     return _templates.get_template("gallery.html").render(
         result=result, tiers=tiers, urls=urls, max_groups=MAX_GROUPS_SHOWN
     )

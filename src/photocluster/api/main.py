@@ -1,20 +1,35 @@
-"""The app factory: state, routers, error mapping, the OpenAPI document."""
+"""The app factory: state, routers, middleware, error mapping, the OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Depends, FastAPI
 
 from photocluster import __version__
 from photocluster.api import errors, openapi, redact
-from photocluster.api.auth import Authenticator
+from photocluster.api.auth import AuthenticateFirst, Authenticator
 from photocluster.api.bucket import UploadBucket
-from photocluster.api.deps import no_unknown_query_parameters
+from photocluster.api.deps import deployment, no_unknown_query_parameters
 from photocluster.api.gallery import Thumbnails
-from photocluster.api.routers import clusters, gallery, health, images, pairs, stats, uploads
+from photocluster.api.middleware import Cors, ServerTiming, cors_options
+from photocluster.api.routers import (
+    clusters,
+    decisions,
+    gallery,
+    health,
+    images,
+    pairs,
+    stats,
+    uploads,
+)
 from photocluster.config import Settings
 from photocluster.library import Library
+
+#: Every route about a user's photos needs a token; the gallery page may carry it in its URL.
+PROTECTED = re.compile(r"^/v1/users/")
+TOKEN_IN_QUERY = re.compile(r"^/v1/users/[^/]+/gallery$")
 
 
 def create_app(
@@ -28,12 +43,23 @@ def create_app(
         dependencies=[Depends(no_unknown_query_parameters)],
     )
     app.state.settings = settings
+    app.state.deployment = deployment(settings)
     app.state.authenticator = Authenticator.from_settings(settings)
     app.state.library = library or Library.from_settings(settings)
     app.state.bucket = UploadBucket.from_settings(settings, s3)
     app.state.thumbnails = Thumbnails(settings, app.state.bucket and app.state.bucket.s3)
-    for module in (health, uploads, images, clusters, pairs, stats, gallery):
+    for module in (health, uploads, images, clusters, pairs, decisions, stats, gallery):
         app.include_router(module.router)
+    # Outermost last: CORS answers preflights before authentication; timing covers all.
+    app.add_middleware(
+        AuthenticateFirst,
+        authenticator=app.state.authenticator,
+        protected=PROTECTED,
+        token_in_query=TOKEN_IN_QUERY,
+    )
+    if settings.cors_origins:
+        app.add_middleware(Cors, **cors_options(settings.cors_origins))
+    app.add_middleware(ServerTiming)
     errors.install(app)
     openapi.install(app)
     redact.install()

@@ -4,32 +4,72 @@ place)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from photocluster.ids import IMAGE_ID_MAX, IMAGE_ID_REGEX
 from photocluster.store.catalog import ImageRecord
 
 
+class Linkage(StrEnum):
+    """How groups are formed: ``complete``, every pair in a group reaches the threshold;
+    ``single``, connected components (chains)."""
+
+    complete = "complete"
+    single = "single"
+
+
+class ImageStatus(StrEnum):
+    """pending: uploaded, not embedded yet; ready: embedded and grouped; failed: will not
+    be embedded (see the image's error)."""
+
+    pending = "pending"
+    ready = "ready"
+    failed = "failed"
+
+
+class TierName(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class Group(BaseModel):
+    id: str = Field(description="stable for the same members: across calls and restarts")
+    score: float = Field(description="the lowest similarity of two images in the group")
+    image_ids: list[str] = Field(description="in the order they were stored")
+    parent_id: str | None = Field(
+        description="the group of the next looser tier that holds this one; null in the "
+        "loosest tier asked for"
+    )
+
+
 class TierGroups(BaseModel):
-    name: str = Field(description="low, medium or high")
+    name: TierName
     threshold: float = Field(description="cosine similarity every pair in a group reaches")
-    groups: list[list[str]] = Field(description="image ids; largest group first")
+    groups: list[Group] = Field(description="this page of the tier's groups, largest first")
+    total_groups: int = Field(description="groups in the tier, on every page")
+    total_images: int = Field(description="images in the tier's groups, on every page")
+    next_cursor: str | None = Field(
+        description="pass as cursor for this tier's next page; null on its last page"
+    )
 
 
 class ClustersResponse(BaseModel):
     user_id: str
     n_images: int
     model: str | None = Field(description="encoder of the stored embeddings; null if none")
-    linkage: str
+    linkage: Linkage
     exact: bool = Field(description="false when a safety bound made groups smaller")
-    tiers: list[TierGroups]
-    took_ms: float
+    tiers: list[TierGroups] = Field(description="loosest first; only the cursor's tier with one")
 
 
 class Neighbor(BaseModel):
     image_id: str
     score: float
+    not_similar: bool = Field(description="the user marked this pair not similar")
 
 
 class SimilarResponse(BaseModel):
@@ -109,7 +149,7 @@ class ImageErrorBody(BaseModel):
 class ImageInfo(BaseModel):
     image_id: str
     key: str | None = Field(description="the S3 key; null for images imported without one")
-    status: Literal["pending", "ready", "failed"]
+    status: ImageStatus
     error: ImageErrorBody | None = Field(description="why it failed; null unless failed")
     created_at: datetime | None = Field(description="when the image was first seen")
     updated_at: datetime | None = Field(description="when its status last changed")
@@ -120,7 +160,7 @@ class ImageInfo(BaseModel):
         return cls(
             image_id=record.image_id,
             key=record.key,
-            status=record.status,  # deleted records are never shown
+            status=ImageStatus(record.status),  # deleted records are never shown
             error=ImageErrorBody(code=error.code, message=error.message) if error else None,
             created_at=_time(record.created),
             updated_at=_time(record.updated),
@@ -141,11 +181,49 @@ class Health(BaseModel):
     version: str
 
 
+ImageIdStr = Annotated[str, StringConstraints(pattern=IMAGE_ID_REGEX, max_length=IMAGE_ID_MAX)]
+
+
+class NotSimilarRequest(BaseModel):
+    """Photos the user says are not alike: every pair among them."""
+
+    model_config = ConfigDict(extra="forbid")
+    image_ids: list[ImageIdStr] = Field(min_length=2, max_length=100)
+
+
+class DecisionChange(BaseModel):
+    changed: int = Field(description="pairs marked (PUT) or unmarked (DELETE) by this call")
+    total: int = Field(description="the user's not-similar pairs after it")
+
+
+class NotSimilarPair(BaseModel):
+    a: str
+    b: str
+    created_at: datetime
+
+
+class DecisionsResponse(BaseModel):
+    not_similar: list[NotSimilarPair] = Field(description="newest first")
+    total: int
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null at end")
+
+
+class ErrorDetail(BaseModel):
+    """One problem: where (``loc``, e.g. ``["query", "low"]``), what, and its figures."""
+
+    model_config = ConfigDict(extra="allow")
+    loc: list[str | int] | None = None
+    message: str | None = None
+    type: str | None = None
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable, snake_case: what went wrong, to branch on")
+    message: str = Field(description="for people; may change")
+    details: list[ErrorDetail] | None = None
+
+
 class ErrorBody(BaseModel):
-    detail: str | list[dict[str, object]]
-    code: str | None = Field(
-        None, description="machine-readable cause, when there is one: threshold_below_floor"
-    )
-    floor: float | None = Field(
-        None, description="with threshold_below_floor: the lowest threshold served"
-    )
+    """Every 4xx and 5xx answer's body."""
+
+    error: ErrorInfo

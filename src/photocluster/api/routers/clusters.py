@@ -2,41 +2,49 @@
 
 from __future__ import annotations
 
-import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from photocluster.api.deps import LibraryDep, Owner, SettingsDep, Tiers
-from photocluster.api.errors import ERRORS
-from photocluster.api.schemas import ClustersResponse
+from photocluster.api.deps import Cached, LibraryDep, Owner, SettingsDep, Tiers
+from photocluster.api.errors import CACHED, ERRORS
+from photocluster.api.schemas import ClustersResponse, Linkage, TierName
 from photocluster.clustering.tiers import MIN_SIZE_MAX
 from photocluster.config import Settings
 from photocluster.errors import UnknownUser
-from photocluster.library import ClusterResult, Library
+from photocluster.library import Library
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
 
-LinkageParam = Annotated[
-    Literal["complete", "single"] | None,
-    Query(
-        description="complete (default): every pair in a group reaches the threshold; "
-        "single: connected components (chains)"
-    ),
-]
+#: Groups per tier on one page (the default and the most a page holds).
+PAGE_DEFAULT, PAGE_MAX = 100, 1000
 
 
-@router.get("/clusters", response_model=ClustersResponse, responses=ERRORS)
+@router.get(
+    "/clusters",
+    operation_id="listClusters",
+    response_model=ClustersResponse,
+    responses={**ERRORS, **CACHED},
+    dependencies=[Cached],
+)
 def clusters(
     user_id: Owner,
     library: LibraryDep,
     settings: SettingsDep,
     thresholds: Tiers,
-    linkage: LinkageParam = None,
+    linkage: Linkage | None = None,
     min_size: Annotated[int, Query(ge=1, le=MIN_SIZE_MAX)] = 2,
+    tier: Annotated[TierName | None, Query(description="only this tier's groups")] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="groups per tier")] = PAGE_DEFAULT,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="a tier's next_cursor: its next page")
+    ] = None,
 ) -> dict[str, Any]:
-    """Groups of alike photos per tier; higher tiers nest inside lower ones."""
-    return clusters_body(library, settings, user_id, thresholds, linkage, min_size)
+    """Groups of alike photos per tier, largest first; higher tiers nest inside lower ones
+    (each group names its parent). Pairs marked not similar are never in one group."""
+    return clusters_body(
+        library, settings, user_id, thresholds, linkage, min_size, limit, cursor, tier
+    )
 
 
 def clusters_body(
@@ -46,19 +54,38 @@ def clusters_body(
     thresholds: dict[str, float | None],
     linkage: str | None,
     min_size: int,
+    limit: int | None = None,
+    cursor: str | None = None,
+    tier: str | None = None,
 ) -> dict[str, Any]:
     """The clusters answer; a user with no photos yet gets empty tiers, not an error."""
-    started = time.perf_counter()
     try:
-        body = library.clusters(user_id, thresholds, linkage, min_size).to_dict()
+        result, pages = library.clusters_page(
+            user_id, thresholds, linkage, min_size, limit, cursor, tier
+        )
     except UnknownUser:
         tiers = library.thresholds(settings.model, thresholds)
-        empty = ClusterResult(user_id, 0, "", linkage or settings.linkage, [], True)
-        body = empty.to_dict() | {
+        return {
+            "user_id": user_id,
+            "n_images": 0,
             "model": None,
+            "linkage": linkage or settings.linkage,
+            "exact": True,
             "tiers": [
-                {"name": name, "threshold": value, "groups": []} for name, value in tiers.items()
+                _empty_tier(name, value)
+                for name, value in tiers.items()
+                if tier is None or tier == name
             ],
         }
-    body["took_ms"] = round((time.perf_counter() - started) * 1e3, 3)
-    return body
+    return result.to_dict() | {"tiers": [page.to_dict() for page in pages]}
+
+
+def _empty_tier(name: str, threshold: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "threshold": threshold,
+        "groups": [],
+        "total_groups": 0,
+        "total_images": 0,
+        "next_cursor": None,
+    }

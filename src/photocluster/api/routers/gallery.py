@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
@@ -11,6 +9,7 @@ from photocluster.api import gallery
 from photocluster.api.deps import GalleryOwner, LibraryDep, SettingsDep, ThumbnailsDep, Tiers
 from photocluster.api.errors import ERRORS
 from photocluster.api.routers.clusters import clusters_body
+from photocluster.api.schemas import Linkage
 
 #: The page may carry its access token in its URL: it is never cached or sent as a
 #: referrer, and it loads nothing but its own inline style and the thumbnails.
@@ -27,6 +26,7 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
 
 @router.get(
     "/gallery",
+    operation_id="getGallery",
     response_class=HTMLResponse,
     responses={**ERRORS, 200: {"content": {"text/html": {}}}},
 )
@@ -36,9 +36,11 @@ def gallery_page(
     settings: SettingsDep,
     thumbnails: ThumbnailsDep,
     thresholds: Tiers,
-    linkage: Literal["complete", "single"] | None = None,
+    linkage: Linkage | None = None,
 ) -> HTMLResponse:
     """The tiers and groups as thumbnails, for a person to judge the clusters by eye."""
-    result = clusters_body(library, settings, user_id, thresholds, linkage, 2)
-    ids = {i for tier in result["tiers"] for group in tier["groups"] for i in group}
+    result = clusters_body(
+        library, settings, user_id, thresholds, linkage, 2, limit=gallery.MAX_GROUPS_SHOWN
+    )
+    ids = {i for tier in result["tiers"] for group in tier["groups"] for i in group["image_ids"]}
     return HTMLResponse(gallery.render(result, thumbnails.urls(user_id, ids)), headers=HEADERS)

@@ -10,7 +10,7 @@ from photocluster.api.schemas import Health
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", operation_id="getHealth", response_model=Health)
 def health() -> dict[str, str]:
     """Liveness: no authentication."""
     return {"status": "ok", "version": __version__}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from photocluster.api.deps import BucketDep, ImageId, LibraryDep, Owner, SettingsDep
-from photocluster.api.errors import ERRORS, NOT_FOUND, NOT_READY, UNAVAILABLE
-from photocluster.api.schemas import ImageInfo, ImagesResponse, SimilarResponse
+from photocluster.api.deps import BucketDep, Cached, ImageId, LibraryDep, Owner, SettingsDep
+from photocluster.api.errors import CACHED, ERRORS, NOT_FOUND, NOT_READY, UNAVAILABLE
+from photocluster.api.schemas import ImageInfo, ImagesResponse, ImageStatus, SimilarResponse
 from photocluster.clustering.similarity import K_MAX
 from photocluster.ids import filename_of_image_id
 from photocluster.library import Library
@@ -19,23 +19,35 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/users/{user_id}/images")
 
 
-@router.get("", response_model=ImagesResponse, responses=ERRORS, tags=["images"])
+@router.get(
+    "",
+    operation_id="listImages",
+    response_model=ImagesResponse,
+    responses={**ERRORS, **CACHED},
+    tags=["images"],
+    dependencies=[Cached],
+)
 def list_images(
     user_id: Owner,
     library: LibraryDep,
-    status: Literal["pending", "ready", "failed"] | None = None,
+    status: ImageStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ImagesResponse:
     """The user's photos, newest first, with their processing status; a page at a time."""
-    page = library.images(user_id, status, limit, cursor)
+    page = library.images(user_id, status.value if status else None, limit, cursor)
     return ImagesResponse(
         images=[ImageInfo.of(r) for r in page.images], next_cursor=page.next_cursor
     )
 
 
 @router.get(
-    "/{image_id}", response_model=ImageInfo, responses={**ERRORS, **NOT_FOUND}, tags=["images"]
+    "/{image_id}",
+    operation_id="getImage",
+    response_model=ImageInfo,
+    responses={**ERRORS, **NOT_FOUND, **CACHED},
+    tags=["images"],
+    dependencies=[Cached],
 )
 def get_image(user_id: Owner, image_id: ImageId, library: LibraryDep) -> ImageInfo:
     """One photo's status: pending, ready, or failed with an error code."""
@@ -44,9 +56,11 @@ def get_image(user_id: Owner, image_id: ImageId, library: LibraryDep) -> ImageIn
 
 @router.get(
     "/{image_id}/similar",
+    operation_id="getSimilarImages",
     response_model=SimilarResponse,
-    responses={**ERRORS, **NOT_FOUND, **NOT_READY},
+    responses={**ERRORS, **NOT_FOUND, **NOT_READY, **CACHED},
     tags=["clusters"],
+    dependencies=[Cached],
 )
 def similar(
     user_id: Owner,
@@ -55,20 +69,30 @@ def similar(
     k: Annotated[int, Query(ge=1, le=K_MAX)] = 10,
     min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
 ) -> dict[str, Any]:
-    """The k most similar other photos of one photo (409 while it is pending or failed)."""
+    """The k most similar other photos of one photo (409 while it is pending or failed);
+    those the user marked not similar to it are flagged."""
     neighbours = library.similar(user_id, image_id, k, min_score)
     return {
         "image_id": image_id,
-        "neighbors": [{"image_id": n.image_id, "score": n.score} for n in neighbours],
+        "neighbors": [
+            {"image_id": n.image_id, "score": n.score, "not_similar": n.not_similar}
+            for n in neighbours
+        ],
     }
 
 
-@router.delete("/{image_id}", status_code=204, responses={**ERRORS, **UNAVAILABLE}, tags=["images"])
+@router.delete(
+    "/{image_id}",
+    operation_id="deleteImage",
+    status_code=204,
+    responses={**ERRORS, **UNAVAILABLE},
+    tags=["images"],
+)
 def delete_image(
     user_id: Owner, image_id: ImageId, library: LibraryDep, settings: SettingsDep, bucket: BucketDep
 ) -> Response:
     """Delete a photo: its object in S3 first (so no backfill brings it back), then its
-    embedding. Idempotent: 204 whether or not it existed."""
+    embedding and the decisions about it. Idempotent: 204 whether or not it existed."""
     key = _key_of(library, settings.upload_prefix, user_id, image_id)
     modified = bucket.remove(key) if bucket is not None and key is not None else None
     library.delete(user_id, [image_id], {image_id: modified} if modified else None)

@@ -6,15 +6,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from photocluster.api.deps import LibraryDep, Owner, SettingsDep
-from photocluster.api.errors import ERRORS
+from photocluster.api.deps import Cached, LibraryDep, Owner, SettingsDep
+from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import PairsResponse
 from photocluster.errors import InvalidThresholds, UnknownUser
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
 
 
-@router.get("/pairs", response_model=PairsResponse, responses=ERRORS)
+@router.get(
+    "/pairs",
+    operation_id="listPairs",
+    response_model=PairsResponse,
+    responses={**ERRORS, **CACHED},
+    dependencies=[Cached],
+)
 def pairs(
     user_id: Owner,
     library: LibraryDep,
@@ -26,7 +32,8 @@ def pairs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
-    """Pairs of photos with a score in [min_score, max_score], highest first."""
+    """Pairs of photos with a score in [min_score, max_score], highest first; pairs the
+    user marked not similar are left out."""
     try:
         model = library.store.header(user_id).model
     except UnknownUser:

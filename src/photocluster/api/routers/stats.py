@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from photocluster.api.deps import LibraryDep, Owner
-from photocluster.api.errors import ERRORS
+from photocluster.api.deps import Cached, LibraryDep, Owner
+from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import StatsResponse
 from photocluster.errors import UnknownUser
 
@@ -27,7 +27,13 @@ _NO_PHOTOS: dict[str, Any] = {
 }
 
 
-@router.get("/stats", response_model=StatsResponse, responses=ERRORS)
+@router.get(
+    "/stats",
+    operation_id="getStats",
+    response_model=StatsResponse,
+    responses={**ERRORS, **CACHED},
+    dependencies=[Cached],
+)
 def stats(user_id: Owner, library: LibraryDep) -> dict[str, Any]:
     """Size of the user's library, how many photos are pending or failed, and the state of
     its neighbour graph."""

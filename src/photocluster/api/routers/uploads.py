@@ -19,6 +19,7 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
 
 @router.post(
     "/uploads",
+    operation_id="createUpload",
     status_code=201,
     response_model=UploadTicket,
     responses={**ERRORS, **BAD_BODY, **UNAVAILABLE},

@@ -1,0 +1,271 @@
+"""The contract an app codes against: groups as objects with pages, one error format,
+authentication first, a schema generators like, caching with ETags, CORS."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from photocluster.api.main import create_app
+from photocluster.config import Settings
+from photocluster.library import Library
+from tests.helpers.api import auth, error_of
+
+H = auth("alice")
+Filled = tuple[Library, list[str], np.ndarray]
+
+
+def clusters(client: TestClient, query: str = "") -> dict[str, Any]:
+    answer = client.get(f"/v1/users/alice/clusters?{query}", headers=H)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+# ---------------------------------------------------------------------- groups
+
+
+def test_groups_have_a_stable_id_the_lowest_similarity_and_their_parent(
+    api_settings: Settings, client: TestClient, filled_library: Filled
+) -> None:
+    _, ids, vectors = filled_library
+    body = clusters(client)
+    for looser, tier in itertools.pairwise([None, *body["tiers"]]):
+        by_id = {g["id"]: set(g["image_ids"]) for g in looser["groups"]} if looser else {}
+        for group in tier["groups"]:
+            rows = [ids.index(i) for i in group["image_ids"]]
+            similarity = vectors[rows] @ vectors[rows].T
+            lowest = similarity[np.triu_indices(len(rows), 1)].min()
+            assert group["score"] == pytest.approx(lowest, abs=1e-5)
+            assert group["score"] >= tier["threshold"]
+            if looser is None:
+                assert group["parent_id"] is None
+            else:
+                assert set(group["image_ids"]) <= by_id[group["parent_id"]]
+    restarted = TestClient(create_app(api_settings, Library.from_settings(api_settings)))
+    assert clusters(restarted) == body  # same ids in another process's app
+    ids_by_members = {
+        frozenset(g["image_ids"]): g["id"] for t in body["tiers"] for g in t["groups"]
+    }
+    assert len(set(ids_by_members.values())) == len(ids_by_members)
+
+
+def test_groups_come_a_page_per_tier_with_totals_and_a_cursor_per_tier(
+    client: TestClient,
+) -> None:
+    whole = clusters(client)
+    first = clusters(client, "limit=2")
+    for full, page in zip(whole["tiers"], first["tiers"], strict=True):
+        assert page["total_groups"] == full["total_groups"] == len(full["groups"])
+        assert page["total_images"] == sum(len(g["image_ids"]) for g in full["groups"])
+        assert page["groups"] == full["groups"][:2]
+        seen, cursor = list(page["groups"]), page["next_cursor"]
+        while cursor:
+            following = clusters(client, f"limit=2&cursor={cursor}")
+            assert [t["name"] for t in following["tiers"]] == [full["name"]]
+            seen += following["tiers"][0]["groups"]
+            cursor = following["tiers"][0]["next_cursor"]
+        assert seen == full["groups"]
+    only = clusters(client, "tier=medium&limit=1")
+    assert [t["name"] for t in only["tiers"]] == ["medium"]
+    low_cursor = first["tiers"][0]["next_cursor"]
+    answer = client.get(f"/v1/users/alice/clusters?tier=high&cursor={low_cursor}", headers=H)
+    error_of(answer, 422, "invalid_cursor")
+    for bad in ("garbage", "eyJ0IjoibG93IiwibyI6LTF9"):  # the second: offset -1
+        error_of(
+            client.get(f"/v1/users/alice/clusters?cursor={bad}", headers=H), 422, "invalid_cursor"
+        )
+
+
+def test_a_user_with_no_photos_gets_empty_tiers_in_the_same_shape(client: TestClient) -> None:
+    body = client.get("/v1/users/carol/clusters", headers=auth("carol")).json()
+    assert body["n_images"] == 0
+    assert all(
+        t["groups"] == [] and t["total_groups"] == 0 and t["next_cursor"] is None
+        for t in body["tiers"]
+    )
+
+
+# ---------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "code"),
+    [
+        (("GET", "/v1/users/alice/clusters?low=1.7", None), 422, "invalid_request"),
+        (("GET", "/v1/users/alice/clusters?low=0.9&medium=0.8", None), 422, "invalid_thresholds"),
+        (
+            ("GET", "/v1/users/alice/clusters?low=0.5&low=0.9", None),
+            422,
+            "repeated_query_parameter",
+        ),
+        (("GET", "/v1/users/alice/clusters?foo=1", None), 422, "unknown_query_parameter"),
+        (("GET", "/v1/users/alice/images?cursor=zzz", None), 422, "invalid_cursor"),
+        (("GET", "/v1/users/alice/images/nope.jpg", None), 404, "unknown_image"),
+        (("GET", "/v1/users/alice/nowhere", None), 404, "not_found"),
+        (("PATCH", "/v1/users/alice/clusters", None), 405, "method_not_allowed"),
+        (("GET", "/v1/users/bob/clusters", None), 403, "forbidden"),
+        (("POST", "/v1/users/alice/uploads", b"{"), 400, "malformed_json"),
+    ],
+)
+def test_every_error_has_one_shape_and_a_code(
+    client: TestClient, request_: tuple[str, str, bytes | None], status: int, code: str
+) -> None:
+    method, url, body = request_
+    headers = H | {"content-type": "application/json"}
+    answer = client.request(method, url, content=body, headers=headers)
+    error = error_of(answer, status, code)
+    if code == "invalid_request":
+        assert error["details"][0]["loc"] == ["query", "low"]
+        assert error["message"].startswith("query low:")
+    if status == 405:
+        assert answer.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/users/alice/clusters?foo=1",
+        "/v1/users/alice/clusters?low=1.7",
+        "/v1/users/alice/clusters?low=0.5&low=0.9",
+        "/v1/users/..%2F..%2Fetc/clusters",
+        "/v1/users/alice/images/..%2Fx/similar?k=0",
+        "/v1/users/alice/nowhere",
+    ],
+)
+def test_authentication_comes_first_whatever_the_query(client: TestClient, url: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic x"}):
+        answer = client.get(url, headers=headers)
+        error = error_of(answer, 401, "unauthorized")
+        assert "accepts" not in error["message"]  # nothing about the route leaks
+        assert answer.headers["www-authenticate"] == "Bearer"
+    garbled = client.post("/v1/users/alice/uploads", content=b"{", headers={"x": "y"})
+    error_of(garbled, 401, "unauthorized")
+
+
+# ---------------------------------------------------------------------- schema
+
+
+def test_the_schema_names_every_operation_declares_bearer_auth_and_each_enum_once(
+    client: TestClient,
+) -> None:
+    schema = client.get("/openapi.json").json()
+    operations = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+    names = [operation["operationId"] for _, _, operation in operations]
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", name) for name in names), names
+    assert len(set(names)) == len(names)
+    assert {"listClusters", "getSimilarImages", "markNotSimilar", "listDecisions"} <= set(names)
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for path, _, operation in operations:
+        if path.startswith("/v1/users/"):
+            assert operation["security"] == [{"bearerAuth": []}], path
+            assert "401" in operation["responses"] and "422" in operation["responses"]
+    components = schema["components"]["schemas"]
+    enums = Counter(
+        tuple(definition["enum"]) for definition in components.values() if "enum" in definition
+    )
+    assert all(count == 1 for count in enums.values()), enums
+    assert not [name for name in components if "Type0" in name or "HTTPValidation" in name]
+    assert _inline_enums(schema["paths"]) == []
+    error = components["ErrorBody"]["properties"]["error"]
+    assert error == {"$ref": "#/components/schemas/ErrorInfo"}
+
+
+def _inline_enums(node: Any, where: str = "") -> list[str]:
+    """Enums written out inside operations instead of referring to a component."""
+    if isinstance(node, dict):
+        found = [where] if "enum" in node else []
+        return found + [hit for k, v in node.items() for hit in _inline_enums(v, f"{where}/{k}")]
+    if isinstance(node, list):
+        return [hit for i, v in enumerate(node) for hit in _inline_enums(v, f"{where}/{i}")]
+    return []
+
+
+# ---------------------------------------------------------------------- caching
+
+
+def test_get_answers_carry_an_etag_and_304_when_the_copy_is_current(
+    client: TestClient, filled_library: Filled
+) -> None:
+    library, ids, vectors = filled_library
+    urls = [
+        "/v1/users/alice/clusters",
+        "/v1/users/alice/clusters?high=0.95",
+        f"/v1/users/alice/images/{ids[0]}/similar",
+        "/v1/users/alice/pairs",
+        "/v1/users/alice/images",
+        f"/v1/users/alice/images/{ids[0]}",
+        "/v1/users/alice/stats",
+        "/v1/users/alice/decisions",
+    ]
+    first = {url: client.get(url, headers=H) for url in urls}
+    for url, answer in first.items():
+        assert answer.headers["cache-control"] == "private, no-cache", url
+        assert answer.headers["server-timing"].startswith("app;dur="), url
+        again = client.get(url, headers=H)
+        assert again.content == answer.content and again.headers["etag"] == answer.headers["etag"]
+        cached = client.get(url, headers=H | {"If-None-Match": answer.headers["etag"]})
+        assert cached.status_code == 304 and cached.content == b"", url
+        assert cached.headers["etag"] == answer.headers["etag"]
+    assert len({answer.headers["etag"] for answer in first.values()}) == len(urls)
+
+    library.write("alice", "test-model", ["new.jpg"], vectors[:1])  # any write: all stale
+    for url, answer in first.items():
+        fresh = client.get(url, headers=H | {"If-None-Match": answer.headers["etag"]})
+        assert fresh.status_code == 200 and fresh.headers["etag"] != answer.headers["etag"], url
+    tag = client.get(urls[0], headers=H).headers["etag"]
+    client.put("/v1/users/alice/decisions/not-similar", json={"image_ids": ids[:2]}, headers=H)
+    assert client.get(urls[0], headers=H | {"If-None-Match": tag}).status_code == 200
+    assert client.get(urls[0], headers=H | {"If-None-Match": "*"}).status_code == 304
+
+
+def test_errors_are_never_cached(client: TestClient) -> None:
+    answer = client.get("/v1/users/alice/images/nope.jpg", headers=H)
+    assert answer.status_code == 404 and "etag" not in answer.headers
+
+
+# ---------------------------------------------------------------------- CORS
+
+
+def test_cors_for_the_configured_origins_only(
+    api_settings: Settings, filled_library: Filled
+) -> None:
+    settings = api_settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    client = TestClient(create_app(settings, filled_library[0]))
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    url = "/v1/users/alice/decisions/not-similar"
+    answer = client.options(url, headers=preflight)
+    assert answer.status_code == 204 and answer.content == b""
+    assert answer.headers["access-control-allow-origin"] == "https://app.example"
+    assert "PUT" in answer.headers["access-control-allow-methods"]
+    refused = client.options(url, headers=preflight | {"Origin": "https://evil.example"})
+    error_of(refused, 400, "cors_not_allowed")
+    simple = client.get("/v1/users/alice/stats", headers=H | {"Origin": "https://app.example"})
+    assert simple.headers["access-control-allow-origin"] == "https://app.example"
+    assert "ETag" in simple.headers["access-control-expose-headers"]
+    plain = TestClient(create_app(api_settings, filled_library[0]))
+    answer = plain.options(url, headers=preflight)
+    assert "access-control-allow-origin" not in answer.headers
+
+
+def test_cors_origins_come_comma_separated_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PHOTOCLUSTER_CORS_ORIGINS", "https://a.example, https://b.example")
+    assert Settings().cors_origins == ["https://a.example", "https://b.example"]
+    monkeypatch.setenv("PHOTOCLUSTER_CORS_ORIGINS", "")
+    assert Settings().cors_origins == []
