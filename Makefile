@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := requirements/constraints.txt
 TOOLS := .tools
 CHECKOV := $(TOOLS)/checkov/bin/checkov
+OPENAPI_CLIENT := $(TOOLS)/openapi-client/bin/openapi-python-client
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
@@ -27,11 +28,16 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
-tools: $(CHECKOV) ## install checkov in its own venv (its pins clash with boto3's)
+tools: $(CHECKOV) $(OPENAPI_CLIENT) ## checkov and openapi-python-client, each in its own venv (their pins clash with the project's)
 
 $(CHECKOV): requirements/checkov.txt
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
+$(OPENAPI_CLIENT): requirements/openapi-client.txt
+	$(PYTHON) -m venv $(TOOLS)/openapi-client
+	$(TOOLS)/openapi-client/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/openapi-client.txt
 	touch $@
 
 system-tools: ## Debian's chromium (gallery screenshot) and docker-compose (compose validation)
