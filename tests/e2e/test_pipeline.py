@@ -102,7 +102,7 @@ def test_uploads_end_up_clustered_as_their_groups(running: Running, tmp_path: Pa
     clusters = httpx.get(f"{running.api_url}/v1/users/{DEMO_USER}/clusters", headers=headers).json()
     assert clusters["n_images"] == len(truth) == 28
     assert clusters["model"] == "efficientnet-lite0"
-    low, _, high = (tier["groups"] for tier in clusters["tiers"])
+    low, _, high = ([g["image_ids"] for g in tier["groups"]] for tier in clusters["tiers"])
     sample_groups = {g for g in truth.values() if g}
     for group in sample_groups:  # every sample group lies whole inside one low-tier group
         members = {i for i, g in truth.items() if g == group}
@@ -211,6 +211,8 @@ def test_make_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     assert "found whole at the low tier: 6 of 6; groups mixing samples: 0" in result.stdout
     assert "broken.jpg: InvalidImage" in result.stdout
     assert "status of broken.jpg: failed (invalid_image)" in result.stdout
+    assert "not similar (PUT /decisions/not-similar)" in result.stdout
+    assert "undone (DELETE): the group is whole again: True" in result.stdout
     assert (tmp_path / "gallery.html").read_text().count("<img") >= 24
     pids = json.loads((tmp_path / "pids.json").read_text())
     assert set(pids) == {"aws", "embedder", "worker", "api"}

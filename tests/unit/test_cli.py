@@ -51,7 +51,7 @@ def test_import_then_clusters(
     expected = sorted(
         sorted(i for i, g in zip(ids, truth, strict=True) if g == k) for k in range(3)
     )
-    assert sorted(sorted(g) for g in result["tiers"][0]["groups"]) == expected
+    assert sorted(sorted(g["image_ids"]) for g in result["tiers"][0]["groups"]) == expected
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import numpy as np
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command, library
 from photocluster.clustering.similarity import K_MAX
 from photocluster.clustering.tiers import MIN_SIZE_MAX
-from photocluster.config import Settings
+from photocluster.config import TIER_NAMES, Settings
 
 
 def cmd_import_embeddings(args: argparse.Namespace, settings: Settings) -> int:
@@ -62,8 +62,20 @@ def _read_npz(path: Path) -> tuple[list[str], np.ndarray]:
 def cmd_clusters(args: argparse.Namespace, settings: Settings) -> int:
     """Print the user's groups per tier as JSON (the API's clusters response)."""
     thresholds = {"low": args.low, "medium": args.medium, "high": args.high}
-    result = library(settings).clusters(args.user, thresholds, args.linkage, args.min_size)
-    print(json.dumps(result.to_dict(), indent=2 if args.pretty else None))
+    result, pages = library(settings).clusters_page(
+        args.user, thresholds, args.linkage, args.min_size, args.limit, None, args.tier
+    )
+    body = result.to_dict() | {"tiers": [page.to_dict() for page in pages]}
+    print(json.dumps(body, indent=2 if args.pretty else None))
+    return 0
+
+
+def cmd_not_similar(args: argparse.Namespace, settings: Settings) -> int:
+    """Mark (or with --undo, unmark) every pair among these images as not similar."""
+    photos = library(settings)
+    action = photos.unmark_not_similar if args.undo else photos.mark_not_similar
+    changed, total = action(args.user, args.images)
+    print(json.dumps({"changed": changed, "total": total}))
     return 0
 
 
@@ -85,6 +97,13 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(sub: SubParsers) -> None:
     p = command(sub, "import-embeddings", cmd_import_embeddings, "bulk-import vectors (.npz)")
     p.add_argument("--user", required=True)
@@ -95,7 +114,14 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--user", required=True)
     add_thresholds(p)
     p.add_argument("--min-size", type=int, default=2, help=f"1..{MIN_SIZE_MAX}")
+    p.add_argument("--tier", choices=TIER_NAMES, help="only this tier's groups")
+    p.add_argument("--limit", type=_positive, help="groups per tier (default: all)")
     p.add_argument("--pretty", action="store_true")
+
+    p = command(sub, "not-similar", cmd_not_similar, "mark images as not similar (all pairs)")
+    p.add_argument("--user", required=True)
+    p.add_argument("--undo", action="store_true", help="unmark them instead")
+    p.add_argument("images", nargs="+", help="2 to 100 image ids")
 
     p = command(sub, "similar", cmd_similar, "top-k neighbours of one image")
     p.add_argument("--user", required=True)

@@ -50,6 +50,17 @@ class AppClient:
         answer.raise_for_status()
         return answer.json()
 
+    def not_similar(self, image_ids: list[str], undo: bool = False) -> Any:
+        """Mark (or unmark) every pair among these photos as not similar."""
+        answer = self.http.request(
+            "DELETE" if undo else "PUT",
+            self.url("/decisions/not-similar"),
+            json={"image_ids": image_ids},
+            headers=self.headers,
+        )
+        answer.raise_for_status()
+        return answer.json()
+
     def delete(self, image_id: str) -> int:
         return self.http.delete(self.url(f"/images/{image_id}"), headers=self.headers).status_code
 

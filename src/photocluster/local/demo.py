@@ -227,6 +227,7 @@ def demo(options: Options) -> int:
         wait_until_stored(running, len(truth), options.timeout_s)
         app = app_client(running)
         print_clusters(console, app.get("/clusters"), truth)
+        show_a_decision(console, app)
         broken = app.get(f"/images/{BROKEN}")
         console.print(f"status of {BROKEN}: {broken['status']} ({broken['error']['code']})")
         reports = dead_letters(running)
@@ -255,17 +256,19 @@ def print_clusters(console: Any, clusters: dict[str, Any], truth: dict[str, str 
 
     table = Table(
         title=f"{clusters['n_images']} photos of user '{clusters['user_id']}' "
-        f"({clusters['model']}, {clusters['linkage']} linkage, "
-        f"{clusters['took_ms']:.1f} ms)"
+        f"({clusters['model']}, {clusters['linkage']} linkage)"
     )
     table.add_column("tier")
     table.add_column("threshold", justify="right")
     table.add_column("groups")
     for tier in clusters["tiers"]:
-        rows = [", ".join(group) for group in tier["groups"]]
+        rows = [
+            f"{g['id']} (score {g['score']:.2f}): {', '.join(g['image_ids'])}"
+            for g in tier["groups"]
+        ]
         table.add_row(tier["name"], f"{tier['threshold']:.2f}", "\n".join(rows) or "-")
     console.print(table)
-    low = clusters["tiers"][0]["groups"]
+    low = [group["image_ids"] for group in clusters["tiers"][0]["groups"]]
     intact = sum(
         1
         for group in {g for g in truth.values() if g}
@@ -276,6 +279,27 @@ def print_clusters(console: Any, clusters: dict[str, Any], truth: dict[str, str 
         f"sample groups found whole at the low tier: {intact} of "
         f"{len({g for g in truth.values() if g})}; groups mixing samples: {mixed}"
     )
+
+
+def show_a_decision(console: Any, app: AppClient) -> None:
+    """The user says two photos of a group are not similar: the group splits around them
+    (the rest stays with one of them); undoing it brings the group back."""
+    high = app.get("/clusters", tier="high")["tiers"][0]["groups"]
+    if not high:
+        return
+    group = high[0]["image_ids"]
+    pair = group[:2]
+    app.not_similar(pair)
+    after = app.get("/clusters", tier="high")["tiers"][0]["groups"]
+    parts = [g["image_ids"] for g in after if set(g["image_ids"]) & set(group)]
+    console.print(
+        f"marked {pair[0]} and {pair[1]} not similar (PUT /decisions/not-similar): "
+        f"their high-tier group of {len(group)} is now groups of "
+        f"{', '.join(str(len(p)) for p in parts)} (a photo left alone is in none)"
+    )
+    app.not_similar(pair, undo=True)
+    restored = app.get("/clusters", tier="high")["tiers"][0]["groups"]
+    console.print(f"undone (DELETE): the group is whole again: {restored[0]['image_ids'] == group}")
 
 
 def instructions(running: Running, env_file: Path) -> str:
