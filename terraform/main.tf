@@ -265,6 +265,7 @@ module "cluster_api" {
     PHOTOCLUSTER_UPLOAD_PREFIX       = var.upload_prefix
     PHOTOCLUSTER_UPLOAD_URL_EXPIRY_S = tostring(var.upload_url_expiry_seconds)
     PHOTOCLUSTER_MODEL               = var.model_id
+    PHOTOCLUSTER_CORS_ORIGINS        = join(",", var.api_cors_origins)
     # A quarter of the function's memory for what it keeps between requests.
     PHOTOCLUSTER_CACHE_MB   = tostring(floor(var.api_memory_mb / 4))
     POWERTOOLS_SERVICE_NAME = "photocluster-cluster-api"
@@ -298,5 +299,6 @@ module "api" {
   throttling_burst_limit      = var.api_throttling_burst_limit
   manage_account_logging_role = var.manage_account_logging_role
   log_retention_days          = var.log_retention_days
+  cors_origins                = var.api_cors_origins
   tags                        = local.tags
 }

@@ -154,6 +154,16 @@ variable "upload_cors_origins" {
   default     = []
 }
 
+variable "api_cors_origins" {
+  description = "Web origins whose pages may call the API (PHOTOCLUSTER_CORS_ORIGINS; a preflight route is added). Native apps need none."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for o in var.api_cors_origins : can(regex("^https?://[^/*]+$", o))])
+    error_message = "api_cors_origins must be origins such as https://app.example.com (no paths, no wildcards)."
+  }
+}
+
 variable "upload_url_expiry_seconds" {
   description = "How long a presigned upload URL is valid."
   type        = number

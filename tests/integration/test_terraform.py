@@ -362,6 +362,37 @@ def test_api_routes_and_authorizer(plan: dict[str, Any]) -> None:
     assert stage["xray_tracing_enabled"] is True and stage["access_log_settings"]
 
 
+def test_api_gateways_own_refusals_use_the_apps_error_format(plan: dict[str, Any]) -> None:
+    responses = {r["response_type"]: r for r in planned(plan, "aws_api_gateway_gateway_response")}
+    assert set(responses) == {
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "THROTTLED",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    }
+    for kind, response in responses.items():
+        template = response["response_templates"]["application/json"]
+        body = json.loads(template.replace("$context.error.messageString", '"Unauthorized"'))
+        assert set(body) == {"error"} and body["error"]["message"] == "Unauthorized", kind
+        assert re.fullmatch(r"[a-z_]+", body["error"]["code"]), kind
+    assert responses["UNAUTHORIZED"]["status_code"] == "401"
+    assert responses["UNAUTHORIZED"]["response_parameters"] == {
+        "gatewayresponse.header.WWW-Authenticate": "'Bearer'"
+    }
+
+
+def test_cors_origins_reach_the_app_and_open_a_preflight_route(plan: dict[str, Any]) -> None:
+    methods = {m["address"]: m for m in planned(plan, "aws_api_gateway_method")}
+    (preflight,) = [m for address, m in methods.items() if "preflight" in address]
+    assert (preflight["http_method"], preflight["authorization"]) == ("OPTIONS", "NONE")
+    api = next(
+        f for f in planned(plan, "aws_lambda_function") if "cluster-api" in f["function_name"]
+    )
+    variables = api["environment"][0]["variables"]
+    assert variables["PHOTOCLUSTER_CORS_ORIGINS"] == "https://app.example.com"
+
+
 def test_bucket_is_private_encrypted_and_notifies_the_queue(plan: dict[str, Any]) -> None:
     (block,) = planned(plan, "aws_s3_bucket_public_access_block")
     assert all(

@@ -136,7 +136,8 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_method.user_proxy, aws_api_gateway_integration.user_proxy,
       aws_api_gateway_resource.ingest, aws_api_gateway_method.ingest,
       aws_api_gateway_integration.ingest, aws_api_gateway_integration_response.ingest,
-      aws_api_gateway_authorizer.cognito,
+      aws_api_gateway_authorizer.cognito, aws_api_gateway_gateway_response.errors,
+      aws_api_gateway_method.user_proxy_preflight, aws_api_gateway_integration.user_proxy_preflight,
     ]))
   }
   lifecycle {
@@ -184,4 +185,55 @@ resource "aws_wafv2_web_acl_association" "this" {
   count        = var.web_acl_arn == null ? 0 : 1
   resource_arn = aws_api_gateway_stage.this.arn
   web_acl_arn  = var.web_acl_arn
+}
+
+# --- API Gateway's own answers, in the API's error format ---------------------------------
+# Requests the authorizer or the throttle turns away never reach the function; their bodies
+# take the same shape as the function's: {"error": {"code", "message"}}.
+
+locals {
+  gateway_errors = {
+    UNAUTHORIZED  = { status = "401", code = "unauthorized" }
+    ACCESS_DENIED = { status = "403", code = "forbidden" }
+    THROTTLED     = { status = "429", code = "throttled" }
+    DEFAULT_4XX   = { status = null, code = "gateway_rejected" }
+    DEFAULT_5XX   = { status = null, code = "gateway_error" }
+  }
+}
+
+resource "aws_api_gateway_gateway_response" "errors" {
+  for_each      = local.gateway_errors
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  response_type = each.key
+  status_code   = each.value.status
+  response_templates = {
+    "application/json" = "{\"error\": {\"code\": \"${each.value.code}\", \"message\": $context.error.messageString}}"
+  }
+  response_parameters = each.key == "UNAUTHORIZED" ? {
+    "gatewayresponse.header.WWW-Authenticate" = "'Bearer'"
+  } : {}
+}
+
+# --- CORS preflight (only with cors_origins) ---------------------------------------------
+# A browser's preflight carries no token: it goes to the function unauthenticated, where the
+# CORS middleware answers it (204 for a listed origin) before any route runs.
+
+resource "aws_api_gateway_method" "user_proxy_preflight" {
+  # checkov:skip=CKV_AWS_59: CORS preflights carry no credentials by design; the app answers them without reading data
+  count                = length(var.cors_origins) > 0 ? 1 : 0
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  resource_id          = aws_api_gateway_resource.user_proxy.id
+  http_method          = "OPTIONS"
+  authorization        = "NONE"
+  request_validator_id = aws_api_gateway_request_validator.params.id
+}
+
+resource "aws_api_gateway_integration" "user_proxy_preflight" {
+  count                   = length(var.cors_origins) > 0 ? 1 : 0
+  rest_api_id             = aws_api_gateway_rest_api.this.id
+  resource_id             = aws_api_gateway_resource.user_proxy.id
+  http_method             = aws_api_gateway_method.user_proxy_preflight[0].http_method
+  type                    = "AWS_PROXY"
+  integration_http_method = "POST"
+  uri                     = var.function_alias_invoke_arn
 }

@@ -85,3 +85,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "cors_origins" {
+  description = "Web origins whose pages may call the API (a preflight route is added for them)."
+  type        = list(string)
+  default     = []
+}
