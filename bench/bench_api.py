@@ -26,17 +26,23 @@ REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-of-at-least-32-characters"  # noqa: S105 - local HS256 only
 
 
-def asgi_timing(app: object, path: str, token: str, repeats: int) -> Timing:
+def asgi_timing(app: object, path: str, token: str, repeats: int, etag: bool = False) -> Timing:
+    """GET ``path`` through the ASGI app; ``etag``: with If-None-Match of the first answer
+    (the 304 path of an app whose copy is current)."""
+
     async def run() -> Timing:
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             headers = {"Authorization": f"Bearer {token}"}
+            if etag:
+                first = await client.get(path, headers=headers)
+                headers["If-None-Match"] = first.headers["etag"]
             samples = []
             for index in range(repeats + 2):
                 start = time.perf_counter()
                 response = await client.get(path, headers=headers)
                 elapsed = time.perf_counter() - start
-                response.raise_for_status()
+                assert response.status_code == (304 if etag else 200), response.text
                 if index >= 2:
                     samples.append(elapsed)
             samples.sort()
@@ -89,6 +95,28 @@ def cold_import() -> tuple[Timing, Timing]:
     )
 
 
+def decisions_rows(
+    library: Library, app: object, user: str, token: str, repeats: int, plain: Timing
+) -> list[Row]:
+    """GET clusters once the user marked 50 pairs of grouped photos not similar (every
+    mark splits a group), and the 304 answer to a client whose copy is current."""
+    path = f"/v1/users/{user}/clusters"
+    for group in library.clusters(user).tiers[0].groups[:50]:
+        library.mark_not_similar(user, group[:2])
+    marked = asgi_timing(app, path, token, repeats)
+    not_modified = asgi_timing(app, path, token, repeats, etag=True)
+    n = library.store.read(user).n
+    return [
+        Row(f"N={n} GET clusters, 50 not-similar pairs", marked, plain, note="baseline = none"),
+        Row(
+            f"N={n} GET clusters with a current ETag: 304",
+            not_modified,
+            plain,
+            note="baseline = the 200 answer",
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     del argv
     rows: list[Row] = []
@@ -120,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             event = rest_event(user)
             asyncio.set_event_loop(asyncio.new_event_loop())  # Mangum runs on the thread's loop
             via_lambda = measure(lambda e=event: json.loads(handler(e, None)["body"]), repeats)  # type: ignore[arg-type]
+            with_decisions = decisions_rows(library, app, user, token, repeats, asgi)
             rows += [
                 Row(f"N={n} clustering core (warm)", core),
                 Row(
@@ -137,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
                     note="API Gateway REST event, authorizer claims",
                 ),
             ]
+            rows += with_decisions
     handler_import, interpreter = cold_import()
     rows.append(
         Row(

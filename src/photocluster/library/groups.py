@@ -5,7 +5,7 @@ in the next looser tier, and a page of each tier at a time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,10 +13,11 @@ import numpy.typing as npt
 
 from photocluster.clustering.tiers import Tier
 from photocluster.errors import InvalidCursor
+from photocluster.ids import IdArray, positions
 from photocluster.library import cursors
 
-#: Vectors (unit rows) of the given image ids.
-VectorsOf = Callable[[Sequence[str]], npt.NDArray[np.float32]]
+#: Similarities computed in one batch of :func:`scores` (32 MB of float32).
+_BATCH_ENTRIES = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -56,18 +57,32 @@ def group_id(image_ids: Sequence[str]) -> str:
     return f"g_{digest.hexdigest()}"
 
 
-def score(vectors: npt.NDArray[np.float32]) -> float:
-    """The lowest similarity of two members (1.0 for a group of one)."""
-    if len(vectors) < 2:
-        return 1.0
-    similarities = vectors @ vectors.T
-    lowest = similarities[np.triu_indices(len(vectors), k=1)].min()
-    return round(float(np.clip(lowest, 0.0, 1.0)), 6)
+def scores(vectors: npt.NDArray[np.float32], rows: list[npt.NDArray[np.int64]]) -> list[float]:
+    """Each group's lowest similarity of two members (1.0 for a group of one): groups of
+    similar size (they come largest first) in one batched product, padded to the largest."""
+    found: list[float] = []
+    start = 0
+    while start < len(rows):
+        size = max(len(rows[start]), 1)
+        end = start + max(1, _BATCH_ENTRIES // (size * size))
+        batch = rows[start:end]
+        padded = np.zeros((len(batch), size, vectors.shape[1]), dtype=np.float32)
+        mask = np.ones((len(batch), size), dtype=bool)
+        for i, at in enumerate(batch):
+            padded[i, : len(at)], mask[i, : len(at)] = vectors[at], False
+        similarities = padded @ padded.transpose(0, 2, 1)
+        similarities[mask[:, :, None] | mask[:, None, :]] = np.inf
+        similarities[:, np.arange(size), np.arange(size)] = np.inf
+        lowest = similarities.reshape(len(batch), -1).min(axis=1)
+        found += [round(min(max(float(x), 0.0), 1.0), 6) for x in lowest]
+        start = end
+    return found
 
 
 def pages(
     tiers: list[Tier],
-    vectors_of: VectorsOf,
+    ids: IdArray,
+    vectors: npt.NDArray[np.float32],
     limit: int | None = None,
     cursor: str | None = None,
     only: str | None = None,
@@ -89,9 +104,10 @@ def pages(
         end = len(tier.groups) if limit is None else start + limit
         window = tier.groups[start:end]
         parents = _parents(looser, window)
+        lowest = scores(vectors, _rows(ids, window))
         groups = [
-            GroupInfo(group_id(members), score(vectors_of(members)), members, parent)
-            for members, parent in zip(window, parents, strict=True)
+            GroupInfo(group_id(members), score, members, parent)
+            for members, parent, score in zip(window, parents, lowest, strict=True)
         ]
         following = _encode(tier.name, end) if end < len(tier.groups) else None
         total_images = sum(len(g) for g in tier.groups)
@@ -99,6 +115,13 @@ def pages(
             TierPage(tier.name, tier.threshold, groups, len(tier.groups), total_images, following)
         )
     return result
+
+
+def _rows(ids: IdArray, groups: list[list[str]]) -> list[npt.NDArray[np.int64]]:
+    """Each group's rows in ``ids`` (one lookup for all of them)."""
+    found = positions(ids, [i for members in groups for i in members])
+    bounds = np.cumsum([len(members) for members in groups])[:-1]
+    return [rows[rows >= 0] for rows in np.split(found, bounds)] if groups else []
 
 
 def _parents(looser: Tier | None, groups: list[list[str]]) -> list[str | None]:
