@@ -54,6 +54,35 @@ def test_import_then_clusters(
     assert sorted(sorted(g["image_ids"]) for g in result["tiers"][0]["groups"]) == expected
 
 
+def test_not_similar_splits_a_group_and_undo_restores_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rng: np.random.Generator
+) -> None:
+    ids, vectors, _ = grouped_vectors(rng, 1, 4, 3, dim=64, noise=0.3)
+    run(
+        capsys,
+        "import-embeddings",
+        "--user",
+        "u1",
+        str(write_npz(tmp_path / "e.npz", ids=np.array(ids), embeddings=vectors)),
+    )
+
+    def low_groups() -> list[list[str]]:
+        code, out, _ = run(capsys, "clusters", "--user", "u1", "--tier", "low", "--limit", "5")
+        assert code == 0
+        return [g["image_ids"] for g in json.loads(out)["tiers"][0]["groups"]]
+
+    assert low_groups() == [ids[:4]]
+    code, out, _ = run(capsys, "not-similar", "--user", "u1", ids[0], ids[1])
+    assert code == 0 and json.loads(out) == {"changed": 1, "total": 1}
+    (group,) = low_groups()
+    assert set(ids[2:4]) <= set(group) and len({ids[0], ids[1]} & set(group)) == 1
+    code, out, _ = run(capsys, "not-similar", "--user", "u1", "--undo", ids[0], ids[1])
+    assert code == 0 and json.loads(out) == {"changed": 1, "total": 0}
+    assert low_groups() == [ids[:4]]
+    code, _, err = run(capsys, "not-similar", "--user", "u1", ids[0], "nope")
+    assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
