@@ -105,18 +105,13 @@ def operation(package: ModuleType, name: str) -> Any:
     return importlib.import_module(f"{PACKAGE}.api.{found[0].parent.name}.{name}")
 
 
-def group_ids(group: Any) -> set[str]:
-    """A group's image ids, whether the group is a list of ids or an object holding them."""
-    return set(group["image_ids"] if isinstance(group, dict) else group)
-
-
 def test_the_generator_prints_no_warnings(generated: tuple[Path, str]) -> None:
     package_dir, output = generated
     assert "Warning" not in output, output
     assert (package_dir / "client.py").exists() and (package_dir / "api").is_dir()
 
 
-def test_three_routes_through_the_generated_client(
+def test_routes_through_the_generated_client_typed_end_to_end(
     client_package: ModuleType, base_url: str, alice_groups: tuple[Library, list[set[str]]]
 ) -> None:
     client = client_package.AuthenticatedClient(
@@ -137,12 +132,19 @@ def test_three_routes_through_the_generated_client(
 
     clusters = operation(client_package, "list_clusters").sync_detailed("alice", client=client)
     assert clusters.status_code == 200, clusters.content
-    assert isinstance(clusters.parsed, models.ClustersResponse)
-    body = json.loads(clusters.content)
-    assert body["n_images"] == 44 and body["tiers"][0]["groups"]
-    loosest = [group_ids(group) for group in body["tiers"][0]["groups"]]
+    parsed = clusters.parsed
+    assert isinstance(parsed, models.ClustersResponse) and parsed.n_images == 44
+    loosest = [set(group.image_ids) for group in parsed.tiers[0].groups]
     for near_duplicates in alice_groups[1]:
         assert any(near_duplicates <= found for found in loosest), (near_duplicates, loosest)
+
+    a, b, *_ = sorted(next(iter(alice_groups[1])))
+    mark = operation(client_package, "mark_not_similar").sync_detailed(
+        "alice", client=client, body=models.NotSimilarRequest(image_ids=[a, b])
+    )
+    assert mark.status_code == 200 and (mark.parsed.changed, mark.parsed.total) == (1, 1)
+    after = operation(client_package, "list_clusters").sync_detailed("alice", client=client)
+    assert all(not {a, b} <= set(g.image_ids) for t in after.parsed.tiers for g in t.groups)
 
 
 def test_the_generated_client_without_a_token_gets_401(
@@ -151,3 +153,5 @@ def test_the_generated_client_without_a_token_gets_401(
     client = client_package.Client(base_url=base_url)
     stats = operation(client_package, "get_stats").sync_detailed("alice", client=client)
     assert stats.status_code == 401, stats.content
+    models = importlib.import_module(f"{PACKAGE}.models")
+    assert isinstance(stats.parsed, models.ErrorBody) and stats.parsed.error.code == "unauthorized"
