@@ -211,7 +211,7 @@ def test_make_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     assert "found whole at the low tier: 6 of 6; groups mixing samples: 0" in result.stdout
     assert "broken.jpg: InvalidImage" in result.stdout
     assert "status of broken.jpg: failed (invalid_image)" in result.stdout
-    assert "not similar (PUT /decisions/not-similar)" in result.stdout
+    assert "(PUT /decisions/not-similar); their high-tier group of 4 is now" in result.stdout
     assert "undone (DELETE): the group is whole again: True" in result.stdout
     assert (tmp_path / "gallery.html").read_text().count("<img") >= 24
     pids = json.loads((tmp_path / "pids.json").read_text())

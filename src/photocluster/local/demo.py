@@ -292,14 +292,16 @@ def show_a_decision(console: Any, app: AppClient) -> None:
     app.not_similar(pair)
     after = app.get("/clusters", tier="high")["tiers"][0]["groups"]
     parts = [g["image_ids"] for g in after if set(g["image_ids"]) & set(group)]
+    sizes = ", ".join(str(len(p)) for p in parts)
     console.print(
-        f"marked {pair[0]} and {pair[1]} not similar (PUT /decisions/not-similar): "
-        f"their high-tier group of {len(group)} is now groups of "
-        f"{', '.join(str(len(p)) for p in parts)} (a photo left alone is in none)"
+        f"not similar: {pair[0]} and {pair[1]} (PUT /decisions/not-similar); their "
+        f"high-tier group of {len(group)} is now groups of {sizes}, a photo alone in none",
+        soft_wrap=True,
     )
     app.not_similar(pair, undo=True)
     restored = app.get("/clusters", tier="high")["tiers"][0]["groups"]
-    console.print(f"undone (DELETE): the group is whole again: {restored[0]['image_ids'] == group}")
+    whole = restored[0]["image_ids"] == group
+    console.print(f"undone (DELETE): the group is whole again: {whole}", soft_wrap=True)
 
 
 def instructions(running: Running, env_file: Path) -> str:
@@ -317,6 +319,9 @@ A phone's upload, with curl (token for '{user}', valid 12 h; other users: photoc
 Groups, and a page to judge them by eye:
   curl -H "Authorization: Bearer $TOKEN" '{api}/v1/users/{user}/clusters?high=0.8'
   {api}/v1/users/{user}/gallery?access_token=$TOKEN
+"These two are not similar" (DELETE with the same body undoes it):
+  curl -X PUT -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '{{"image_ids": ["a.jpg", "b.jpg"]}}' {api}/v1/users/{user}/decisions/not-similar
 Ctrl-C stops everything."""
 
 
