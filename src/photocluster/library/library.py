@@ -293,12 +293,8 @@ class Library:
         tier (None: all), from the cursor's place in its tier or of ``tier`` alone."""
         result = self.clusters(user_id, thresholds, linkage, min_size)
         snapshot = self.store.read(user_id)
-
-        def vectors_of(image_ids: Sequence[str]) -> npt.NDArray[np.float32]:
-            rows = positions(snapshot.ids, image_ids)
-            return snapshot.vectors[rows[rows >= 0]]
-
-        return result, groups.pages(result.tiers, vectors_of, limit, cursor, tier)
+        pages = groups.pages(result.tiers, snapshot.ids, snapshot.vectors, limit, cursor, tier)
+        return result, pages
 
     def similar(
         self, user_id: str, image_id: str, k: int = 10, min_score: float = 0.0
