@@ -16,7 +16,7 @@ stricter tier always lies inside one group of every looser tier.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,8 @@ class Tier:
     name: str
     threshold: float
     groups: list[list[str]]
+    #: each group's rows in the ids it was cut from (the graph's, in store order)
+    rows: list[npt.NDArray[np.int64]] = field(default_factory=list, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "threshold": self.threshold, "groups": self.groups}
@@ -49,12 +51,19 @@ def groups_from_labels(
 ) -> list[list[str]]:
     """Groups of ids sharing a label, largest first (ties: earliest stored first); members in
     store order; groups smaller than ``min_size`` left out."""
+    return grouped(labels, ids, min_size)[0]
+
+
+def grouped(
+    labels: npt.NDArray[np.integer], ids: IdArray, min_size: int = 2
+) -> tuple[list[list[str]], list[npt.NDArray[np.int64]]]:
+    """:func:`groups_from_labels`, and each group's rows in ``ids``."""
     if len(labels) == 0:
-        return []
+        return [], []
     counts = np.bincount(labels)
     rows = np.flatnonzero(counts[labels] >= max(min_size, 1))
     if len(rows) == 0:
-        return []
+        return [], []
     order = np.lexsort((rows, labels[rows]))
     rows = rows[order]
     bounds = np.flatnonzero(np.diff(labels[rows])) + 1
@@ -62,8 +71,11 @@ def groups_from_labels(
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [len(rows)]])
     first_rows = rows[starts]
-    group_order = np.lexsort((first_rows, -(ends - starts)))
-    return [names[starts[g] : ends[g]] for g in group_order.tolist()]
+    group_order = np.lexsort((first_rows, -(ends - starts))).tolist()
+    return (
+        [names[starts[g] : ends[g]] for g in group_order],
+        [rows[starts[g] : ends[g]] for g in group_order],
+    )
 
 
 def cluster_graph(
@@ -87,7 +99,7 @@ def cluster_graph(
         edges = (graph.edge_u, graph.edge_v, graph.edge_s) if linkage == "single" else None
         labels = separate(labels, *not_similar, linkage, list(checked.values()), edges)
     return [
-        Tier(name, threshold, groups_from_labels(tier_labels, graph.ids, min_size))
+        Tier(name, threshold, *grouped(tier_labels, graph.ids, min_size))
         for (name, threshold), tier_labels in zip(checked.items(), labels, strict=True)
     ]
 

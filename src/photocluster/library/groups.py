@@ -66,15 +66,18 @@ def scores(vectors: npt.NDArray[np.float32], rows: list[npt.NDArray[np.int64]]) 
         size = max(len(rows[start]), 1)
         end = start + max(1, _BATCH_ENTRIES // (size * size))
         batch = rows[start:end]
-        padded = np.zeros((len(batch), size, vectors.shape[1]), dtype=np.float32)
-        mask = np.ones((len(batch), size), dtype=bool)
-        for i, at in enumerate(batch):
-            padded[i, : len(at)], mask[i, : len(at)] = vectors[at], False
+        sizes = np.array([len(at) for at in batch])
+        flat = np.concatenate(batch) if batch else np.zeros(0, np.int64)
+        slot = np.full((len(batch), size), -1, dtype=np.int64)
+        owner = np.repeat(np.arange(len(batch)), sizes)
+        slot[owner, np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)] = flat
+        padded = vectors[np.maximum(slot, 0)]
         similarities = padded @ padded.transpose(0, 2, 1)
-        similarities[mask[:, :, None] | mask[:, None, :]] = np.inf
+        empty = slot < 0
+        similarities[empty[:, :, None] | empty[:, None, :]] = np.inf
         similarities[:, np.arange(size), np.arange(size)] = np.inf
         lowest = similarities.reshape(len(batch), -1).min(axis=1)
-        found += [round(min(max(float(x), 0.0), 1.0), 6) for x in lowest]
+        found += [min(max(round(float(x), 6), 0.0), 1.0) for x in lowest]
         start = end
     return found
 
@@ -86,9 +89,11 @@ def pages(
     limit: int | None = None,
     cursor: str | None = None,
     only: str | None = None,
+    same_rows: bool = False,
 ) -> list[TierPage]:
     """A page of ``limit`` groups (None: all) of each tier, or of the cursor's tier from
-    where the cursor left off (``only``: of that tier alone)."""
+    where the cursor left off (``only``: of that tier alone). ``same_rows``: the tiers were
+    cut from these very ids (their rows index ``vectors``), else members are looked up."""
     start = 0
     if cursor is not None:
         named, start = _decode(cursor)
@@ -104,7 +109,8 @@ def pages(
         end = len(tier.groups) if limit is None else start + limit
         window = tier.groups[start:end]
         parents = _parents(looser, window)
-        lowest = scores(vectors, _rows(ids, window))
+        rows = tier.rows[start:end] if same_rows and tier.rows else _rows(ids, window)
+        lowest = scores(vectors, rows)
         groups = [
             GroupInfo(group_id(members), score, members, parent)
             for members, parent, score in zip(window, parents, lowest, strict=True)

@@ -277,6 +277,7 @@ class Library:
             linkage=linkage,
             tiers=cluster_graph(graph, tiers, linkage, min_size, marked),
             exact=exact and not graph.capped,
+            generation=graph.generation,
         )
 
     def clusters_page(
@@ -293,7 +294,10 @@ class Library:
         tier (None: all), from the cursor's place in its tier or of ``tier`` alone."""
         result = self.clusters(user_id, thresholds, linkage, min_size)
         snapshot = self.store.read(user_id)
-        pages = groups.pages(result.tiers, snapshot.ids, snapshot.vectors, limit, cursor, tier)
+        same_rows = snapshot.generation == result.generation and snapshot.n == result.n_images
+        pages = groups.pages(
+            result.tiers, snapshot.ids, snapshot.vectors, limit, cursor, tier, same_rows
+        )
         return result, pages
 
     def similar(

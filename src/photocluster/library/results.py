@@ -34,6 +34,7 @@ class ClusterResult:
     linkage: str
     tiers: list[Tier]
     exact: bool
+    generation: int = -1  # of the store the groups were cut from (their rows index it)
 
     def to_dict(self) -> dict[str, object]:
         return {
