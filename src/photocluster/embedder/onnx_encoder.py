@@ -83,6 +83,9 @@ def session_options(threads: int) -> ort.SessionOptions:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads spinning after a run take the few vCPUs from the request's own
+    # decoding and serialising (and, in the benchmark, from torch).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
