@@ -4,7 +4,7 @@
   offline EfficientNet-Lite0 (real weights), each baked as bake-model does (weights +
   ONNX fp32 + int8): images/s at batch 1, 8 and 32 (preprocessing included) for every
   runtime, next to fp32 torch in the same run, on every CPU granted (and 1 thread, for
-  the images-per-GB-second table of the README).
+  the README's "Sizing the embedder").
 * Fidelity: per-image cosine of each runtime's vector to fp32 torch's, on the held-out
   evaluation set (seed 3, 89 images).
 * The inference server: cold start (process start -> /ping 200) and peak memory per
