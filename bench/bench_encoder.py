@@ -1,10 +1,14 @@
-"""Encoder throughput and the inference server's added overhead per request.
+"""Encoder throughput per runtime, its fidelity, and the inference server's cold start.
 
 * ViT-B/16 (transformers' ViTConfig defaults, random weights: timing only) and the
-  offline EfficientNet-Lite0 (real weights), images/s at batch 1, 8 and 32, with 1 and 2
-  torch threads, on this machine's CPU.
-* Server overhead: a request to the real server process (JSON batch of base64 JPEGs)
-  minus the same decode + embed done in-process, median over requests.
+  offline EfficientNet-Lite0 (real weights), each baked as bake-model does (weights +
+  ONNX fp32 + int8): images/s at batch 1, 8 and 32 (preprocessing included) for every
+  runtime, next to fp32 torch in the same run, on every CPU granted (and 1 thread, for
+  the README's "Sizing the embedder").
+* Fidelity: per-image cosine of each runtime's vector to fp32 torch's, on the held-out
+  evaluation set (seed 3, 89 images).
+* The inference server: cold start (process start -> /ping 200) and peak memory per
+  runtime; the time a request spends outside decode + embed.
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.common import Row, Timing, measure, print_table
-from photocluster.config import OFFLINE_MODEL, Settings
-from photocluster.embedder.loader import load_encoder
+from bench.common import Row, Timing, print_table
+from photocluster.config import ENCODER_RUNTIMES, OFFLINE_MODEL, EncoderRuntime, Settings
+from photocluster.embedder.base import Encoder
+from photocluster.embedder.loader import available_cpus, bake_model, load_encoder
 from photocluster.embedder.server import COMPUTE_TIME_HEADER
 from photocluster.ingest.images import encode_jpeg
+from photocluster.quality import evalset
 
 REPO = Path(__file__).resolve().parents[1]
-DEVICE = Settings().device  # PHOTOCLUSTER_DEVICE=cuda on a GPU machine
+DEVICE = Settings().device  # PHOTOCLUSTER_DEVICE=cuda on a GPU machine (torch runtime only)
+BATCHES = (1, 8, 32)
 
 
 def sample_images(n: int) -> list[Image.Image]:
@@ -48,71 +55,187 @@ def sample_images(n: int) -> list[Image.Image]:
 def vit_b16_dir(root: Path) -> Path:
     from transformers import ViTConfig, ViTImageProcessor, ViTModel
 
-    folder = root / "vit-b16"
+    folder = root / "vit-b16-weights"
     torch.manual_seed(0)
     ViTModel(ViTConfig(), add_pooling_layer=False).save_pretrained(folder)
     ViTImageProcessor().save_pretrained(folder)
     return folder
 
 
-def throughput_rows(name: str, source: str, repeats: dict[int, int]) -> list[Row]:
+def baked_models(root: Path) -> dict[str, Path]:
+    """Both encoders as the embedder image carries them."""
+    vit, effnet = root / "vit-b16", root / "efficientnet-lite0"
+    bake_model(str(vit_b16_dir(root)), vit)
+    bake_model(OFFLINE_MODEL, effnet)
+    return {"ViT-B/16 (random weights)": vit, "EfficientNet-Lite0": effnet}
+
+
+def encoders(folder: Path, threads: int) -> dict[EncoderRuntime, Encoder]:
+    return {
+        runtime: load_encoder(
+            str(folder), device=DEVICE, threads=threads, batch_size=32, runtime=runtime
+        )
+        for runtime in ENCODER_RUNTIMES
+    }
+
+
+def rates(folder: Path, threads: int, repeats: dict[int, int]) -> dict[tuple[str, int], float]:
+    """images/s of every runtime at every batch size (median of ``repeats`` batches). The
+    runtimes take turns batch by batch, so a busy neighbour on a shared machine slows them
+    alike and the ratios hold."""
+    images = sample_images(max(repeats))
+    loaded = encoders(folder, threads)
+    found = {}
+    for batch, reps in repeats.items():
+        samples: dict[str, list[float]] = {runtime: [] for runtime in loaded}
+        for encoder in loaded.values():
+            encoder.embed(images[:batch])  # warm-up
+        for _ in range(reps):
+            for runtime, encoder in loaded.items():
+                start = time.perf_counter()
+                encoder.embed(images[:batch])
+                samples[runtime].append(time.perf_counter() - start)
+        for runtime, seconds in samples.items():
+            found[runtime, batch] = batch / statistics.median(seconds)
+    return found
+
+
+def throughput_rows(name: str, folder: Path, repeats: dict[int, int]) -> list[Row]:
+    threads = available_cpus()
+    found = rates(folder, threads, repeats)
     rows = []
-    images = sample_images(32)
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        encoder = load_encoder(source, device=DEVICE)
-        for batch, reps in repeats.items():
-            timing = measure(lambda b=batch, e=encoder: e.embed(images[:b]), reps, warmup=1)
-            rows.append(
-                Row(
-                    f"{name} batch {batch}, {threads} thread(s)",
-                    timing,
-                    value=f"{batch / timing.median_s:.1f} images/s",
-                    note=f"median {timing.median_s * 1e3:.0f} ms per batch",
-                )
+    for runtime in ENCODER_RUNTIMES:
+        values = " / ".join(f"{found[runtime, b]:.1f}" for b in repeats)
+        ratios = " / ".join(f"{found[runtime, b] / found['torch', b]:.2f}x" for b in repeats)
+        rows.append(
+            Row(
+                f"{name}, {runtime}, {threads} threads, batch 1 / 8 / 32",
+                None,
+                value=f"{values} images/s",
+                note=f"vs fp32 torch in this run: {ratios}",
             )
-    torch.set_num_threads(2)
+        )
+    single = rates(folder, 1, {b: max(1, r // 2) for b, r in repeats.items() if b > 1})
+    for runtime in ENCODER_RUNTIMES:
+        values = " / ".join(f"{single[runtime, b]:.1f}" for b in repeats if b > 1)
+        rows.append(Row(f"{name}, {runtime}, 1 thread, batch 8 / 32", None, value=values))
     return rows
 
 
-def server_overhead_rows(root: Path) -> list[Row]:
-    port = 18080 + os.getpid() % 1000
-    env = {
-        **os.environ,
-        "PHOTOCLUSTER_MODEL": OFFLINE_MODEL,
-        "PHOTOCLUSTER_MODEL_DIR": str(root / "none"),
-        "PHOTOCLUSTER_EMBEDDER_PORT": str(port),
-        "PHOTOCLUSTER_LOG_LEVEL": "WARNING",
+def fidelity_rows(name: str, folder: Path, images: list[Image.Image]) -> list[Row]:
+    """Per-image cosine to fp32 torch on the evaluation set (the issue: min >= 0.99,
+    median >= 0.995)."""
+    vectors = {
+        runtime: encoder.embed(images)
+        for runtime, encoder in encoders(folder, available_cpus()).items()
     }
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "services/embedder/serve")],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
+    rows = []
+    for runtime in ENCODER_RUNTIMES[1:]:
+        cosines = (vectors["torch"] * vectors[runtime]).sum(axis=1)
+        rows.append(
+            Row(
+                f"{name}, {runtime}: cosine to fp32 torch",
+                None,
+                value=f"min {cosines.min():.4f}, median {np.median(cosines):.4f}",
+                note=f"{len(images)} images of the evaluation set (seed 3)",
+            )
+        )
+    return rows
+
+
+class ServerProcess:
+    """services/embedder/serve on a loopback port, with its start time."""
+
+    def __init__(self, folder: Path, runtime: str, root: Path) -> None:
+        self.port = 18080 + os.getpid() % 1000
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "PHOTOCLUSTER_MODEL": str(folder),
+            "PHOTOCLUSTER_ENCODER_RUNTIME": runtime,
+            "PHOTOCLUSTER_MODEL_DIR": str(root / "none"),
+            "PHOTOCLUSTER_EMBEDDER_PORT": str(self.port),
+            "PHOTOCLUSTER_LOG_LEVEL": "WARNING",
+        }
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "services/embedder/serve")],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self) -> float:
+        """Seconds from process start to the first /ping 200."""
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{url}/ping").status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 200:
+                    return time.perf_counter() - self.started
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("embedder did not start")
-            time.sleep(0.1)
+            time.sleep(0.02)
+        raise TimeoutError("embedder did not start")
+
+    def peak_rss_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=10)
+
+
+def json_batch(n: int) -> str:
+    jpegs = [encode_jpeg(image) for image in sample_images(n)]
+    return json.dumps({"instances": [base64.b64encode(j).decode() for j in jpegs]})
+
+
+def cold_start_rows(name: str, folder: Path, root: Path, starts: int = 2) -> list[Row]:
+    """Process start -> /ping 200 per runtime; peak memory after a batch of 8."""
+    rows = []
+    body = json_batch(8)
+    for runtime in ENCODER_RUNTIMES:
+        samples, peak = [], 0.0
+        for _ in range(starts):
+            server = ServerProcess(folder, runtime, root)
+            try:
+                samples.append(server.wait_ready())
+                httpx.post(
+                    f"{server.url}/invocations",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=120,
+                ).raise_for_status()
+                peak = max(peak, server.peak_rss_mb())
+            finally:
+                server.stop()
+        timing = Timing(statistics.median(samples), max(samples), len(samples))
+        rows.append(
+            Row(
+                f"{name}, {runtime}: server cold start (process -> /ping 200)",
+                timing,
+                note=f"peak RSS after a batch of 8: {peak:.0f} MiB",
+            )
+        )
+    return rows
+
+
+def server_overhead_rows(folder: Path, root: Path) -> list[Row]:
+    server = ServerProcess(folder, "torch", root)
+    try:
+        server.wait_ready()
         rows = []
         with httpx.Client(timeout=60) as client:
             for batch in (1, 8):
-                jpegs = [encode_jpeg(image) for image in sample_images(batch)]
-                body = json.dumps({"instances": [base64.b64encode(j).decode() for j in jpegs]})
+                body = json_batch(batch)
                 totals, computes = [], []
                 for attempt in range(13):
                     start = time.perf_counter()
                     response = client.post(
-                        f"{url}/invocations",
+                        f"{server.url}/invocations",
                         content=body,
                         headers={"Content-Type": "application/json"},
                     )
@@ -140,23 +263,31 @@ def server_overhead_rows(root: Path) -> list[Row]:
                 )
         return rows
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     del argv
-    print(
-        f"torch {torch.__version__}, device {DEVICE}, CUDA available: {torch.cuda.is_available()}"
-    )
+    print(f"torch {torch.__version__}, device {DEVICE}, {available_cpus()} CPUs granted")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        rows = throughput_rows(
-            "ViT-B/16 (random weights)", str(vit_b16_dir(root)), {1: 5, 8: 3, 32: 2}
+        models = baked_models(root)
+        vit, effnet = models.values()
+        rows = throughput_rows("ViT-B/16 (random weights)", vit, {1: 4, 8: 3, 32: 2})
+        rows += throughput_rows("EfficientNet-Lite0", effnet, {1: 9, 8: 5, 32: 3})
+        print_table("encoder throughput per runtime (CPU)", rows)
+        images = [sample.image for sample in evalset.build(seed=3)]
+        rows = [
+            row for name, folder in models.items() for row in fidelity_rows(name, folder, images)
+        ]
+        print_table("optimized runtimes: fidelity to fp32 torch", rows)
+        rows = [
+            row for name, folder in models.items() for row in cold_start_rows(name, folder, root)
+        ]
+        print_table("inference server cold start per runtime", rows)
+        print_table(
+            "inference server overhead (EfficientNet-Lite0)", server_overhead_rows(effnet, root)
         )
-        rows += throughput_rows("EfficientNet-Lite0", OFFLINE_MODEL, {1: 9, 8: 5, 32: 3})
-        print_table("encoder throughput (CPU)", rows)
-        print_table("inference server overhead (EfficientNet-Lite0)", server_overhead_rows(root))
 
 
 if __name__ == "__main__":

@@ -281,9 +281,9 @@ variable "enable_provisioned_concurrency" {
 # --- embedder ----------------------------------------------------------------------------------
 
 variable "embedder_memory_mb" {
-  description = "SageMaker Serverless memory of the embedder."
+  description = "SageMaker Serverless memory of the embedder (sets its vCPUs; README, Sizing the embedder)."
   type        = number
-  default     = 6144
+  default     = 2048
 }
 
 variable "embedder_max_concurrency" {

@@ -51,6 +51,27 @@ def tiny_vit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def baked_vit(tmp_path_factory: pytest.TempPathFactory, tiny_vit_dir: Path) -> Path:
+    """The tiny ViT as bake-model writes it: weights plus ONNX fp32 and int8."""
+    from photocluster.embedder.loader import bake_model
+
+    folder = tmp_path_factory.mktemp("baked-vit")
+    bake_model(str(tiny_vit_dir), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def baked_effnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """EfficientNet-Lite0 as bake-model writes it (the int8 export takes ~10 s)."""
+    from photocluster.config import OFFLINE_MODEL
+    from photocluster.embedder.loader import bake_model
+
+    folder = tmp_path_factory.mktemp("baked-effnet")
+    bake_model(OFFLINE_MODEL, folder)
+    return folder
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
@@ -117,7 +138,7 @@ def tiny_embedder(tmp_path_factory: pytest.TempPathFactory, tiny_vit_dir: Path) 
             "PHOTOCLUSTER_MODEL_DIR": str(folder / "no-sagemaker-artifacts"),
             "PHOTOCLUSTER_EMBEDDER_PORT": str(port),
             "PHOTOCLUSTER_EMBED_BATCH_MAX": "8",
-            "PHOTOCLUSTER_TORCH_THREADS": "1",
+            "PHOTOCLUSTER_ENCODER_THREADS": "1",
         },
         folder / "embedder.log",
     )

@@ -23,6 +23,10 @@ OFFLINE_MODEL = "efficientnet-lite0"
 TierName = Literal["low", "medium", "high"]
 TIER_NAMES: tuple[TierName, ...] = ("low", "medium", "high")
 Linkage = Literal["complete", "single"]
+#: How the embedder runs its encoder: PyTorch fp32, or the ONNX export baked beside the
+#: weights, in fp32 or quantised to int8 (README, The encoder).
+EncoderRuntime = Literal["torch", "onnx", "onnx-int8"]
+ENCODER_RUNTIMES: tuple[EncoderRuntime, ...] = ("torch", "onnx", "onnx-int8")
 
 
 class TierThresholds(BaseModel):
@@ -115,8 +119,13 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Hub id, local folder, or efficientnet-lite0.")
     pooling: Literal["cls", "mean"] = "cls"
     model_dir: Path = Field(Path("/opt/ml/model"), description="SageMaker's model artifacts.")
-    device: str = "cpu"
-    torch_threads: int | None = None
+    encoder_runtime: EncoderRuntime = Field(
+        "torch", description="torch, or onnx / onnx-int8 (a folder written by bake-model)."
+    )
+    device: str = Field("cpu", description="torch's device (the ONNX runtimes are CPU only).")
+    encoder_threads: int | None = Field(
+        None, ge=1, description="Threads of one forward pass (default: every CPU granted)."
+    )
     embedder_url: str | None = Field(None, description="Local embedder server (HTTP path).")
     endpoint_name: str | None = Field(None, description="SageMaker endpoint (production path).")
     endpoint_max_attempts: int = Field(5, ge=1, le=20)

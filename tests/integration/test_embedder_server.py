@@ -19,16 +19,19 @@ from tests.helpers.procs import REPO, Server, free_port, python_argv
 SERVE = str(REPO / "services" / "embedder" / "serve")
 
 
-def start_server(tmp_path: Path, model: str, max_batch: int = 8) -> tuple[Server, str]:
+def start_server(
+    tmp_path: Path, model: str, max_batch: int = 8, runtime: str = "torch"
+) -> tuple[Server, str]:
     port = free_port()
     server = Server(
         python_argv(SERVE),
         {
             "PHOTOCLUSTER_MODEL": model,
+            "PHOTOCLUSTER_ENCODER_RUNTIME": runtime,
             "PHOTOCLUSTER_MODEL_DIR": str(tmp_path / "no-sagemaker-artifacts"),
             "PHOTOCLUSTER_EMBEDDER_PORT": str(port),
             "PHOTOCLUSTER_EMBED_BATCH_MAX": str(max_batch),
-            "PHOTOCLUSTER_TORCH_THREADS": "1",
+            "PHOTOCLUSTER_ENCODER_THREADS": "1",
         },
         tmp_path / "embedder.log",
     )
@@ -141,5 +144,21 @@ def test_ping_is_503_with_the_reason_when_the_model_cannot_load(tmp_path: Path) 
         response = httpx.get(f"{url}/ping")
         assert response.status_code == 503
         assert post(url, jpeg(), "image/jpeg").status_code == 503
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
+def test_server_runs_the_baked_onnx_export(
+    tmp_path: Path, baked_vit: Path, embedder: str, runtime: str
+) -> None:
+    server, url = start_server(tmp_path, str(baked_vit), runtime=runtime)
+    try:
+        server.wait_until(lambda: httpx.get(f"{url}/ping").status_code == 200)
+        images = batch(*[jpeg(seed) for seed in range(3)])
+        onnx = np.array(post(url, images, "application/json").json()["embeddings"])
+        torch = np.array(post(embedder, images, "application/json").json()["embeddings"])
+        assert onnx.shape == (3, 32)
+        assert (onnx * torch).sum(axis=1).min() >= 0.999
     finally:
         server.stop()

@@ -61,9 +61,20 @@ def test_embedder_bakes_weights_at_build_time_with_cpu_torch() -> None:
     steps = instructions(DOCKER / "embedder.Dockerfile")
     runs = " ".join(args for keyword, args in steps if keyword == "RUN")
     assert "download.pytorch.org/whl/cpu" in runs
-    assert ".[embedder]" in runs and "bake-model" in runs
+    assert ".[embedder,local]" in runs and "bake-model" in runs
     assert ("ARG", "MODEL_ID=facebook/dinov2-base") in steps
     assert steps[-1] == ("CMD", '["serve"]')
+
+
+def test_embedder_serves_onnx_int8_from_a_venv_without_torch() -> None:
+    steps = instructions(DOCKER / "embedder.Dockerfile")
+    final = steps[max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM") :]
+    assert ("ARG", "SERVE_EXTRA=embedder-serve") in steps
+    assert '".[${SERVE_EXTRA}]"' in " ".join(args for keyword, args in steps if keyword == "RUN")
+    assert ("ARG", "ENCODER_RUNTIME=onnx-int8") in final
+    copies = [args for keyword, args in final if keyword == "COPY"]
+    assert "--from=build /opt/venv /opt/venv" in copies
+    assert not any("/opt/bake" in args for args in copies)
 
 
 def test_ingest_image_installs_only_its_extra_and_serves_both_functions() -> None:

@@ -80,7 +80,7 @@ def test_sagemaker_model_dir_wins_when_it_holds_a_model(tiny_vit_dir: Path, tmp_
     assert resolve_model_source("some/hub-id", tiny_vit_dir) == str(tiny_vit_dir)
     assert resolve_model_source("some/hub-id", tmp_path) == "some/hub-id"
     (tmp_path / MODEL_META_FILE).write_text(json.dumps({"model_id": OFFLINE_MODEL}))
-    assert resolve_model_source("some/hub-id", tmp_path) == OFFLINE_MODEL
+    assert resolve_model_source("some/hub-id", tmp_path) == str(tmp_path)
 
 
 def test_efficientnet_loads_strict_and_classifies_sample_photos(effnet) -> None:  # type: ignore[no-untyped-def]
@@ -127,8 +127,6 @@ def test_bake_model_saves_weights_that_load_offline(tiny_vit_dir: Path, tmp_path
     )
 
 
-def test_bake_offline_model_records_only_its_id(tmp_path: Path) -> None:
-    from photocluster.embedder.loader import bake_model
-
-    assert bake_model(OFFLINE_MODEL, tmp_path) == OFFLINE_MODEL
-    assert resolve_model_source("ignored/hub-id", tmp_path) == OFFLINE_MODEL
+def test_baked_offline_model_loads_efficientnet_from_its_folder(baked_effnet: Path) -> None:
+    assert resolve_model_source("ignored/hub-id", baked_effnet) == str(baked_effnet)
+    assert load_encoder(str(baked_effnet)).model_id == OFFLINE_MODEL

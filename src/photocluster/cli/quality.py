@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command
-from photocluster.config import OFFLINE_MODEL, Settings
+from photocluster.config import ENCODER_RUNTIMES, OFFLINE_MODEL, Settings
 
 if TYPE_CHECKING:
     from photocluster.quality.metrics import TierScore
@@ -47,6 +47,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 thresholds,
                 linkages,
                 progress=not args.json,
+                runtime=args.runtime or settings.encoder_runtime,
             )
             if args.html:
                 chosen = embedded.library.thresholds(embedded.model, thresholds)
@@ -102,6 +103,12 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "eval", cmd_eval, "pairwise precision/recall of the tiers on a folder")
     p.add_argument("dir", help="one sub-folder per group, plus singletons/")
     p.add_argument("--model", help="encoder (default: efficientnet-lite0, works offline)")
+    p.add_argument(
+        "--runtime",
+        choices=ENCODER_RUNTIMES,
+        help="torch, onnx or onnx-int8 (ONNX: --model is a bake-model folder); "
+        "default PHOTOCLUSTER_ENCODER_RUNTIME",
+    )
     add_thresholds(p, linkage=False)
     p.add_argument("--linkage", choices=["complete", "single", "both"], default="both")
     p.add_argument("--json", action="store_true")

@@ -1,7 +1,8 @@
 """The encoder interface: load once, embed a batch of images into unit vectors.
 
 Implementations: :mod:`~photocluster.embedder.vit` (transformers ViT, production) and
-:mod:`~photocluster.embedder.efficientnet` (offline EfficientNet-Lite0); both import torch.
+:mod:`~photocluster.embedder.efficientnet` (offline EfficientNet-Lite0), both torch; and
+:mod:`~photocluster.embedder.onnx_encoder` (either one's ONNX export, onnxruntime).
 This module imports neither: callers (the inference server, the evaluation harness) know
 this interface, and :mod:`~photocluster.embedder.loader` picks an implementation.
 """

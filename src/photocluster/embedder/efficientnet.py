@@ -22,6 +22,7 @@ from PIL import Image
 from torch import nn
 
 from photocluster.config import OFFLINE_MODEL
+from photocluster.embedder.preprocessing import EFFICIENTNET_LITE0
 
 # (kernel, stride, expansion, output channels, repeats) per stage: EfficientNet-B0's.
 _STAGES = (
@@ -33,8 +34,6 @@ _STAGES = (
     (5, 2, 6, 192, 4),
     (3, 1, 6, 320, 1),
 )
-INPUT_SIZE = 224
-RESIZE_SIZE = 256  # shorter side before the centre crop (ImageNet's 0.875 ratio)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -110,20 +109,7 @@ def load_pretrained() -> EfficientNetLite0:
 
 def preprocess(images: Sequence[Image.Image]) -> torch.Tensor:
     """Resize the shorter side to 256, centre-crop 224, scale to [-1, 1]: (n, 3, 224, 224)."""
-    batch = np.empty((len(images), INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
-    for index, image in enumerate(images):
-        rgb = image.convert("RGB")
-        scale = RESIZE_SIZE / min(rgb.size)
-        size = (
-            max(INPUT_SIZE, round(rgb.width * scale)),
-            max(INPUT_SIZE, round(rgb.height * scale)),
-        )
-        rgb = rgb.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
-        left = (rgb.width - INPUT_SIZE) // 2
-        top = (rgb.height - INPUT_SIZE) // 2
-        batch[index] = np.asarray(rgb.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE)))
-    tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
-    return tensor.sub_(0.5).div_(0.5)
+    return torch.from_numpy(EFFICIENTNET_LITE0.pixels(images))
 
 
 class EfficientNetLite0Encoder:

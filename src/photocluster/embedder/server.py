@@ -292,8 +292,9 @@ def app_from_settings(settings: Settings) -> FastAPI:
             source,
             pooling=settings.pooling,
             device=settings.device,
-            threads=settings.torch_threads,
+            threads=settings.encoder_threads,
             batch_size=settings.embed_batch_max,
+            runtime=settings.encoder_runtime,
         )
 
     limits = ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from photocluster.config import Settings
+from photocluster.config import EncoderRuntime, Settings
 from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
 from photocluster.library import Library
 from photocluster.quality.evalset import LabelledImage, read_set
@@ -51,13 +51,18 @@ class Embedded:
 
 
 def embed_folder(
-    folder: Path, model: str, store_root: Path, progress: bool = True, batch: int = 16
+    folder: Path,
+    model: str,
+    store_root: Path,
+    progress: bool = True,
+    batch: int = 16,
+    runtime: EncoderRuntime = "torch",
 ) -> Embedded:
     """Embed every image of ``folder`` and store the vectors through the writer path."""
     from photocluster.embedder.loader import load_encoder
 
     images = read_set(folder)
-    encoder = load_encoder(model, batch_size=batch)
+    encoder = load_encoder(model, batch_size=batch, runtime=runtime)
     limits = ImageLimits()
     vectors = np.zeros((len(images), encoder.dim), dtype=np.float32)
     with tqdm(
@@ -90,10 +95,11 @@ def evaluate(
     linkages: Sequence[str] = ("complete", "single"),
     progress: bool = True,
     sweep: bool = True,
+    runtime: EncoderRuntime = "torch",
 ) -> tuple[EvalReport, Embedded]:
     """Score the tiers (the model's defaults unless given) and, optionally, a sweep.
     ``work`` holds the evaluation's store while the caller still needs it."""
-    embedded = embed_folder(folder, model, work, progress)
+    embedded = embed_folder(folder, model, work, progress, runtime=runtime)
     library = embedded.library
     tiers = library.thresholds(embedded.model, thresholds or {})
     groups = {i.group for i in embedded.images if i.group is not None}

@@ -20,9 +20,11 @@ variable "model_data_url" {
 }
 
 variable "memory_size_mb" {
-  description = "Serverless memory: 1024-6144 in steps of 1024 (ViT-B needs >= 4096)."
+  # 2048: the int8 ViT-B/16 server peaks at ~350 MiB, and one vCPU embeds more images per
+  # GB-second than two (threads scale sublinearly); README, "Sizing the embedder".
+  description = "Serverless memory (its vCPUs follow): 1024-6144 in steps of 1024. The torch runtime needs >= 2048."
   type        = number
-  default     = 6144
+  default     = 2048
   validation {
     condition     = contains([1024, 2048, 3072, 4096, 5120, 6144], var.memory_size_mb)
     error_message = "memory_size_mb must be one of 1024, 2048, 3072, 4096, 5120, 6144."
