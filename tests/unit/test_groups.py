@@ -8,7 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from photocluster.clustering.graph import GraphParams, build_graph
 from photocluster.clustering.similarity import normalise
+from photocluster.clustering.tiers import cluster_graph
+from photocluster.ids import encode_ids
 from photocluster.library import groups
 
 
@@ -41,3 +44,32 @@ def test_a_group_id_depends_on_its_members_only() -> None:
     assert groups.group_id(["b.jpg", "a.jpg"]) == groups.group_id(["a.jpg", "b.jpg"])
     assert groups.group_id(["a.jpg", "b.jpg"]) != groups.group_id(["a.jpg", "c.jpg"])
     assert groups.group_id(["a.jpg"]).startswith("g_") and len(groups.group_id(["a.jpg"])) == 18
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(2, 40),
+    marks=st.integers(0, 4),
+    linkage=st.sampled_from(["complete", "single"]),
+)
+def test_every_groups_score_is_its_lowest_similarity_with_or_without_marks(
+    seed: int, n: int, marks: int, linkage: str
+) -> None:
+    """Scores read off the dendrogram, or computed for groups a mark split, are exact."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(1, n // 4), 16))
+    vectors = normalise(centres[rng.integers(0, len(centres), n)] + 0.5 * rng.normal(size=(n, 16)))
+    ids = encode_ids([f"i{i}" for i in range(n)])
+    graph = build_graph(ids, vectors, GraphParams(0.3))
+    pairs = rng.integers(0, n, size=(marks, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    tiers = cluster_graph(
+        graph, {"low": 0.4, "medium": 0.6, "high": 0.8}, linkage, 2, (pairs[:, 0], pairs[:, 1])
+    )
+    for page in groups.pages(tiers, ids, vectors, same_rows=True):
+        for group in page.groups:
+            rows = [int(i[1:]) for i in group.image_ids]
+            similarity = vectors[rows] @ vectors[rows].T
+            expected = similarity[np.triu_indices(len(rows), 1)].min()
+            assert group.score == pytest.approx(min(max(expected, 0.0), 1.0), abs=1e-5)

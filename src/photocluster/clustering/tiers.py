@@ -41,6 +41,8 @@ class Tier:
     groups: list[list[str]]
     #: each group's rows in the ids it was cut from (the graph's, in store order)
     rows: list[npt.NDArray[np.int64]] = field(default_factory=list, compare=False, repr=False)
+    #: each group's lowest similarity of two members, where the cut knows it (else NaN)
+    lowest: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "threshold": self.threshold, "groups": self.groups}
@@ -94,14 +96,49 @@ def cluster_graph(
     below = [name for name, t in checked.items() if t < graph.floor]
     if below:
         raise ValueError(f"thresholds {below} are below the graph's floor {graph.floor}")
-    labels = [graph.labels(threshold, linkage) for threshold in checked.values()]
-    if not_similar is not None and len(not_similar[0]):
+    cut = [graph.labels(threshold, linkage) for threshold in checked.values()]
+    labels = cut
+    marked = not_similar if not_similar is not None and len(not_similar[0]) else None
+    if marked is not None:
         edges = (graph.edge_u, graph.edge_v, graph.edge_s) if linkage == "single" else None
-        labels = separate(labels, *not_similar, linkage, list(checked.values()), edges)
-    return [
-        Tier(name, threshold, *grouped(tier_labels, graph.ids, min_size))
-        for (name, threshold), tier_labels in zip(checked.items(), labels, strict=True)
-    ]
+        labels = separate(cut, *marked, linkage, list(checked.values()), edges)
+    tiers = []
+    for (name, threshold), before, after in zip(checked.items(), cut, labels, strict=True):
+        groups, rows = grouped(after, graph.ids, min_size)
+        lowest = None  # single linkage: from the vectors
+        if linkage == "complete":
+            lowest = _lowest_from_merges(graph, threshold, before, rows, marked)
+        tiers.append(Tier(name, threshold, groups, rows, lowest))
+    return tiers
+
+
+def _lowest_from_merges(
+    graph: NeighbourGraph,
+    threshold: float,
+    labels: npt.NDArray[np.int32],
+    rows: list[npt.NDArray[np.int64]],
+    marked: tuple[Index, Index] | None,
+) -> npt.NDArray[np.float32]:
+    """The lowest similarity inside each complete-linkage group, read off its dendrogram:
+    the merges of a group's subtree cross each of its pairs once, and each merge's score is
+    the lowest of the pairs it crosses. NaN where unknown: a group of one, or one that a
+    marked pair split."""
+    keep = graph.merge_s >= np.float32(threshold)
+    owner, score = labels[graph.merge_u[keep]], graph.merge_s[keep]
+    lowest = np.full(int(labels.max(initial=0)) + 1, np.nan, dtype=np.float32)
+    order = np.lexsort((score, owner))
+    first = np.unique(owner[order], return_index=True)[1]
+    lowest[owner[order][first]] = score[order][first]
+    if marked is not None:
+        u, v = marked
+        lowest[labels[u][labels[u] == labels[v]]] = np.nan
+    if not rows:
+        return np.zeros(0, dtype=np.float32)
+    heads = np.array([at[0] for at in rows])
+    sizes = np.array([len(at) for at in rows])
+    found = lowest[labels[heads]]
+    found[sizes < 2] = np.nan
+    return np.asarray(np.clip(found, 0.0, 1.0), dtype=np.float32)
 
 
 def cluster(

@@ -5,7 +5,7 @@ in the next looser tier, and a page of each tier at a time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,16 +103,22 @@ def pages(
     if only is not None and only not in {t.name for t in tiers}:
         raise InvalidCursor(f"no tier {only!r} in this request")
     result = []
+    ids_of: dict[int, str] = {}  # a group's id by its list: as a member and as a parent
+
+    def name(members: list[str]) -> str:
+        if id(members) not in ids_of:
+            ids_of[id(members)] = group_id(members)
+        return ids_of[id(members)]
+
     for looser, tier in zip([None, *tiers[:-1]], tiers, strict=True):
         if only is not None and tier.name != only:
             continue
         end = len(tier.groups) if limit is None else start + limit
         window = tier.groups[start:end]
-        parents = _parents(looser, window)
-        rows = tier.rows[start:end] if same_rows and tier.rows else _rows(ids, window)
-        lowest = scores(vectors, rows)
+        parents = _parents(looser, window, name)
+        lowest = _lowest(tier, start, end, window, ids, vectors, same_rows)
         groups = [
-            GroupInfo(group_id(members), score, members, parent)
+            GroupInfo(name(members), score, members, parent)
             for members, parent, score in zip(window, parents, lowest, strict=True)
         ]
         following = _encode(tier.name, end) if end < len(tier.groups) else None
@@ -123,6 +129,28 @@ def pages(
     return result
 
 
+def _lowest(
+    tier: Tier,
+    start: int,
+    end: int,
+    window: list[list[str]],
+    ids: IdArray,
+    vectors: npt.NDArray[np.float32],
+    same_rows: bool,
+) -> list[float]:
+    """The window's scores: as the cut knew them, the others from the vectors."""
+    if tier.lowest is None:
+        known: list[float | None] = [None] * len(window)
+    else:
+        known = [None if x != x else round(x, 6) for x in tier.lowest[start:end].tolist()]
+    missing = [i for i, value in enumerate(known) if value is None]
+    if missing:
+        rows = tier.rows[start:end] if same_rows and tier.rows else _rows(ids, window)
+        for i, value in zip(missing, scores(vectors, [rows[i] for i in missing]), strict=True):
+            known[i] = value
+    return [value if value is not None else 1.0 for value in known]
+
+
 def _rows(ids: IdArray, groups: list[list[str]]) -> list[npt.NDArray[np.int64]]:
     """Each group's rows in ``ids`` (one lookup for all of them)."""
     found = positions(ids, [i for members in groups for i in members])
@@ -130,12 +158,14 @@ def _rows(ids: IdArray, groups: list[list[str]]) -> list[npt.NDArray[np.int64]]:
     return [rows[rows >= 0] for rows in np.split(found, bounds)] if groups else []
 
 
-def _parents(looser: Tier | None, groups: list[list[str]]) -> list[str | None]:
+def _parents(
+    looser: Tier | None, groups: list[list[str]], name: Callable[[list[str]], str]
+) -> list[str | None]:
     if looser is None:
         return [None] * len(groups)
     wanted = {members[0] for members in groups}
     holder = {i: members for members in looser.groups for i in members if i in wanted}
-    return [group_id(holder[m[0]]) if m[0] in holder else None for m in groups]
+    return [name(holder[m[0]]) if m[0] in holder else None for m in groups]
 
 
 def _encode(tier: str, offset: int) -> str:
