@@ -37,7 +37,8 @@ def clusters(
     tier: Annotated[TierName | None, Query(description="only this tier's groups")] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="groups per tier")] = PAGE_DEFAULT,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="a tier's next_cursor: its next page")
+        str | None,
+        Query(min_length=1, max_length=200, description="a tier's next_cursor: its next page"),
     ] = None,
 ) -> dict[str, Any]:
     """Groups of alike photos per tier, largest first; higher tiers nest inside lower ones

@@ -60,7 +60,7 @@ def list_decisions(
     user_id: Owner,
     library: LibraryDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> DecisionsResponse:
     """The pairs the user marked not similar, newest first; a page at a time."""
     page = library.not_similar(user_id, limit, cursor)

@@ -32,7 +32,7 @@ def list_images(
     library: LibraryDep,
     status: ImageStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
 ) -> ImagesResponse:
     """The user's photos, newest first, with their processing status; a page at a time."""
     page = library.images(user_id, status.value if status else None, limit, cursor)
