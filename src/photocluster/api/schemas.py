@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from photocluster.ids import IMAGE_ID_MAX, IMAGE_ID_REGEX
+from photocluster.library import decisions
 from photocluster.store.catalog import ImageRecord
 
 
@@ -188,7 +189,7 @@ class NotSimilarRequest(BaseModel):
     """Photos the user says are not alike: every pair among them."""
 
     model_config = ConfigDict(extra="forbid")
-    image_ids: list[ImageIdStr] = Field(min_length=2, max_length=100)
+    image_ids: list[ImageIdStr] = Field(min_length=decisions.MIN_IDS, max_length=decisions.MAX_IDS)
 
 
 class DecisionChange(BaseModel):
