@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from photocluster.config import Calibration, EncoderRuntime, TierThresholds
 from photocluster.quality.metrics import TierScore
 
 
@@ -55,3 +56,44 @@ def pool(sweeps: Sequence[Sequence[TierScore]]) -> list[TierScore]:
             )
         )
     return pooled
+
+
+def calibrate_model(
+    model: str,
+    runtime: EncoderRuntime = "torch",
+    seeds: Sequence[int] = (0, 1, 2),
+    progress: bool = False,
+) -> Calibration:
+    """The tiers of ``model`` (a name or a baked folder), calibrated on the generated sets of
+    ``seeds``: what ``bake-model`` writes beside the weights."""
+    import tempfile
+    from pathlib import Path
+
+    from photocluster.quality import evalset
+    from photocluster.quality.evaluation import evaluate
+
+    sweeps = []
+    with tempfile.TemporaryDirectory(prefix="photocluster-calibrate-") as tmp:
+        for seed in seeds:
+            folder = evalset.write(evalset.build(seed), Path(tmp) / f"set-{seed}", seed)
+            report, _ = evaluate(
+                folder,
+                model,
+                Path(tmp) / f"work-{seed}",
+                linkages=["complete"],
+                progress=progress,
+                runtime=runtime,
+            )
+            sweeps.append(report.sweep["complete"])
+    pooled = pool(sweeps)
+    suggested = calibrate(pooled)
+    at = {s.threshold: s for s in pooled}
+    evidence = "; ".join(
+        f"{name} {t:.2f} P={at[t].precision:.3f} R={at[t].recall:.3f}"
+        for name, t in suggested.items()
+    )
+    return Calibration(
+        thresholds=TierThresholds(**suggested),
+        index_floor=round(max(0.05, suggested["low"] - 0.05), 2),
+        evidence=f"generated sets, seeds {', '.join(map(str, seeds))} pooled: {evidence}",
+    )
