@@ -9,8 +9,10 @@ import pytest
 
 from photocluster import cli
 from photocluster.config import get_settings
-from photocluster.quality import evalset
-from photocluster.quality.calibration import calibrate, pool
+from photocluster.quality import edits, evalset, scenes
+from photocluster.quality.calibration import calibrate, loosest_precise, pool
+from photocluster.quality.evalset import LabelledImage
+from photocluster.quality.evaluation import family_recall
 from photocluster.quality.metrics import TierScore, pairwise_scores
 
 
@@ -36,26 +38,36 @@ def test_singletons_never_form_a_true_pair() -> None:
     assert precision == 0.0
 
 
-def sweep_of(rows: list[tuple[float, float, float]]) -> list[TierScore]:
-    return [TierScore("t", t, p, r, 2 * p * r / (p + r), 0, 0, 0, 0, 0) for t, p, r in rows]
+def sweep_of(rows: list[tuple[float, float, float]], tier: str = "t") -> list[TierScore]:
+    return [TierScore(tier, t, p, r, 2 * p * r / (p + r), 0, 0, 0, 0, 0) for t, p, r in rows]
 
 
-def test_calibration_rules() -> None:
+def test_a_tier_takes_the_loosest_threshold_from_which_precision_holds() -> None:
     sweep = sweep_of(
         [
-            (0.40, 0.70, 1.00),
-            (0.45, 0.86, 1.00),
-            (0.50, 0.95, 0.99),
-            (0.55, 0.99, 0.98),
-            (0.60, 0.99, 0.98),
-            (0.65, 1.00, 0.90),
-            (0.70, 1.00, 0.86),
+            (0.50, 0.70, 1.00),
+            (0.55, 0.99, 0.99),  # a lucky threshold: precision falls again just above it
+            (0.60, 0.95, 0.98),
+            (0.65, 0.985, 0.95),
+            (0.70, 1.00, 0.90),
             (0.75, 1.00, 0.80),
         ]
     )
-    # high: strictest with P >= .95 and R >= .85 -> 0.70; medium: middle of the best-F1
-    # plateau (0.55, 0.60) -> 0.60; low: loosest with P >= .85 -> 0.45
-    assert calibrate(sweep) == {"low": 0.45, "medium": 0.60, "high": 0.70}
+    assert loosest_precise(sweep, 0.98).threshold == 0.65
+    assert loosest_precise(sweep, 0.90).threshold == 0.55
+    assert loosest_precise(sweep, 1.01).threshold == 0.75  # never met: the strictest
+
+
+def test_each_tier_is_calibrated_against_its_own_labels_and_tiers_stay_apart() -> None:
+    low = sweep_of([(0.40, 0.80, 1.0), (0.45, 0.88, 1.0), (0.50, 0.9, 1.0), (0.55, 0.95, 0.9)])
+    medium = sweep_of([(0.40, 0.5, 1.0), (0.45, 0.9, 1.0), (0.50, 0.97, 0.9), (0.55, 1, 0.8)])
+    high = sweep_of([(0.40, 0.3, 1.0), (0.45, 0.8, 1.0), (0.50, 0.99, 0.9), (0.55, 1, 0.8)])
+    # medium and high both reach their floors at 0.50: medium moves one step below high
+    assert calibrate({"low": low, "medium": medium, "high": high}) == {
+        "low": 0.45,
+        "medium": 0.49,
+        "high": 0.50,
+    }
 
 
 def test_pooling_adds_pair_counts() -> None:
@@ -67,49 +79,89 @@ def test_pooling_adds_pair_counts() -> None:
     assert pooled.recall == pytest.approx(4 / 6, abs=1e-4)
 
 
-def test_the_set_is_reproducible(tmp_path: Path) -> None:
-    one = evalset.write(evalset.build(7, groups=2, per_group=3, singletons=1), tmp_path / "a", 7)
-    two = evalset.write(evalset.build(7, groups=2, per_group=3, singletons=1), tmp_path / "b", 7)
+def test_the_graded_set_is_reproducible_and_labelled_at_every_tier(tmp_path: Path) -> None:
+    one = evalset.write(scenes.build_graded(7, subjects=2), tmp_path / "a", 7, "evaluation")
+    two = evalset.write(scenes.build_graded(7, subjects=2), tmp_path / "b", 7, "evaluation")
     files = sorted(p.relative_to(one) for p in one.rglob("*.jpg"))
-    assert len(files) == 7
-    assert all((one / f).read_bytes() == (two / f).read_bytes() for f in files)
+    assert files and all((one / f).read_bytes() == (two / f).read_bytes() for f in files)
+    images = evalset.read_set(one)
+    grouped = [i for i in images if i.group is not None]
+    # nesting: near-duplicates share a scene, a scene shares a subject
+    for a in grouped:
+        for b in grouped:
+            if a.label("high") is not None and a.label("high") == b.label("high"):
+                assert a.label("medium") == b.label("medium")
+            if a.label("medium") == b.label("medium"):
+                assert a.label("low") == b.label("low")
+    kinds = {i.kind for i in images}
+    assert {"original", "edit", "burst", "other-shot", "other-time"} <= kinds
+    other_time = next(i for i in images if i.kind == "other-time")
+    assert other_time.label("high") is None and other_time.label("low") is not None
+    shot = next(i for i in images if i.kind == "other-shot")
+    original = next(i for i in images if i.kind == "original" and i.group == shot.group)
+    assert shot.label("medium") == original.label("medium")
+    assert shot.label("high") != original.label("high")
+
+
+def test_no_source_is_in_both_splits() -> None:
+    calibration = {s.source for s in scenes.build_graded(0, "calibration", subjects=3)}
+    evaluation = {s.source for s in scenes.build_graded(0, "evaluation", subjects=3)}
+    assert calibration and evaluation and not calibration & evaluation
+
+
+@pytest.mark.parametrize("family", sorted(edits.FAMILIES))
+def test_every_edit_family_makes_an_rgb_picture_from_any_size(family: str) -> None:
+    import random
+
+    from PIL import Image
+
+    for size in ((640, 427), (300, 500), (64, 64)):
+        picture = Image.new("RGB", size, (90, 140, 200))
+        edited = edits.FAMILIES[family](picture, random.Random(size[0]))
+        assert edited.mode == "RGB" and min(edited.size) >= 16
+
+
+def test_family_recall_counts_the_true_pairs_each_family_is_in() -> None:
+    def image(name: str, duplicate: str | None, families: tuple[str, ...]) -> LabelledImage:
+        labels = {"low": "s", "medium": "s/1", "high": duplicate}
+        return LabelledImage(Path(name), name, "s", labels, "edit", families)
+
+    images = [image("a", "d", ()), image("b", "d", ("crop",)), image("c", "d", ("blur",))]
+    images.append(image("x", None, ("other-time",)))
+    rows = {(r.family, r.tier): r for r in family_recall(images, {"high": [["a", "b"]]})}
+    assert (rows["crop", "high"].true_pairs, rows["crop", "high"].found_pairs) == (2, 1)
+    assert (rows["blur", "high"].true_pairs, rows["blur", "high"].found_pairs) == (2, 0)
+    assert ("other-time", "high") not in rows  # not a near-duplicate of anything
 
 
 def test_small_harness_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     get_settings.cache_clear()
-    assert (
-        cli.main(
-            [
-                "make-eval-set",
-                str(tmp_path / "set"),
-                "--groups",
-                "3",
-                "--per-group",
-                "3",
-                "--singletons",
-                "2",
-            ]
-        )
-        == 0
-    )
-    capsys.readouterr()
+    assert cli.main(["make-eval-set", str(tmp_path / "set"), "--subjects", "2"]) == 0
+    assert "2 subjects" in capsys.readouterr().out
     assert (
         cli.main(["eval", str(tmp_path / "set"), "--json", "--html", str(tmp_path / "errors.html")])
         == 0
     )
     report = json.loads(capsys.readouterr().out)
-    assert report["n_images"] == 11 and report["n_groups"] == 3 and report["n_singletons"] == 2
+    assert report["graded"] and report["n_groups"] == 2
+    images = evalset.read_set(tmp_path / "set")
     for linkage in ("complete", "single"):
         tiers = report["tiers"][linkage]
         assert [t["name"] for t in tiers] == ["low", "medium", "high"]
         for tier in tiers:
-            assert tier["true_pairs"] == 9  # 3 groups of 3
+            truth = evalset.truth_at(images, tier["name"])
+            assert tier["true_pairs"] == pairwise_scores([], truth)[5]
             expected = (
                 tier["correct_pairs"] / tier["predicted_pairs"] if tier["predicted_pairs"] else 1.0
             )
             assert tier["precision"] == pytest.approx(expected, abs=1e-4)
-            assert tier["recall"] == pytest.approx(tier["correct_pairs"] / 9, abs=1e-4)
+        # the tiers' positives nest: each looser tier has more true pairs
+        assert tiers[0]["true_pairs"] > tiers[1]["true_pairs"] > tiers[2]["true_pairs"] > 0
+        assert {row["family"] for row in report["families"][linkage]} >= {"burst", "other-shot"}
     assert "Worst false merges" in (tmp_path / "errors.html").read_text()
+    assert cli.main(["calibrate", str(tmp_path / "set")]) == 0
+    suggested = json.loads(capsys.readouterr().out)["suggested"]
+    assert 0 < suggested["low"] < suggested["medium"] < suggested["high"] <= 1
 
 
 def test_eval_of_a_missing_folder_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

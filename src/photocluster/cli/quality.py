@@ -9,24 +9,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command
-from photocluster.config import ENCODER_RUNTIMES, OFFLINE_MODEL, Settings
+from photocluster.config import ENCODER_RUNTIMES, OFFLINE_MODEL, Linkage, Settings
+from photocluster.quality import SPLITS
 
 if TYPE_CHECKING:
     from photocluster.quality.metrics import TierScore
 
 
 def cmd_make_eval_set(args: argparse.Namespace, settings: Settings) -> int:
-    """Build the reproducible evaluation set from images inside installed packages."""
-    from photocluster.quality import evalset
+    """Build the graded evaluation set (README, Quality) from pictures inside installed
+    packages: one split of the sources, labelled at every tier."""
+    from photocluster.quality import evalset, scenes
 
-    try:
-        samples = evalset.build(args.seed, args.groups, args.per_group, args.singletons)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    out = evalset.write(samples, Path(args.out), args.seed)
-    groups = len({s.group for s in samples if s.group})
-    singletons = sum(1 for s in samples if s.group is None)
-    print(f"wrote {len(samples)} images ({groups} groups, {singletons} singletons) to {out}")
+    samples = scenes.build_graded(args.seed, args.split, subjects=args.subjects)
+    if not samples:
+        raise UsageError(f"no sources in split {args.split!r}")
+    out = evalset.write(samples, Path(args.out), args.seed, args.split)
+    made = scenes.counts(samples)
+    print(
+        f"wrote {len(samples)} images of {made['subjects']} subjects ({args.split} sources: "
+        f"{made['edit']} edits, {made['burst']} burst frames, {made['other-shot']} other "
+        f"shots, {made['other-time']} other times, {made['singleton']} singletons) to {out}"
+    )
     return 0
 
 
@@ -59,24 +63,26 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    """Suggest tier thresholds from the pooled sweeps of several labelled folders."""
-    from photocluster.quality.calibration import calibrate, pool
+    """Suggest tier thresholds from the pooled sweeps of labelled folders (each tier against
+    its own labels)."""
+    from photocluster.quality.calibration import calibrate, describe, pool_tiers
 
-    model, sweeps = _sweeps(args.dirs, args.model or OFFLINE_MODEL)
-    pooled = pool(sweeps)
+    model, sweeps = _sweeps(args.dirs, args.model or OFFLINE_MODEL, args.linkage)
+    pooled = pool_tiers(sweeps)
     suggestion = calibrate(pooled)
-    at = {s.threshold: s for s in pooled}
-    scores = {
-        name: {"precision": at[t].precision, "recall": at[t].recall, "f1": at[t].f1}
-        for name, t in suggestion.items()
-    }
-    summary = {"model": model, "sets": args.dirs, "suggested": suggestion}
-    print(json.dumps({**summary, "pooled_at_suggestion": scores}, indent=1))
+    summary = {"model": model, "linkage": args.linkage, "sets": args.dirs}
+    print(
+        json.dumps(
+            {**summary, "suggested": suggestion, "evidence": describe(pooled, suggestion)}, indent=1
+        )
+    )
     return 0
 
 
-def _sweeps(folders: list[str], model: str) -> tuple[str, list[list[TierScore]]]:
-    """The encoder's recorded id, and a complete-linkage sweep of each labelled folder."""
+def _sweeps(
+    folders: list[str], model: str, linkage: Linkage
+) -> tuple[str, list[dict[str, list[TierScore]]]]:
+    """The encoder's recorded id, and each labelled folder's sweeps per tier."""
     from photocluster.quality.evaluation import evaluate
 
     sweeps = []
@@ -84,9 +90,9 @@ def _sweeps(folders: list[str], model: str) -> tuple[str, list[list[TierScore]]]
         for folder in folders:
             with tempfile.TemporaryDirectory(prefix="photocluster-cal-") as work:
                 report, _ = evaluate(
-                    Path(folder), model, Path(work), linkages=["complete"], progress=False
+                    Path(folder), model, Path(work), linkages=[linkage], progress=False
                 )
-            sweeps.append(report.sweep["complete"])
+            sweeps.append(report.sweep[linkage])
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
     return report.model, sweeps
@@ -96,9 +102,13 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "make-eval-set", cmd_make_eval_set, "build the labelled evaluation set")
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--groups", type=int, default=16)
-    p.add_argument("--per-group", type=int, default=5)
-    p.add_argument("--singletons", type=int, default=9)
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="evaluation",
+        help="the sources: held out for evaluation (default), for calibration, or all",
+    )
+    p.add_argument("--subjects", type=int, help="at most this many subjects (quick runs)")
 
     p = command(sub, "eval", cmd_eval, "pairwise precision/recall of the tiers on a folder")
     p.add_argument("dir", help="one sub-folder per group, plus singletons/")
@@ -117,3 +127,4 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "calibrate", cmd_calibrate, "suggest tier thresholds from labelled folders")
     p.add_argument("dirs", nargs="+")
     p.add_argument("--model")
+    p.add_argument("--linkage", choices=["complete", "single"], default="complete")

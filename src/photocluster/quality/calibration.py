@@ -1,34 +1,52 @@
-"""Tier thresholds suggested from threshold sweeps (``make calibrate``)."""
+"""Tier thresholds from threshold sweeps, each tier against its own labels (README, Quality).
+
+A tier's threshold is the loosest one from which the tier's precision stays at or above its
+floor for every stricter threshold: it keeps the most recall the precision target allows,
+and a single lucky threshold in a noisy sweep cannot pull it down. The floors sit a margin
+above the product's targets (high 0.97, medium 0.95, low 0.85), because a few false pairs
+move precision in steps on sets of this size.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from photocluster.config import Calibration, EncoderRuntime, TierThresholds
+from photocluster.config import (
+    TIER_NAMES,
+    Calibration,
+    EncoderRuntime,
+    Linkage,
+    TierThresholds,
+)
 from photocluster.quality.metrics import TierScore
 
+#: Precision each tier must keep on the calibration sets: the targets plus a margin.
+PRECISION_FLOORS = {"low": 0.87, "medium": 0.96, "high": 0.98}
+#: How far below the low tier the write-time graph keeps pairs.
+FLOOR_MARGIN = 0.05
 
-def calibrate(sweep: Sequence[TierScore]) -> dict[str, float]:
-    """Suggested tiers from a complete-linkage sweep (README, Quality):
+Sweeps = Mapping[str, Sequence[TierScore]]  # per tier: scores by increasing threshold
 
-    * high (near-duplicates): the strictest threshold with precision >= 0.95 and recall
-      >= 0.85: the product's goal (precision >= 0.95 at recall >= 0.80) with a 0.05 recall
-      margin, because ~80 true pairs per set move recall in steps of ~1.3%;
-    * medium (same scene): the middle of the best-F1 plateau;
-    * low (loosely similar): the loosest threshold whose precision is still >= 0.85;
-    then nudged so that low < medium < high.
-    """
+
+def loosest_precise(sweep: Sequence[TierScore], floor: float) -> TierScore:
+    """The loosest threshold whose precision, and every stricter one's, is >= ``floor``
+    (the strictest threshold if none is)."""
     ordered = sorted(sweep, key=lambda s: s.threshold)
-    meeting = [s.threshold for s in ordered if s.precision >= 0.95 and s.recall >= 0.85]
-    best_f1 = max(s.f1 for s in ordered)
-    plateau = [s.threshold for s in ordered if s.f1 >= best_f1 - 0.002]
-    high = max(meeting) if meeting else plateau[-1]
-    medium = plateau[len(plateau) // 2]
-    loose = [s.threshold for s in ordered if s.precision >= 0.85]
-    low = min(loose) if loose else ordered[0].threshold
-    medium = min(medium, round(high - 0.01, 2))
-    low = min(low, round(medium - 0.01, 2))
-    return {"low": round(low, 2), "medium": round(medium, 2), "high": round(high, 2)}
+    chosen = ordered[-1]
+    for score in reversed(ordered):
+        if score.precision < floor:
+            break
+        chosen = score
+    return chosen
+
+
+def calibrate(sweeps: Sweeps) -> dict[str, float]:
+    """Suggested thresholds, one per tier, each from its own sweep; then nudged apart so
+    that low < medium < high."""
+    chosen = {t: loosest_precise(sweeps[t], PRECISION_FLOORS[t]).threshold for t in TIER_NAMES}
+    chosen["medium"] = min(chosen["medium"], round(chosen["high"] - 0.01, 2))
+    chosen["low"] = min(chosen["low"], round(chosen["medium"] - 0.01, 2))
+    return {name: round(value, 2) for name, value in chosen.items()}
 
 
 def pool(sweeps: Sequence[Sequence[TierScore]]) -> list[TierScore]:
@@ -58,42 +76,58 @@ def pool(sweeps: Sequence[Sequence[TierScore]]) -> list[TierScore]:
     return pooled
 
 
+def pool_tiers(sets: Sequence[Sweeps]) -> dict[str, list[TierScore]]:
+    """Per tier, the sweeps of several sets pooled."""
+    return {tier: pool([s[tier] for s in sets]) for tier in TIER_NAMES}
+
+
+def describe(pooled: Sweeps, thresholds: Mapping[str, float]) -> str:
+    """The evidence line: each tier's threshold with its pooled precision and recall."""
+    parts = []
+    for tier in TIER_NAMES:
+        at = next(s for s in pooled[tier] if s.threshold == thresholds[tier])
+        parts.append(f"{tier} {at.threshold:.2f} P={at.precision:.3f} R={at.recall:.3f}")
+    return "; ".join(parts)
+
+
 def calibrate_model(
     model: str,
     runtime: EncoderRuntime = "torch",
     seeds: Sequence[int] = (0, 1, 2),
     progress: bool = False,
+    linkage: Linkage = "complete",
+    subjects: int | None = None,
 ) -> Calibration:
-    """The tiers of ``model`` (a name or a baked folder), calibrated on the generated sets of
-    ``seeds``: what ``bake-model`` writes beside the weights."""
+    """The tiers of ``model`` (a name or a baked folder), calibrated on the graded sets of
+    ``seeds`` from the calibration sources only: what ``bake-model`` writes beside the
+    weights. ``subjects`` caps the sources per set (quick runs)."""
     import tempfile
     from pathlib import Path
 
-    from photocluster.quality import evalset
+    from photocluster.quality import evalset, scenes
     from photocluster.quality.evaluation import evaluate
 
-    sweeps = []
+    sets = []
     with tempfile.TemporaryDirectory(prefix="photocluster-calibrate-") as tmp:
         for seed in seeds:
-            folder = evalset.write(evalset.build(seed), Path(tmp) / f"set-{seed}", seed)
+            samples = scenes.build_graded(seed, "calibration", subjects=subjects)
+            folder = evalset.write(samples, Path(tmp) / f"set-{seed}", seed, "calibration")
             report, _ = evaluate(
                 folder,
                 model,
                 Path(tmp) / f"work-{seed}",
-                linkages=["complete"],
+                linkages=[linkage],
                 progress=progress,
                 runtime=runtime,
             )
-            sweeps.append(report.sweep["complete"])
-    pooled = pool(sweeps)
+            sets.append(report.sweep[linkage])
+    pooled = pool_tiers(sets)
     suggested = calibrate(pooled)
-    at = {s.threshold: s for s in pooled}
-    evidence = "; ".join(
-        f"{name} {t:.2f} P={at[t].precision:.3f} R={at[t].recall:.3f}"
-        for name, t in suggested.items()
-    )
     return Calibration(
         thresholds=TierThresholds(**suggested),
-        index_floor=round(max(0.05, suggested["low"] - 0.05), 2),
-        evidence=f"generated sets, seeds {', '.join(map(str, seeds))} pooled: {evidence}",
+        index_floor=round(max(0.05, suggested["low"] - FLOOR_MARGIN), 2),
+        evidence=(
+            f"graded sets of the calibration sources, seeds {', '.join(map(str, seeds))}, "
+            f"{linkage} linkage, pooled: {describe(pooled, suggested)}"
+        ),
     )

@@ -15,14 +15,16 @@ from __future__ import annotations
 import io
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 SINGLETONS_DIR = "singletons"
+MANIFEST = "manifest.json"
 
 #: Sources turned into groups, then the ones used as singletons (order matters for seeds).
 GROUP_SOURCES = (
@@ -57,7 +59,7 @@ SINGLETON_SOURCES = (
 _WORDS = ("holiday", "2024", "best day", "me & you", "lol", "#sunset", "family", "wow")
 
 
-def _source(name: str) -> list[Image.Image]:
+def source_pictures(name: str) -> list[Image.Image]:
     """The picture(s) of one source: two for the stereo pair, one otherwise."""
     from skimage import data
 
@@ -186,6 +188,9 @@ class Sample:
         self.image.save(buffer, format="JPEG", quality=quality)
         return buffer.getvalue()
 
+    def manifest_row(self) -> dict[str, object]:
+        return {"group": self.group, "edits": list(self.edits)}
+
 
 def build(
     seed: int = 0,
@@ -205,7 +210,7 @@ def build(
     samples: list[Sample] = []
     for name in GROUP_SOURCES[:groups]:
         rng = random.Random(f"{seed}-{name}")  # noqa: S311 - reproducible edits, not secrets
-        originals = [_fit(image, max_side) for image in _source(name)]
+        originals = [_fit(image, max_side) for image in source_pictures(name)]
         for version in range(per_group):
             if version < len(originals):
                 samples.append(Sample(f"{name}-{version}", name, originals[version]))
@@ -216,7 +221,7 @@ def build(
                 image = EDITS[edit](image, rng)
             samples.append(Sample(f"{name}-{version}", name, image, edits))
     for name in SINGLETON_SOURCES[:singletons]:
-        samples.append(Sample(name, None, _fit(_source(name)[0], max_side)))
+        samples.append(Sample(name, None, _fit(source_pictures(name)[0], max_side)))
     return samples
 
 
@@ -229,43 +234,97 @@ def _fit(image: Image.Image, max_side: int) -> Image.Image:
     )
 
 
-def write(samples: list[Sample], out: Path, seed: int) -> Path:
-    """Write the set as ``out/{group}/{name}.jpg`` and ``out/singletons/{name}.jpg``."""
+class WritableSample(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def group(self) -> str | None: ...
+
+    def jpeg_bytes(self, quality: int = 90) -> bytes: ...
+
+    def manifest_row(self) -> dict[str, object]: ...
+
+
+def write(samples: Sequence[WritableSample], out: Path, seed: int, split: str = "") -> Path:
+    """Write the set as ``out/{group}/{name}.jpg`` and ``out/singletons/{name}.jpg``, and
+    ``manifest.json``: each file's labels (version 2: at every tier) and edits."""
     out.mkdir(parents=True, exist_ok=True)
-    manifest = []
+    rows = []
     for sample in samples:
         folder = out / (sample.group or SINGLETONS_DIR)
         folder.mkdir(exist_ok=True)
         path = folder / f"{sample.name}.jpg"
         path.write_bytes(sample.jpeg_bytes())
-        manifest.append(
-            {"file": str(path.relative_to(out)), "group": sample.group, "edits": list(sample.edits)}
-        )
-    (out / "manifest.json").write_text(json.dumps({"seed": seed, "images": manifest}, indent=1))
+        rows.append({"file": str(path.relative_to(out)), **sample.manifest_row()})
+    graded = all("duplicate" in row for row in rows)
+    manifest = {"version": 2 if graded else 1, "seed": seed, "split": split, "images": rows}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return out
+
+
+#: The tiers, loosest first, and the label of the set each is scored against.
+TIER_LABELS = {"low": "subject", "medium": "scene", "high": "duplicate"}
 
 
 @dataclass(frozen=True)
 class LabelledImage:
+    """An image of an evaluation folder and what it belongs with at each tier."""
+
     path: Path
     image_id: str
     group: str | None
+    labels: Mapping[str, str | None] = field(default_factory=dict)
+    kind: str = ""
+    families: tuple[str, ...] = ()
+
+    def label(self, tier: str) -> str | None:
+        """Its label at ``tier``; a folder without graded labels uses its group at every tier."""
+        return self.labels.get(tier, self.group) if self.labels else self.group
 
 
 def read_set(folder: Path) -> list[LabelledImage]:
-    """The images of an evaluation folder: one sub-folder per group, ``singletons/`` apart."""
+    """The images of an evaluation folder: one sub-folder per group, ``singletons/`` apart;
+    a version-2 ``manifest.json`` adds each image's labels per tier, kind and edits."""
     from photocluster.ids import image_id_for_filename
     from photocluster.ingest.images import IMAGE_EXTENSIONS
 
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
+    graded = _graded_rows(folder)
     images = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         group = None if sub.name == SINGLETONS_DIR else sub.name
         for path in sorted(sub.iterdir()):
             if path.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS:
                 name = f"{sub.name}--{path.name}"  # unique across folders
-                images.append(LabelledImage(path, image_id_for_filename(name), group))
+                row = graded.get(str(path.relative_to(folder)), {})
+                images.append(
+                    LabelledImage(
+                        path,
+                        image_id_for_filename(name),
+                        group,
+                        {tier: row[key] for tier, key in TIER_LABELS.items()} if row else {},
+                        row.get("kind", ""),
+                        tuple(row.get("families", ())),
+                    )
+                )
     if not images:
         raise FileNotFoundError(f"{folder}: no images in group sub-folders")
     return images
+
+
+def _graded_rows(folder: Path) -> dict[str, dict[str, Any]]:
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return {}
+    data = json.loads(manifest.read_text())
+    if data.get("version") != 2:
+        return {}
+    return {row["file"]: row for row in data["images"]}
+
+
+def truth_at(images: Sequence[LabelledImage], tier: str) -> dict[str, str | None]:
+    """Image id -> label at ``tier`` (what :func:`~photocluster.quality.metrics.score_tier`
+    takes)."""
+    return {item.image_id: item.label(tier) for item in images}

@@ -8,6 +8,7 @@ scores each tier with pairwise precision and recall (:mod:`photocluster.quality.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,10 +18,10 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from photocluster.config import EncoderRuntime, Settings
+from photocluster.config import TIER_NAMES, EncoderRuntime, Settings
 from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
 from photocluster.library import Library
-from photocluster.quality.evalset import LabelledImage, read_set
+from photocluster.quality.evalset import LabelledImage, read_set, truth_at
 from photocluster.quality.metrics import TierScore, score_tier
 
 EVAL_USER = "eval"
@@ -34,11 +35,29 @@ class EvalReport:
     n_images: int
     n_groups: int
     n_singletons: int
+    graded: bool = False  # labels per tier (a generated set) or one group per folder
     tiers: dict[str, list[TierScore]] = field(default_factory=dict)  # per linkage
-    sweep: dict[str, list[TierScore]] = field(default_factory=dict)  # per linkage
+    #: per linkage, per tier: every threshold of SWEEP scored against that tier's labels
+    sweep: dict[str, dict[str, list[TierScore]]] = field(default_factory=dict)
+    #: per linkage: the recall of each edit family and kind of image, at each tier
+    families: dict[str, list[FamilyRecall]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
+
+
+@dataclass(frozen=True)
+class FamilyRecall:
+    """Of the true pairs at a tier that hold an image made by ``family``, those found."""
+
+    family: str
+    tier: str
+    true_pairs: int
+    found_pairs: int
+
+    @property
+    def recall(self) -> float:
+        return self.found_pairs / self.true_pairs if self.true_pairs else 1.0
 
 
 @dataclass
@@ -47,7 +66,7 @@ class Embedded:
     vectors: npt.NDArray[np.float32]
     model: str
     library: Library
-    truth: dict[str, str | None]
+    truth: dict[str, dict[str, str | None]]  # per tier: image id -> label
 
 
 def embed_folder(
@@ -82,9 +101,8 @@ def embed_folder(
         Settings(store_root=store_root, model=encoder.model_id, store_fsync=False)
     )
     library.write(EVAL_USER, encoder.model_id, [i.image_id for i in images], vectors)
-    return Embedded(
-        images, vectors, encoder.model_id, library, {i.image_id: i.group for i in images}
-    )
+    truth: dict[str, dict[str, str | None]] = {t: truth_at(images, t) for t in TIER_NAMES}
+    return Embedded(images, vectors, encoder.model_id, library, truth)
 
 
 def evaluate(
@@ -109,20 +127,42 @@ def evaluate(
         len(embedded.images),
         len(groups),
         sum(1 for i in embedded.images if i.group is None),
+        graded=any(i.labels for i in embedded.images),
     )
     for linkage in linkages:
         result = library.cut(EVAL_USER, tiers, linkage)
         report.tiers[linkage] = [
-            score_tier(t.name, t.threshold, t.groups, embedded.truth) for t in result.tiers
+            score_tier(t.name, t.threshold, t.groups, embedded.truth[t.name]) for t in result.tiers
         ]
+        report.families[linkage] = family_recall(
+            embedded.images, {t.name: t.groups for t in result.tiers}
+        )
         if sweep:
-            report.sweep[linkage] = [
-                score_tier(
-                    f"t{t}",
-                    t,
-                    library.cut(EVAL_USER, {"t": t}, linkage).tiers[0].groups,
-                    embedded.truth,
-                )
-                for t in SWEEP
-            ]
+            cuts = [(t, library.cut(EVAL_USER, {"t": t}, linkage).tiers[0].groups) for t in SWEEP]
+            report.sweep[linkage] = {
+                tier: [score_tier(tier, t, groups, embedded.truth[tier]) for t, groups in cuts]
+                for tier in TIER_NAMES
+            }
     return report, embedded
+
+
+def family_recall(
+    images: Sequence[LabelledImage], groups: Mapping[str, Sequence[Sequence[str]]]
+) -> list[FamilyRecall]:
+    """For each edit family (and kind: burst, other shot, other time) and tier: how many of
+    the tier's true pairs that hold an image of that family share a predicted group."""
+    out = []
+    for tier, tier_groups in groups.items():
+        predicted = {i: n for n, group in enumerate(tier_groups) for i in group}
+        counts: dict[str, list[int]] = {}
+        for a, b in itertools.combinations(images, 2):
+            label = a.label(tier)
+            if label is None or label != b.label(tier):
+                continue
+            found = a.image_id in predicted and predicted[a.image_id] == predicted.get(b.image_id)
+            for family in set(a.families) | set(b.families):
+                tally = counts.setdefault(family, [0, 0])
+                tally[0] += 1
+                tally[1] += found
+        out += [FamilyRecall(f, tier, t, n) for f, (t, n) in sorted(counts.items())]
+    return out

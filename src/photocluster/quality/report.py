@@ -9,33 +9,60 @@ import itertools
 from collections.abc import Mapping
 from pathlib import Path
 
+from photocluster.config import TIER_NAMES
 from photocluster.quality.calibration import calibrate
 from photocluster.quality.evalset import LabelledImage
-from photocluster.quality.evaluation import EVAL_USER, Embedded, EvalReport
+from photocluster.quality.evaluation import EVAL_USER, Embedded, EvalReport, FamilyRecall
 
 
 def format_report(report: EvalReport) -> str:
+    labels = "each tier against its own labels" if report.graded else "one group per folder"
     lines = [
         f"# Quality: {report.n_images} images ({report.n_groups} groups, "
-        f"{report.n_singletons} singletons), model {report.model}",
+        f"{report.n_singletons} singletons), model {report.model}, {labels}",
         "",
+        "| linkage | tier | threshold | precision | recall | F1 | groups | largest |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    lines.append("| linkage | tier | threshold | precision | recall | F1 | groups | largest |")
-    lines.append("|---|---|---|---|---|---|---|---|")
     for linkage, scores in report.tiers.items():
         for s in scores:
             lines.append(
                 f"| {linkage} | {s.name} | {s.threshold:.2f} | {s.precision:.3f} | "
                 f"{s.recall:.3f} | {s.f1:.3f} | {s.groups} | {s.largest} |"
             )
-    if "complete" in report.sweep:
-        suggestion = calibrate(report.sweep["complete"])
-        lines += [
-            "",
-            "Thresholds suggested by the sweep (complete linkage): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in suggestion.items()),
-        ]
+    for linkage, sweeps in report.sweep.items():
+        suggestion = calibrate(sweeps)
+        lines.append(
+            f"\nThresholds this set suggests ({linkage} linkage; calibrate on other sources): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in suggestion.items())
+        )
+    if report.graded:
+        lines += ["", *format_families(report)]
     return "\n".join(lines)
+
+
+def format_families(report: EvalReport) -> list[str]:
+    """Recall per edit family and kind of image: which edits each tier misses."""
+    linkages = list(report.families)
+    lines = [
+        "Recall of the pairs holding an image of each edit family or kind "
+        "(pairs in brackets; '-': not a true pair at that tier):",
+        "",
+        "| family | " + " | ".join(f"{k} {t}" for k in linkages for t in TIER_NAMES) + " |",
+        "|---|" + "---|" * (len(linkages) * len(TIER_NAMES)),
+    ]
+    table: dict[str, dict[tuple[str, str], FamilyRecall]] = {}
+    for linkage, rows in report.families.items():
+        for row in rows:
+            table.setdefault(row.family, {})[(linkage, row.tier)] = row
+    for family, cells in sorted(table.items()):
+        shown = [
+            f"{cells[(k, t)].recall:.2f} ({cells[(k, t)].true_pairs})" if (k, t) in cells else "-"
+            for k in linkages
+            for t in TIER_NAMES
+        ]
+        lines.append(f"| {family} | " + " | ".join(shown) + " |")
+    return lines
 
 
 def _thumbnail(path: Path) -> str:
@@ -69,7 +96,7 @@ def error_page(
     similar pairs of a true group left apart) at one tier, as thumbnails."""
     result = embedded.library.cut(EVAL_USER, dict(thresholds), linkage)
     chosen = next(t for t in result.tiers if t.name == tier)
-    merges, misses = _errors(embedded, chosen.groups)
+    merges, misses = _errors(embedded, chosen.groups, tier)
     return (
         "<!doctype html><meta charset=utf-8><title>photocluster eval errors</title>"
         f"<style>{_PAGE_STYLE}</style>"
@@ -80,7 +107,7 @@ def error_page(
 
 
 def _errors(
-    embedded: Embedded, groups: list[list[str]]
+    embedded: Embedded, groups: list[list[str]], tier: str
 ) -> tuple[list[ScoredPair], list[ScoredPair]]:
     """False merges, most similar first, and misses, least similar first."""
     predicted_group = {i: g for g, group in enumerate(groups) for i in group}
@@ -91,7 +118,7 @@ def _errors(
         together = a.image_id in predicted_group and predicted_group.get(
             a.image_id
         ) == predicted_group.get(b.image_id)
-        same = a.group is not None and a.group == b.group
+        same = a.label(tier) is not None and a.label(tier) == b.label(tier)
         score = float(sims[index[a.image_id], index[b.image_id]])
         if together and not same:
             merges.append((score, a, b))
@@ -107,7 +134,13 @@ def _pair_rows(items: list[ScoredPair]) -> str:
         return "<p>None.</p>"
     return "".join(
         f"<div class=pair><img src='{_thumbnail(a.path)}'><img src='{_thumbnail(b.path)}'>"
-        f"<p>{score:.3f}: {html.escape(a.image_id)} ({html.escape(a.group or '-')}) / "
-        f"{html.escape(b.image_id)} ({html.escape(b.group or '-')})</p></div>"
+        f"<p>{score:.3f}: {html.escape(a.image_id)} ({html.escape(_what(a))}) / "
+        f"{html.escape(b.image_id)} ({html.escape(_what(b))})</p></div>"
         for score, a, b in items
     )
+
+
+def _what(item: LabelledImage) -> str:
+    """Its near-duplicate group and how it was made, e.g. ``coffee/1a, burst``."""
+    made = ", ".join(item.families) or item.kind
+    return ", ".join(p for p in (item.label("high") or item.group or "-", made) if p)

@@ -1,0 +1,309 @@
+"""The graded evaluation set: photos labelled with what each tier means (README, Quality).
+
+* **high** (near-duplicates, the pictures a user keeps one of): the same photo edited
+  (:mod:`~photocluster.quality.edits`) and the frames of one burst;
+* **medium** (the same scene): another shot moments apart, the subject clearly moved and
+  the camera elsewhere; not a near-duplicate;
+* **low** (the same subject or place): another part of the place, at another time.
+
+Tiers nest, so a tier's positives include the stricter tiers' ones. Each source picture is
+one *subject*, built with a seeded random generator into:
+
+* scene 1: a *shot* (a window of the picture) in which a *subject* (a feathered cut-out of
+  the picture) can move;
+  * near-duplicate group ``a``: the shot, a burst of further frames (the camera shakes:
+    shift, zoom, tilt, exposure; the subject moves a little) and edits of the shot;
+  * near-duplicate group ``b``: another shot moments apart (the subject moved far, another
+    window; for the stereo motorcycle, the other camera) and an edit of it;
+* scene 2: another window of the picture with another light (another time).
+
+Sources never seen together: each source belongs to one *split* (``calibration`` or
+``evaluation``, fixed by a hash of its name), so thresholds fitted on one are checked on
+photos they never saw, in addition to other seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
+
+from photocluster.quality import Split, edits
+
+#: What made an image, beside its edit families: reports give the recall of each.
+KINDS = ("original", "edit", "burst", "other-shot", "other-time", "singleton")
+
+
+@dataclass(frozen=True)
+class GradedSample:
+    """One image and its labels at the three tiers (None: it belongs with no other)."""
+
+    name: str
+    image: Image.Image = field(repr=False)
+    source: str
+    subject: str | None
+    scene: str | None
+    duplicate: str | None
+    kind: str
+    families: tuple[str, ...] = ()
+
+    @property
+    def group(self) -> str | None:
+        """The folder it is written to: its subject."""
+        return self.subject
+
+    def jpeg_bytes(self, quality: int = 90) -> bytes:
+        buffer = io.BytesIO()
+        self.image.save(buffer, format="JPEG", quality=quality)
+        return buffer.getvalue()
+
+    def manifest_row(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "subject": self.subject,
+            "scene": self.scene,
+            "duplicate": self.duplicate,
+            "kind": self.kind,
+            "families": list(self.families),
+        }
+
+
+def split_of(source: str) -> Split:
+    """The split a source belongs to, for good: two in five are held out for evaluation."""
+    digest = hashlib.blake2b(source.encode(), digest_size=4).digest()
+    return "evaluation" if int.from_bytes(digest) % 5 < 2 else "calibration"
+
+
+def build_graded(
+    seed: int = 0,
+    split: Split = "evaluation",
+    edits_per_shot: int = 5,
+    burst_frames: int = 3,
+    max_side: int = 640,
+    subjects: int | None = None,
+) -> list[GradedSample]:
+    """The graded set of ``split``'s sources (``subjects`` caps how many become subjects)."""
+    from photocluster.quality.evalset import GROUP_SOURCES, SINGLETON_SOURCES, source_pictures
+
+    chosen = [s for s in GROUP_SOURCES if split == "all" or split_of(s) == split]
+    chosen = chosen[:subjects] if subjects is not None else chosen
+    families = _family_cycle(seed)
+    samples: list[GradedSample] = []
+    for source in chosen:
+        rng = random.Random(f"{seed}-{source}")  # noqa: S311 - reproducible, not secrets
+        pictures = [_fit(p, max_side * 2) for p in source_pictures(source)]
+        samples += _subject(source, pictures, rng, families, edits_per_shot, burst_frames, max_side)
+    for source in SINGLETON_SOURCES:
+        if split == "all" or split_of(source) == split:
+            picture = _fit(source_pictures(source)[0], max_side)
+            samples.append(GradedSample(source, picture, source, None, None, None, "singleton"))
+    return samples
+
+
+def _family_cycle(seed: int) -> Iterator[str]:
+    """Every family in turn (shuffled per seed), so each is drawn about as often."""
+    names = sorted(edits.FAMILIES)
+    random.Random(seed).shuffle(names)  # noqa: S311
+    return itertools.cycle(names)
+
+
+def _subject(
+    source: str,
+    pictures: list[Image.Image],
+    rng: random.Random,
+    families: Iterator[str],
+    edits_per_shot: int,
+    burst_frames: int,
+    max_side: int,
+) -> list[GradedSample]:
+    picture = pictures[0]
+    stage = _Stage.of(picture, rng)
+    window = _window(picture.size, rng.uniform(0.7, 0.85), rng)
+    scene, other_scene = f"{source}/1", f"{source}/2"
+
+    def sample(
+        name: str, image: Image.Image, group: str, kind: str, fams: tuple[str, ...] = ()
+    ) -> GradedSample:
+        duplicate = None if group == other_scene else group
+        scene_of = other_scene if group == other_scene else scene
+        return GradedSample(
+            f"{source}-{name}",
+            _fit(image, max_side),
+            source,
+            source,
+            scene_of,
+            duplicate,
+            kind,
+            fams,
+        )
+
+    shot = _fit(picture.crop(window), max_side)
+    near_a, near_b = f"{scene}a", f"{scene}b"
+    out = [sample("shot", shot, near_a, "original")]
+    for k in range(edits_per_shot):
+        chosen: tuple[str, ...] = (next(families),)
+        if rng.random() < 0.3:  # a second edit on top, as people combine them
+            chosen += tuple({rng.choice(sorted(edits.FAMILIES))} - set(chosen))
+        edited = shot
+        for family in chosen:
+            edited = edits.FAMILIES[family](edited, rng)
+        out.append(sample(f"edit{k}", edited, near_a, "edit", chosen))
+    direction = rng.choice((-1, 1))
+    for k in range(1, burst_frames + 1):
+        step = direction * k * rng.uniform(0.02, 0.05) * picture.width
+        moved = stage.with_subject_at(step, rng.uniform(-0.02, 0.02) * picture.height)
+        frame = _camera(moved, window, rng, shake=0.03, zoom=0.04, tilt=2.0)
+        out.append(sample(f"burst{k}", frame, near_a, "burst", ("burst",)))
+    if len(pictures) > 1:  # a second camera: the stereo pair's other view
+        other = pictures[1].crop(window)
+    else:
+        far = -direction * rng.uniform(0.3, 0.5) * picture.width
+        moved = stage.with_subject_at(far, rng.uniform(-0.1, 0.1) * picture.height)
+        other = _camera(
+            moved, _shifted(window, picture.size, rng), rng, shake=0.0, zoom=0.1, tilt=3.0
+        )
+    other = _fit(other, max_side)
+    out.append(sample("other-shot", other, near_b, "other-shot", ("other-shot",)))
+    family = next(families)
+    out.append(
+        sample("other-shot-edit", edits.FAMILIES[family](other, rng), near_b, "edit", (family,))
+    )
+    elsewhere = _window(picture.size, rng.uniform(0.45, 0.6), rng, away_from=window)
+    out.append(
+        sample(
+            "other-time",
+            _other_light(picture.crop(elsewhere), rng),
+            other_scene,
+            "other-time",
+            ("other-time",),
+        )
+    )
+    return out
+
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """A picture whose subject (an elliptical cut-out of it, feathered) can move."""
+
+    picture: Image.Image
+    background: Image.Image  # the subject's place filled with a blur of its surroundings
+    subject: Image.Image  # RGBA
+    home: tuple[int, int]
+
+    @classmethod
+    def of(cls, picture: Image.Image, rng: random.Random) -> _Stage:
+        side = round(min(picture.size) * rng.uniform(0.25, 0.35))
+        pixels = np.asarray(picture.convert("L"), dtype=np.float32)
+        candidates = [
+            (rng.randint(0, picture.width - side), rng.randint(0, picture.height - side))
+            for _ in range(8)
+        ]
+        x, y = max(
+            candidates, key=lambda c: float(pixels[c[1] : c[1] + side, c[0] : c[0] + side].std())
+        )
+        mask = Image.new("L", (side, side), 0)
+        ImageDraw.Draw(mask).ellipse(
+            (side // 10, side // 10, side - side // 10, side - side // 10), fill=255
+        )
+        mask = mask.filter(ImageFilter.GaussianBlur(side / 14))
+        box = (x, y, x + side, y + side)
+        subject = picture.crop(box)
+        subject.putalpha(mask)
+        background = picture.copy()
+        background.paste(
+            picture.filter(ImageFilter.GaussianBlur(side / 3)).crop(box), box[:2], mask
+        )
+        return cls(picture, background, subject, (x, y))
+
+    def with_subject_at(self, dx: float, dy: float) -> Image.Image:
+        """The picture with its subject moved by (dx, dy), kept inside the picture."""
+        width, height = self.picture.size
+        x = int(np.clip(self.home[0] + dx, 0, width - self.subject.width))
+        y = int(np.clip(self.home[1] + dy, 0, height - self.subject.height))
+        canvas = self.background.copy()
+        canvas.paste(self.subject, (x, y), self.subject)
+        return canvas
+
+
+def _window(
+    size: tuple[int, int], area: float, rng: random.Random, away_from: Box | None = None
+) -> Box:
+    """A box of ``area`` of the picture; with ``away_from``, the corner farthest from it."""
+    width, height = size
+    w, h = round(width * area**0.5), round(height * area**0.5)
+    if away_from is None:
+        left, top = rng.randint(0, width - w), rng.randint(0, height - h)
+        return (left, top, left + w, top + h)
+    centre = ((away_from[0] + away_from[2]) / 2, (away_from[1] + away_from[3]) / 2)
+    corners = [(0, 0), (width - w, 0), (0, height - h), (width - w, height - h)]
+    left, top = max(
+        corners, key=lambda c: (c[0] + w / 2 - centre[0]) ** 2 + (c[1] + h / 2 - centre[1]) ** 2
+    )
+    return (left, top, left + w, top + h)
+
+
+def _shifted(window: Box, size: tuple[int, int], rng: random.Random) -> Box:
+    """The camera moved: the window shifted by 12-20% of the picture's width."""
+    shift = rng.choice((-1, 1)) * round(rng.uniform(0.12, 0.2) * size[0])
+    left = int(np.clip(window[0] + shift, 0, size[0] - (window[2] - window[0])))
+    return (left, window[1], left + window[2] - window[0], window[3])
+
+
+def _camera(
+    picture: Image.Image, window: Box, rng: random.Random, shake: float, zoom: float, tilt: float
+) -> Image.Image:
+    """What a hand-held camera aimed at ``window`` records: shifted, zoomed, tilted, exposed."""
+    width, height = picture.size
+    w, h = window[2] - window[0], window[3] - window[1]
+    scale = rng.uniform(1 - zoom, 1 + zoom)
+    cw, ch = min(width, round(w * scale)), min(height, round(h * scale))
+    cx = (window[0] + window[2]) / 2 + rng.uniform(-shake, shake) * width
+    cy = (window[1] + window[3]) / 2 + rng.uniform(-shake, shake) * height
+    left = int(np.clip(cx - cw / 2, 0, width - cw))
+    top = int(np.clip(cy - ch / 2, 0, height - ch))
+    frame = picture.crop((left, top, left + cw, top + ch)).resize((w, h), Image.Resampling.BICUBIC)
+    angle = rng.uniform(-tilt, tilt)
+    margin = 1 + 0.03 * abs(angle)
+    frame = frame.rotate(angle, resample=Image.Resampling.BICUBIC).crop(
+        (
+            round(w * (1 - 1 / margin) / 2),
+            round(h * (1 - 1 / margin) / 2),
+            round(w * (1 + 1 / margin) / 2),
+            round(h * (1 + 1 / margin) / 2),
+        )
+    )
+    return ImageEnhance.Brightness(frame).enhance(rng.uniform(0.85, 1.15))
+
+
+def _other_light(picture: Image.Image, rng: random.Random) -> Image.Image:
+    """Another time of day: darker or brighter, warmer or cooler, flatter."""
+    pixels = np.asarray(picture, dtype=np.float32) / 255
+    exposure = rng.choice((rng.uniform(0.5, 0.75), rng.uniform(1.2, 1.4)))
+    tint = np.array(rng.choice(([1.15, 1.0, 0.8], [0.8, 0.95, 1.2])), dtype=np.float32)
+    pixels = (0.1 + 0.85 * pixels) * exposure * tint
+    return Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+
+
+def _fit(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    return image.resize(
+        (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+    )
+
+
+def counts(samples: Sequence[GradedSample]) -> dict[str, int]:
+    """How many images of each kind, and subjects."""
+    out = {kind: sum(1 for s in samples if s.kind == kind) for kind in KINDS}
+    out["subjects"] = len({s.subject for s in samples if s.subject})
+    return out
