@@ -38,8 +38,8 @@ def test_singletons_never_form_a_true_pair() -> None:
     assert precision == 0.0
 
 
-def sweep_of(rows: list[tuple[float, float, float]], tier: str = "t") -> list[TierScore]:
-    return [TierScore(tier, t, p, r, 2 * p * r / (p + r), 0, 0, 0, 0, 0) for t, p, r in rows]
+def sweep_of(rows: list[tuple[float, float, float]], predicted: int = 100) -> list[TierScore]:
+    return [TierScore("t", t, p, r, 2 * p * r / (p + r), 0, 0, predicted, 0, 0) for t, p, r in rows]
 
 
 def test_a_tier_takes_the_loosest_threshold_from_which_precision_holds() -> None:
@@ -56,6 +56,9 @@ def test_a_tier_takes_the_loosest_threshold_from_which_precision_holds() -> None
     assert loosest_precise(sweep, 0.98).threshold == 0.65
     assert loosest_precise(sweep, 0.90).threshold == 0.55
     assert loosest_precise(sweep, 1.01).threshold == 0.75  # never met: the strictest
+    # over a handful of predicted pairs, one false pair is noise, not a reason to go stricter
+    noisy = sweep_of([(0.80, 0.99, 0.9)]) + sweep_of([(0.85, 0.8, 0.1), (0.9, 1.0, 0.05)], 5)
+    assert loosest_precise(noisy, 0.98).threshold == 0.80
 
 
 def test_each_tier_is_calibrated_against_its_own_labels_and_tiers_stay_apart() -> None:

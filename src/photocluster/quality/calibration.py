@@ -22,6 +22,8 @@ from photocluster.quality.metrics import TierScore
 
 #: Precision each tier must keep on the calibration sets: the targets plus a margin.
 PRECISION_FLOORS = {"low": 0.87, "medium": 0.96, "high": 0.98}
+#: Fewest predicted pairs whose precision counts against a threshold.
+MIN_PAIRS = 25
 #: How far below the low tier the write-time graph keeps pairs.
 FLOOR_MARGIN = 0.05
 
@@ -30,13 +32,15 @@ Sweeps = Mapping[str, Sequence[TierScore]]  # per tier: scores by increasing thr
 
 def loosest_precise(sweep: Sequence[TierScore], floor: float) -> TierScore:
     """The loosest threshold whose precision, and every stricter one's, is >= ``floor``
-    (the strictest threshold if none is)."""
+    (the strictest threshold if none is). Precision over fewer than ``MIN_PAIRS``
+    predicted pairs is noise (one pair moves it by 4%) and is not held against a threshold."""
     ordered = sorted(sweep, key=lambda s: s.threshold)
     chosen = ordered[-1]
     for score in reversed(ordered):
-        if score.precision < floor:
+        if score.precision < floor and score.predicted_pairs >= MIN_PAIRS:
             break
-        chosen = score
+        if score.precision >= floor:
+            chosen = score
     return chosen
 
 

@@ -124,7 +124,7 @@ def _subject(
 ) -> list[GradedSample]:
     picture = pictures[0]
     stage = _Stage.of(picture, rng)
-    window = _window(picture.size, rng.uniform(0.7, 0.85), rng)
+    window = _window(picture.size, rng.uniform(0.45, 0.6), rng)
     scene, other_scene = f"{source}/1", f"{source}/2"
 
     def sample(
@@ -158,16 +158,15 @@ def _subject(
     for k in range(1, burst_frames + 1):
         step = direction * k * rng.uniform(0.02, 0.05) * picture.width
         moved = stage.with_subject_at(step, rng.uniform(-0.02, 0.02) * picture.height)
-        frame = _camera(moved, window, rng, shake=0.03, zoom=0.04, tilt=2.0)
+        frame = _camera(moved, window, rng, rng.uniform(0.96, 1.04), shake=0.03, tilt=2.0)
         out.append(sample(f"burst{k}", frame, near_a, "burst", ("burst",)))
     if len(pictures) > 1:  # a second camera: the stereo pair's other view
         other = pictures[1].crop(window)
     else:
         far = -direction * rng.uniform(0.3, 0.5) * picture.width
         moved = stage.with_subject_at(far, rng.uniform(-0.1, 0.1) * picture.height)
-        other = _camera(
-            moved, _shifted(window, picture.size, rng), rng, shake=0.0, zoom=0.1, tilt=3.0
-        )
+        zoom = rng.choice((rng.uniform(0.7, 0.8), rng.uniform(1.2, 1.3)))
+        other = _camera(moved, _shifted(window, picture.size, rng), rng, zoom, shake=0, tilt=4)
     other = _fit(other, max_side)
     out.append(sample("other-shot", other, near_b, "other-shot", ("other-shot",)))
     family = next(families)
@@ -252,19 +251,31 @@ def _window(
 
 
 def _shifted(window: Box, size: tuple[int, int], rng: random.Random) -> Box:
-    """The camera moved: the window shifted by 12-20% of the picture's width."""
-    shift = rng.choice((-1, 1)) * round(rng.uniform(0.12, 0.2) * size[0])
-    left = int(np.clip(window[0] + shift, 0, size[0] - (window[2] - window[0])))
-    return (left, window[1], left + window[2] - window[0], window[3])
+    """The camera moved: the window shifted by 25-40% of its size, towards the side with
+    the more room in each direction."""
+    w, h = window[2] - window[0], window[3] - window[1]
+    moves = []
+    for start, extent, total in ((window[0], w, size[0]), (window[1], h, size[1])):
+        room_before, room_after = start, total - start - extent
+        step = rng.uniform(0.25, 0.4) * extent
+        moves.append(
+            round(min(step, room_after) if room_after >= room_before else -min(step, room_before))
+        )
+    return (window[0] + moves[0], window[1] + moves[1], window[2] + moves[0], window[3] + moves[1])
 
 
 def _camera(
-    picture: Image.Image, window: Box, rng: random.Random, shake: float, zoom: float, tilt: float
+    picture: Image.Image,
+    window: Box,
+    rng: random.Random,
+    scale: float,
+    shake: float,
+    tilt: float,
 ) -> Image.Image:
-    """What a hand-held camera aimed at ``window`` records: shifted, zoomed, tilted, exposed."""
+    """What a hand-held camera aimed at ``window`` records: shifted by up to ``shake`` of
+    the picture, the field of view times ``scale``, tilted, exposed."""
     width, height = picture.size
     w, h = window[2] - window[0], window[3] - window[1]
-    scale = rng.uniform(1 - zoom, 1 + zoom)
     cw, ch = min(width, round(w * scale)), min(height, round(h * scale))
     cx = (window[0] + window[2]) / 2 + rng.uniform(-shake, shake) * width
     cy = (window[1] + window[3]) / 2 + rng.uniform(-shake, shake) * height
