@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,12 @@ def test_pairs_for_another_set_are_refused(tmp_path: Path) -> None:
         score_peers(data, images)
 
 
+@pytest.mark.parametrize("data", [[], {"runs": []}, {"images": [], "runs": {}}])
+def test_what_is_not_a_runner_output_is_refused(tmp_path: Path, data: Any) -> None:
+    with pytest.raises(PeerOutputError, match="not a peers_runner output"):
+        score_peers(data, six_images(tmp_path))
+
+
 @pytest.mark.parametrize(
     "broken",
     [
@@ -203,3 +210,21 @@ def test_eval_peers_refuses_a_file_that_is_not_json(
     code = cli.main(["eval-peers", str(small_set), "--from-pairs", str(tmp_path / "junk.json")])
     assert code == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+def test_a_runner_that_fails_is_reported_with_what_it_said(
+    small_set: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # this venv's python runs the runner for real, but has no fastdup to import
+    get_settings.cache_clear()
+    assert cli.main(["eval-peers", str(small_set), "--python", sys.executable]) == 2
+    error = capsys.readouterr().err
+    assert "the peers runner failed (exit 1)" in error and "fastdup" in error
+
+
+def test_eval_peers_refuses_k_below_one(
+    small_set: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    get_settings.cache_clear()
+    assert cli.main(["eval-peers", str(small_set), "--k", "0"]) == 2
+    assert "--k 0" in capsys.readouterr().err

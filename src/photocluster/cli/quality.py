@@ -66,6 +66,8 @@ def cmd_eval_peers(args: argparse.Namespace, settings: Settings) -> int:
     from photocluster.quality import peers
     from photocluster.quality.evalset import read_set
 
+    if args.k < 1:
+        raise UsageError(f"--k {args.k}: fastdup needs at least one neighbour per image")
     try:
         images = read_set(Path(args.dir))
         if args.from_pairs:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,8 +120,9 @@ def score_peers(data: dict[str, Any], images: Sequence[LabelledImage]) -> list[P
 
 def _image_ids_in_runner_order(data: dict[str, Any], images: Sequence[LabelledImage]) -> list[str]:
     by_path = {str(item.path.resolve()): item.image_id for item in images}
-    if not isinstance(data, dict) or not {"images", "runs"} <= data.keys():
-        raise PeerOutputError("not a peers_runner output: no 'images' and 'runs'")
+    keys = ("images", "runs")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in keys):
+        raise PeerOutputError("not a peers_runner output: no 'images' and 'runs' lists")
     unknown = [p for p in data["images"] if p not in by_path]
     if unknown or len(data["images"]) != len(by_path):
         raise PeerOutputError(
@@ -165,17 +165,20 @@ def read_pairs(path: Path) -> dict[str, Any]:
 
 
 def run_peers(images: Sequence[LabelledImage], python: Path, k: int) -> dict[str, Any]:
-    """Run ``peers_runner`` with the peers venv's ``python`` on the set's images. Its
-    progress output goes to our stderr, so stdout stays the table."""
+    """Run ``peers_runner`` with the peers venv's ``python`` on the set's images. Its chatter
+    (fastdup's progress bars) is kept back unless it fails."""
     if not python.is_file():
         raise FileNotFoundError(f"{python}: no peers venv there (make peers creates it)")
     with tempfile.TemporaryDirectory(prefix="photocluster-peers-") as work:
         listing, out = Path(work, "images.json"), Path(work, "pairs.json")
         listing.write_text(json.dumps([str(item.path.resolve()) for item in images]))
         command = [str(python), str(RUNNER), str(listing), str(out), work, "--k", str(k)]
-        done = subprocess.run(command, stdout=sys.stderr, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise PeerOutputError(f"the peers runner failed (exit {done.returncode})")
+            said = (done.stdout + done.stderr).strip().splitlines()[-5:]
+            raise PeerOutputError(
+                f"the peers runner failed (exit {done.returncode}): " + " / ".join(said)
+            )
         return read_pairs(out)
 
 
