@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install tools system-tools lint test test-fast bench loadtest faults demo up deploy plan destroy costs calibrate \
-        embedder-serve api-serve eval compose-up compose-test compose-down clean
+        embedder-serve api-serve eval peers eval-peers compose-up compose-test compose-down clean
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -94,6 +94,24 @@ EVAL_SEEDS := 0 1 2 3
 eval: install ## quality table of the offline encoder on held-out sources and seed (README, Quality)
 	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3 --split evaluation
 	$(BIN)/photocluster eval build/evalset-3 --model efficientnet-lite0 --html build/eval-errors.html
+
+PEERS := $(TOOLS)/peers
+
+peers: $(PEERS)/.installed ## fastdup and imagededup in their own venv, .tools/peers (their pins clash with ours)
+
+$(PEERS)/.installed: requirements/peers.txt requirements/peers-no-deps.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary :all: \
+	  -r requirements/peers.txt
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary :all: \
+	  --no-deps -r requirements/peers-no-deps.txt
+	touch $@
+
+# fastdup's telemetry and version check off (its runner sets them too): nothing leaves the machine.
+eval-peers: install peers ## fastdup and imagededup PHash on make eval's set, in its table's shape (not part of test)
+	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3
+	SENTRY_OPT_OUT=1 FASTDUP_PRODUCTION=1 \
+	  $(BIN)/photocluster eval-peers build/evalset-3 --python $(PEERS)/bin/python
 
 calibrate: install ## suggest tier thresholds from the development sets (seeds 0-2)
 	for seed in 0 1 2; do $(BIN)/photocluster make-eval-set build/evalset-$$seed --seed $$seed --split calibration; done

@@ -1,4 +1,4 @@
-"""Commands of the quality harness: make-eval-set, eval, calibrate."""
+"""Commands of the quality harness: make-eval-set, eval, eval-peers, calibrate."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command
 from photocluster.config import ENCODER_RUNTIMES, OFFLINE_MODEL, Linkage, Settings
 from photocluster.quality import SPLITS
+
+#: Where ``make peers`` puts the peers' venv (fastdup and imagededup: their pins clash with ours).
+PEERS_PYTHON = ".tools/peers/bin/python"
 
 if TYPE_CHECKING:
     from photocluster.quality.metrics import TierScore
@@ -59,6 +62,28 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
     print(report.to_json() if args.json else format_report(report))
+    return 0
+
+
+def cmd_eval_peers(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the peers (fastdup, imagededup PHash) on a labelled folder; print their rows."""
+    from photocluster.quality import peers
+    from photocluster.quality.evalset import read_set
+
+    if args.k < 1:
+        raise UsageError(f"--k {args.k}: fastdup needs at least one neighbour per image")
+    try:
+        images = read_set(Path(args.dir))
+        if args.from_pairs:
+            data = peers.read_pairs(Path(args.from_pairs))
+        else:
+            data = peers.run_peers(images, Path(args.python), args.k)
+        if args.save_pairs:
+            Path(args.save_pairs).write_text(json.dumps(data))
+        rows = peers.score_peers(data, images)
+    except (FileNotFoundError, peers.PeerOutputError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(peers.format_peers(rows, args.dir))
     return 0
 
 
@@ -123,6 +148,13 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--linkage", choices=["complete", "single", "both"], default="both")
     p.add_argument("--json", action="store_true")
     p.add_argument("--html", help="write a page of the worst false merges and misses here")
+
+    p = command(sub, "eval-peers", cmd_eval_peers, "the peers' precision/recall on a folder")
+    p.add_argument("dir", help="a set made by make-eval-set")
+    p.add_argument("--python", default=PEERS_PYTHON, help=f"the peers' python ({PEERS_PYTHON})")
+    p.add_argument("--k", type=int, default=10, help="fastdup's neighbours per image (default 10)")
+    p.add_argument("--save-pairs", help="keep every pair the peers scored in this JSON file")
+    p.add_argument("--from-pairs", help="score a --save-pairs file instead of running the peers")
 
     p = command(sub, "calibrate", cmd_calibrate, "suggest tier thresholds from labelled folders")
     p.add_argument("dirs", nargs="+")
