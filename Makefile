@@ -42,7 +42,8 @@ $(OPENAPI_CLIENT): requirements/openapi-client.txt
 
 # The wallpapers that are the evaluation set's real photographs (photocluster.quality.photos):
 # data only, about 185 MB to download, installed in about 20 s.
-PHOTO_PACKAGES := mate-backgrounds lomiri-wallpapers-16.04 palapeli-data lxqt-themes plasma-workspace-wallpapers
+PHOTO_PACKAGES := mate-backgrounds lomiri-wallpapers-16.04 palapeli-data lxqt-themes plasma-workspace-wallpapers \
+  python-matplotlib-data
 
 system-tools: ## Debian's chromium (gallery screenshot), docker-compose (compose validation), the eval set's photographs
 	@missing=""; \

@@ -1,11 +1,12 @@
 """Real photographs installed by Debian packages, as sources for the evaluation set.
 
-The scikit-image and scikit-learn samples are few and clean; these are 52 photographs
-(landscapes, water, plants, animals, buildings, objects, indoor scenes) from the
-wallpaper sets of five Debian packages, which `make system-tools` installs. The list is
-curated by hand, not globbed, so every machine with the packages gets the same set: each
-entry is the file, its photographer and licence as the package's copyright file or
-wallpaper metadata states them. docs/PHOTO-CREDITS.md is the same list for people.
+The scikit-image and scikit-learn samples are few and clean; these are 53 photographs
+(landscapes, water, plants, animals, buildings, objects, indoor scenes, one portrait) from
+the wallpaper sets of five Debian packages and matplotlib's sample data, which
+`make system-tools` installs. The list is curated by hand, not globbed, so every machine
+with the packages gets the same set: each entry is the file, its photographer and licence
+as the package's copyright file or wallpaper metadata states them. docs/PHOTO-CREDITS.md
+is the same list for people.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ LOMIRI = "lomiri-wallpapers-16.04"
 PALAPELI = "palapeli-data"
 LXQT = "lxqt-themes"
 PLASMA = "plasma-workspace-wallpapers"
+MATPLOTLIB = "python-matplotlib-data"
 
 #: The Debian packages the photographs come from (the Makefile's system-tools installs them).
-PACKAGES = (MATE, LOMIRI, PALAPELI, LXQT, PLASMA)
+PACKAGES = (MATE, LOMIRI, PALAPELI, LXQT, PLASMA, MATPLOTLIB)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,13 @@ CATALOGUE: tuple[Photo, ...] = (
     _plasma("moss", "OneStandsOut", _SAUKONPAA),
     _plasma("forest-path", "Path", _SAUKONPAA),
     _plasma("summer-night-lake", "summer_1am", _SAUKONPAA),
+    Photo(
+        "grace-hopper",
+        SHARE / "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+        "U.S. Navy official photograph (matplotlib's sample data)",
+        "public-domain",
+        MATPLOTLIB,
+    ),
 )
 
 
