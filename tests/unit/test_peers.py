@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,13 @@ from photocluster.quality.peers import (
 )
 
 
-@dataclass(frozen=True)
-class TierLabelledImage:
-    """An image of an evalset-v2 set: a label per tier besides the group."""
-
-    path: Path
-    image_id: str
-    group: str | None
-    labels: dict[str, str | None]
-
-
-def six_images(root: Path) -> list[Any]:
+def six_images(root: Path) -> list[LabelledImage]:
     """i0..i3: one subject; i0+i1 and i2+i3 two scenes; only i0+i1 near-duplicates."""
     high = ["d", "d", None, None, None, None]
     medium = ["s1", "s1", "s2", "s2", None, None]
     low = ["a", "a", "a", "a", None, None]
     return [
-        TierLabelledImage(
+        LabelledImage(
             root / f"i{n}.jpg", f"i{n}", low[n], {"low": low[n], "medium": medium[n], "high": h}
         )
         for n, h in enumerate(high)

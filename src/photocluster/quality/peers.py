@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photocluster.clustering.linkage import components
-from photocluster.quality.evalset import LabelledImage
+from photocluster.quality.evalset import LabelledImage, truth_at
 from photocluster.quality.metrics import TierScore, score_tier
 
 TIERS = ("low", "medium", "high")
@@ -65,14 +65,8 @@ class PeerRow:
 
 
 def truth_by_tier(images: Sequence[LabelledImage]) -> Truth:
-    """Each tier's label of each image: ``labels[tier]`` where the set has per-tier labels
-    (evalset v2), else the one group label for every tier."""
-    truth: Truth = {tier: {} for tier in TIERS}
-    for item in images:
-        labels: dict[str, str | None] | None = getattr(item, "labels", None)
-        for tier in TIERS:
-            truth[tier][item.image_id] = labels.get(tier) if labels is not None else item.group
-    return truth
+    """Each tier's label of each image (the one group label where the set has no tiers)."""
+    return {tier: truth_at(images, tier) for tier in TIERS}
 
 
 def groups_at(run: PeerRun, threshold: float, n: int) -> list[list[int]]:
