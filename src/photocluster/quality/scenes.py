@@ -24,6 +24,7 @@ photos they never saw, in addition to other seeds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -37,6 +38,8 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from photocluster.quality import Split, edits
 
 #: What made an image, beside its edit families: reports give the recall of each.
+#: Source names of the real photographs (``photo-castle``), apart from the samples'.
+PHOTO_PREFIX = "photo-"
 KINDS = ("original", "edit", "burst", "other-shot", "other-time", "singleton")
 
 
@@ -89,21 +92,50 @@ def build_graded(
     subjects: int | None = None,
 ) -> list[GradedSample]:
     """The graded set of ``split``'s sources (``subjects`` caps how many become subjects)."""
-    from photocluster.quality.evalset import GROUP_SOURCES, SINGLETON_SOURCES, source_pictures
+    from photocluster.quality.evalset import SINGLETON_SOURCES
 
-    chosen = [s for s in GROUP_SOURCES if split == "all" or split_of(s) == split]
+    chosen = [s for s in subject_sources() if split == "all" or split_of(s) == split]
     chosen = chosen[:subjects] if subjects is not None else chosen
     families = _family_cycle(seed)
     samples: list[GradedSample] = []
     for source in chosen:
         rng = random.Random(f"{seed}-{source}")  # noqa: S311 - reproducible, not secrets
-        pictures = [_fit(p, max_side * 2) for p in source_pictures(source)]
+        pictures = _pictures(source, max_side * 2)
         samples += _subject(source, pictures, rng, families, edits_per_shot, burst_frames, max_side)
     for source in SINGLETON_SOURCES:
         if split == "all" or split_of(source) == split:
-            picture = _fit(source_pictures(source)[0], max_side)
+            picture = _pictures(source, max_side)[0]
             samples.append(GradedSample(source, picture, source, None, None, None, "singleton"))
     return samples
+
+
+def subject_sources() -> list[str]:
+    """The pictures that become subjects: the packages' samples, then the real photographs
+    (README, Quality). Missing photo packages are an error, not a smaller set: every seed
+    must mean the same photos on every machine."""
+    from photocluster.quality import photos
+    from photocluster.quality.evalset import GROUP_SOURCES
+
+    missing = photos.missing_packages()
+    if missing:
+        raise FileNotFoundError(
+            f"the evaluation set's photographs are not installed ({', '.join(missing)}): "
+            "run `make system-tools`"
+        )
+    return [*GROUP_SOURCES, *(f"{PHOTO_PREFIX}{p.name}" for p in photos.real_photos())]
+
+
+@functools.lru_cache(maxsize=256)
+def _pictures(source: str, max_side: int) -> list[Image.Image]:
+    """A source's picture(s), decoded once per process (photos take up to a second)."""
+    from photocluster.quality import photos
+    from photocluster.quality.evalset import source_pictures
+
+    if source.startswith(PHOTO_PREFIX):
+        name = source.removeprefix(PHOTO_PREFIX)
+        photo = next(p for p in photos.real_photos() if p.name == name)
+        return [photos.load(photo, max_side)]
+    return [_fit(p, max_side) for p in source_pictures(source)]
 
 
 def _family_cycle(seed: int) -> Iterator[str]:
