@@ -141,14 +141,16 @@ class StoredCalibrations:
             return None
 
     def save(self, calibration: ModelCalibration) -> bool:
-        """Persist ``calibration`` atomically; only when it changed (True then)."""
-        path = self.path(calibration.model_id)
-        data = calibration_json(calibration)
+        """Persist ``calibration`` atomically; only when it changed (True then). Every
+        upsert calls this: when nothing changed it costs one stat."""
         try:
-            if path.read_bytes() == data:
+            if self.get(calibration.model_id) == calibration:
                 return False
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        except InvalidCalibration:
+            pass  # a damaged copy is replaced by the one the embedder vouches for
+        path = self.path(calibration.model_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = calibration_json(calibration)
         # Writers of several users may save at once: each writes its own temporary file.
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         try:

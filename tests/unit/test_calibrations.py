@@ -130,6 +130,8 @@ def test_a_hand_edited_store_copy_is_an_error_not_silently_used(tmp_path: Path) 
     stored.path(MODEL).write_text(json.dumps(document))
     with pytest.raises(InvalidCalibration, match="greater than 'medium'"):
         stored.get(MODEL)
+    assert stored.save(calibration())  # the writer's next upsert repairs it
+    assert stored.get(MODEL) == calibration()
 
 
 # ------------------------------------------------------------------ which tiers win
