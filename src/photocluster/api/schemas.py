@@ -113,7 +113,9 @@ class TierDefaultsSchema(BaseModel):
     )
     index_floor: float = Field(description="lowest score the write-time graph keeps")
     evidence: str = Field(description="what the calibration measured (precision, recall)")
-    runtime: str | None = Field(description="the encoder runtime calibrated (baked only)")
+    runtime: Literal["torch", "onnx", "onnx-int8"] | None = Field(
+        description="the encoder runtime it was calibrated with (baked only)"
+    )
     seeds: list[int] | None = Field(description="the generated sets' seeds (baked only)")
 
 
