@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # The SageMaker inference container: `docker run IMAGE serve` answers /ping and
 # /invocations on :8080. The model's weights are downloaded and exported to ONNX (fp32 and
-# int8) here, at build time, so nothing is fetched at request time. The build stage bakes
+# int8) here, at build time, so nothing is fetched at request time, and the model's tiers
+# are calibrated on the generated evaluation sets (calibration.json beside the weights,
+# reported by /ping and /invocations, persisted by the writer). The build stage bakes
 # with CPU torch; the served image runs the ONNX export with onnxruntime and carries no
 # torch (1,274 -> 349 MiB of installed packages). SERVE_EXTRA=embedder keeps torch in, for
 # ENCODER_RUNTIME=torch.
@@ -10,17 +12,21 @@
 FROM python:3.11.11-slim-bookworm AS build
 ARG MODEL_ID=facebook/dinov2-base
 ARG SERVE_EXTRA=embedder-serve
+# The generated sets the tiers are calibrated on (bake-model --calibration-seeds).
+ARG CALIBRATION_SEEDS=0,1,2
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY src src
-# The bake venv: torch + transformers to export, and the sample photos (local extra) that
-# set EfficientNet-Lite0's int8 activation ranges. Not copied into the served image.
+# The bake venv: torch + transformers to export, and the sample photos (local extra:
+# scikit-image, scikit-learn) that set EfficientNet-Lite0's int8 activation ranges and
+# make the calibration sets. Not copied into the served image.
 RUN python -m venv /opt/bake \
  && /opt/bake/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
       -c requirements/constraints.txt ".[embedder,local]"
-RUN /opt/bake/bin/photocluster bake-model "${MODEL_ID}" /opt/photocluster/model
+RUN /opt/bake/bin/photocluster bake-model "${MODEL_ID}" /opt/photocluster/model \
+      --calibration-seeds "${CALIBRATION_SEEDS}" --quiet
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
       -c requirements/constraints.txt ".[${SERVE_EXTRA}]"

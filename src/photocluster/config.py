@@ -94,7 +94,7 @@ CALIBRATIONS: dict[str, Calibration] = {
 UNCALIBRATED = Calibration(
     thresholds=TierThresholds(low=0.60, medium=0.75, high=0.90),
     index_floor=0.5,
-    evidence="uncalibrated design defaults (run `photocluster eval` with this model)",
+    evidence="uncalibrated design defaults (bake the model with `photocluster bake-model`)",
 )
 
 
@@ -209,21 +209,23 @@ class Settings(BaseSettings):
     embedder_port: int = 8080
     log_level: str = "INFO"
 
-    def thresholds_for(self, model: str) -> dict[str, float]:
-        """Default tier thresholds for vectors of ``model``, with any configured overrides."""
-        base = calibration_for(model).thresholds.as_dict()
+    def thresholds_for(
+        self, model: str, calibration: Calibration | None = None
+    ) -> dict[str, float]:
+        """Default tier thresholds for vectors of ``model`` (its ``calibration`` when given,
+        e.g. the one baked with it, else its row here), with any configured overrides."""
+        base = (calibration or calibration_for(model)).thresholds.as_dict()
         for name in TIER_NAMES:
             override = getattr(self, name)
             if override is not None:
                 base[name] = override
         return check_thresholds(base)
 
-    def floor_for(self, model: str) -> float:
+    def floor_for(self, model: str, calibration: Calibration | None = None) -> float:
         """Lowest similarity the write-time neighbour graph keeps for ``model``."""
-        floor = self.index_floor if self.index_floor is not None else None
-        if floor is None:
-            floor = calibration_for(model).index_floor
-        return min(floor, min(self.thresholds_for(model).values()))
+        calibration = calibration or calibration_for(model)
+        floor = self.index_floor if self.index_floor is not None else calibration.index_floor
+        return min(floor, min(self.thresholds_for(model, calibration).values()))
 
 
 @lru_cache(maxsize=1)

@@ -57,6 +57,11 @@ class ThresholdBelowFloor(InvalidThresholds):
         self.floor = floor
 
 
+class InvalidCalibration(PhotoclusterError, ValueError):
+    """A calibration file (``calibration.json`` beside a model's weights, or its copy on
+    the store root) that is unreadable or whose figures break the tiers' rules."""
+
+
 class StoreError(PhotoclusterError):
     """A problem with a user's embeddings file."""
 

@@ -53,8 +53,14 @@ def batch(*images: bytes) -> bytes:
     return json.dumps({"instances": [base64.b64encode(i).decode() for i in images]}).encode()
 
 
-def test_ping_names_the_model(embedder: str) -> None:
-    assert httpx.get(f"{embedder}/ping").json() == {"status": "ok", "model": TINY_VIT_ID, "dim": 32}
+def test_ping_names_the_model_and_its_runtime_uncalibrated_when_not_baked(embedder: str) -> None:
+    assert httpx.get(f"{embedder}/ping").json() == {
+        "status": "ok",
+        "model": TINY_VIT_ID,
+        "dim": 32,
+        "runtime": "torch",
+        "calibration": None,
+    }
 
 
 @pytest.mark.parametrize(

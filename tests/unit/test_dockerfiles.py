@@ -66,6 +66,20 @@ def test_embedder_bakes_weights_at_build_time_with_cpu_torch() -> None:
     assert steps[-1] == ("CMD", '["serve"]')
 
 
+def test_embedder_calibrates_the_baked_model_at_build_time() -> None:
+    from photocluster.cli import build_parser
+
+    steps = instructions(DOCKER / "embedder.Dockerfile")
+    bake = next(args for keyword, args in steps if keyword == "RUN" and "bake-model" in args)
+    assert ("ARG", "CALIBRATION_SEEDS=0,1,2") in steps
+    assert "--no-calibrate" not in bake
+    argv = bake.replace('"${MODEL_ID}"', "facebook/dinov2-base").replace(
+        '"${CALIBRATION_SEEDS}"', "0,1,2"
+    )
+    args = build_parser().parse_args(argv.split()[1:])
+    assert args.calibration_seeds == [0, 1, 2] and not args.no_calibrate
+
+
 def test_embedder_serves_onnx_int8_from_a_venv_without_torch() -> None:
     steps = instructions(DOCKER / "embedder.Dockerfile")
     final = steps[max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM") :]

@@ -92,6 +92,33 @@ class PairsResponse(BaseModel):
     complete: bool
 
 
+class TierThresholdsSchema(BaseModel):
+    low: float
+    medium: float
+    high: float
+
+
+class TierDefaultsSchema(BaseModel):
+    """The tiers a request gets when it names none, and whether they were calibrated."""
+
+    model: str = Field(description="the encoder whose vectors they apply to")
+    source: Literal["baked", "built-in", "uncalibrated"] = Field(
+        description="baked: calibrated by bake-model with the weights the embedder serves; "
+        "built-in: the project's calibration of this encoder; uncalibrated: design defaults"
+    )
+    thresholds: TierThresholdsSchema
+    overridden: list[TierName] = Field(
+        description="tiers set by the deployment (PHOTOCLUSTER_LOW/MEDIUM/HIGH), not the "
+        "calibration"
+    )
+    index_floor: float = Field(description="lowest score the write-time graph keeps")
+    evidence: str = Field(description="what the calibration measured (precision, recall)")
+    runtime: Literal["torch", "onnx", "onnx-int8"] | None = Field(
+        description="the encoder runtime it was calibrated with (baked only)"
+    )
+    seeds: list[int] | None = Field(description="the generated sets' seeds (baked only)")
+
+
 class StatsResponse(BaseModel):
     user_id: str
     model: str | None
@@ -105,6 +132,9 @@ class StatsResponse(BaseModel):
     graph_fresh: bool
     graph_floor: float | None
     graph_edges: int | None
+    tiers: TierDefaultsSchema | None = Field(
+        description="the default tiers of the user's model (null before the first photo)"
+    )
 
 
 class UploadRequest(BaseModel):
@@ -180,6 +210,7 @@ def _time(epoch: float) -> datetime | None:
 class Health(BaseModel):
     status: str
     version: str
+    tiers: TierDefaultsSchema = Field(description="the default tiers of the deployment's model")
 
 
 ImageIdStr = Annotated[str, StringConstraints(pattern=IMAGE_ID_REGEX, max_length=IMAGE_ID_MAX)]

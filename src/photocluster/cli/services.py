@@ -40,12 +40,38 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
-    """Save a model's weights into a folder (used by the embedder's Dockerfile)."""
+    """Save a model's weights into a folder and calibrate its tiers there (used by the
+    embedder's Dockerfile)."""
+    from photocluster.embedder.bake import calibrate_baked
     from photocluster.embedder.loader import bake_model
 
-    model_id = bake_model(args.model, Path(args.dest))
-    print(json.dumps({"model_id": model_id, "dest": args.dest}))
+    dest = Path(args.dest)
+    model_id = bake_model(args.model, dest)
+    calibration = None
+    if not args.no_calibrate:
+        calibration = calibrate_baked(dest, args.calibration_seeds, progress=not args.quiet)
+    print(
+        json.dumps(
+            {
+                "model_id": model_id,
+                "dest": args.dest,
+                "calibration": calibration.model_dump(mode="json") if calibration else None,
+            }
+        )
+    )
     return 0
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"seeds are integers separated by commas: {text!r}"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"give distinct seeds >= 0, e.g. 0,1,2: {text!r}")
+    return seeds
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,6 +141,20 @@ def register(sub: SubParsers) -> None:
 
     command(sub, "bootstrap", cmd_bootstrap, "create bucket, queues and notification (emulator)")
 
-    p = command(sub, "bake-model", cmd_bake_model, "save a model's weights for offline loading")
+    p = command(
+        sub, "bake-model", cmd_bake_model, "save a model for offline loading, calibrate its tiers"
+    )
     p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")
     p.add_argument("dest")
+    p.add_argument(
+        "--calibration-seeds",
+        type=_seeds,
+        default=[0, 1, 2],
+        help="generated sets the tiers are calibrated on (default: 0,1,2)",
+    )
+    p.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip calibration: the model then runs on the uncalibrated design defaults",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress while calibrating")

@@ -6,6 +6,7 @@
 * :mod:`~photocluster.embedder.vit`: the production ViT (transformers, torch);
 * :mod:`~photocluster.embedder.efficientnet`: the offline EfficientNet-Lite0 (torch);
 * :mod:`~photocluster.embedder.export`: bake-model's ONNX export, fp32 and int8 (torch);
+* :mod:`~photocluster.embedder.bake`: bake-model's calibration of the baked model's tiers;
 * :mod:`~photocluster.embedder.onnx_encoder`: the ONNX runtimes (onnxruntime, no torch);
 * :mod:`~photocluster.embedder.server`: the SageMaker-style inference server.
 """

@@ -10,8 +10,10 @@ import json
 import os
 from pathlib import Path
 
+from photocluster.calibrations import CALIBRATION_FILE, ModelCalibration, read_calibration
 from photocluster.config import OFFLINE_MODEL, EncoderRuntime
 from photocluster.embedder.base import MODEL_META_FILE, Encoder, Pooling, model_id_of
+from photocluster.errors import InvalidCalibration
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -84,3 +86,18 @@ def bake_model(model: str, dest: Path) -> str:
     (dest / MODEL_META_FILE).write_text(json.dumps({"model_id": model_id}))
     export_onnx(model, dest, model_id)
     return model_id
+
+
+def load_calibration(source: str) -> ModelCalibration | None:
+    """The calibration baked beside the weights of ``source`` (a folder), or None when it
+    has none (uncalibrated); InvalidCalibration when the file is corrupt or of another model."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return None
+    calibration = read_calibration(folder / CALIBRATION_FILE)
+    if calibration is not None and calibration.model_id != model_id_of(folder):
+        raise InvalidCalibration(
+            f"{folder / CALIBRATION_FILE}: calibrates {calibration.model_id!r}, but the "
+            f"folder holds {model_id_of(folder)!r}"
+        )
+    return calibration

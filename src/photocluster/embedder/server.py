@@ -1,10 +1,14 @@
 """The embedding server: SageMaker's container contract over HTTP.
 
-* ``GET /ping``: 200 once the model is loaded, 503 before (SageMaker's health check).
+* ``GET /ping``: 200 once the model is loaded, 503 before (SageMaker's health check);
+  the 200 answers ``{"status": "ok", "model": ..., "dim": ..., "runtime": ...,
+  "calibration": {...} | null}``: the model id, the runtime serving it, and the tiers
+  bake-model calibrated for it (``calibration.json``; null when uncalibrated).
 * ``POST /invocations``: one image (``image/jpeg``, ``image/png``, ``image/webp``,
   ``application/x-image``, ...) or a batch as ``application/json``
   ``{"instances": ["<base64 image>", ...]}``; answers ``application/json``
-  ``{"model": ..., "dim": ..., "embeddings": [[...], ...]}``.
+  ``{"model": ..., "dim": ..., "runtime": ..., "calibration": ..., "embeddings":
+  [[...], ...]}``: the writer persists the calibration where the API reads it.
 * ``POST /endpoints/{name}/invocations``: the same, at the path of the SageMaker Runtime
   API, so the production client (boto3 ``sagemaker-runtime``) can talk to this server
   directly on a machine without AWS.
@@ -36,9 +40,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
 
-from photocluster.config import Settings, get_settings
+from photocluster.calibrations import ModelCalibration
+from photocluster.config import EncoderRuntime, Settings, get_settings
 from photocluster.embedder.base import Encoder
-from photocluster.embedder.loader import load_encoder, resolve_model_source
+from photocluster.embedder.loader import load_calibration, load_encoder, resolve_model_source
 from photocluster.errors import ImageTooLarge, InvalidImage
 from photocluster.ingest.images import (
     ENCODER_MIN_SIDE,
@@ -69,16 +74,35 @@ class InferenceError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """The encoder, the runtime running it, and the tiers calibrated with its weights."""
+
+    encoder: Encoder
+    runtime: EncoderRuntime
+    calibration: ModelCalibration | None
+
+    def describe(self) -> dict[str, Any]:
+        """What every answer says about the model (the calibration: null if none)."""
+        calibration = self.calibration.model_dump(mode="json") if self.calibration else None
+        return {
+            "model": self.encoder.model_id,
+            "dim": self.encoder.dim,
+            "runtime": self.runtime,
+            "calibration": calibration,
+        }
+
+
 class ModelSlot:
-    """The encoder, once loaded; the error if loading failed.
+    """The model, once loaded; the error if loading failed.
 
     Every forward pass runs on one dedicated thread: one at a time (on a CPU, batching
     beats concurrent calls), and always the same OpenMP thread team (a new calling thread
     would start another team whose idle threads spin against the busy one).
     """
 
-    def __init__(self, load: Callable[[], Encoder]) -> None:
-        self.encoder: Encoder | None = None
+    def __init__(self, load: Callable[[], ServedModel]) -> None:
+        self.model: ServedModel | None = None
         self.error: str | None = None
         self.loaded = threading.Event()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
@@ -91,20 +115,23 @@ class ModelSlot:
     def _load_now(self) -> None:
         started = time.perf_counter()
         try:
-            self.encoder = self._load()
+            self.model = self._load()
             elapsed = time.perf_counter() - started
-            log.info("model %s loaded in %.1f s", self.encoder.model_id, elapsed)
+            calibrated = "calibrated" if self.model.calibration else "uncalibrated"
+            log.info(
+                "model %s (%s) loaded in %.1f s", self.model.encoder.model_id, calibrated, elapsed
+            )
         except Exception as exc:  # reported by /ping; the process stays up for diagnosis
             log.exception("model failed to load")
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             self.loaded.set()
 
-    def ready(self) -> Encoder:
-        """The encoder, or 503 while it loads (or after it failed to)."""
-        if self.encoder is None:
+    def ready(self) -> ServedModel:
+        """The model, or 503 while it loads (or after it failed to)."""
+        if self.model is None:
             raise InferenceError(503, self.error or "model loading")
-        return self.encoder
+        return self.model
 
     async def embed(self, encoder: Encoder, images: list[Image.Image]) -> npt.NDArray[np.float32]:
         return await asyncio.wrap_future(self.executor.submit(encoder.embed, images))
@@ -129,26 +156,27 @@ router = APIRouter()
 
 @router.get("/ping")
 def ping(request: Request) -> JSONResponse:
-    """SageMaker's health check: 200 once the model is loaded, 503 before (with why)."""
+    """SageMaker's health check: 200 once the model is loaded, 503 before (with why); says
+    which model, runtime and calibrated tiers this server answers with."""
     slot = _service(request).slot
-    if slot.encoder is None:
+    if slot.model is None:
         loading = f"model failed to load: {slot.error}" if slot.error else "model loading"
         raise InferenceError(503, loading)
-    return JSONResponse({"status": "ok", "model": slot.encoder.model_id, "dim": slot.encoder.dim})
+    return JSONResponse({"status": "ok", **slot.model.describe()})
 
 
 @router.post("/invocations")
 async def invocations(request: Request) -> Response:
     """Embed one image, or a JSON batch of base64 images."""
     service = _service(request)
-    encoder = service.slot.ready()
+    model = service.slot.ready()
     body = await _read_body(request, service.max_body)
     raw_images = _images_in(body, _content_type(request), service.max_batch)
     started = time.perf_counter()
     images = _decode_all(raw_images, service.limits)
-    vectors = await service.slot.embed(encoder, images)
+    vectors = await service.slot.embed(model.encoder, images)
     compute_ms = (time.perf_counter() - started) * 1e3
-    payload = {"model": encoder.model_id, "dim": encoder.dim, "embeddings": vectors}
+    payload = {**model.describe(), "embeddings": vectors}
     return Response(
         orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
         media_type="application/json",
@@ -265,9 +293,9 @@ async def _inference_error(_: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    load: Callable[[], Encoder], limits: ImageLimits | None = None, max_batch: int = 32
+    load: Callable[[], ServedModel], limits: ImageLimits | None = None, max_batch: int = 32
 ) -> FastAPI:
-    """The server app; ``load`` builds the encoder (called once, in a background thread)."""
+    """The server app; ``load`` builds the model (called once, in a background thread)."""
     service = Service(ModelSlot(load), limits or ImageLimits(), max_batch)
 
     @asynccontextmanager
@@ -287,8 +315,9 @@ def app_from_settings(settings: Settings) -> FastAPI:
     """The server as configured: SageMaker's /opt/ml/model first, else PHOTOCLUSTER_MODEL."""
     source = resolve_model_source(settings.model, settings.model_dir)
 
-    def load() -> Encoder:
-        return load_encoder(
+    def load() -> ServedModel:
+        calibration = load_calibration(source)  # first: a corrupt file fails in a moment
+        encoder = load_encoder(
             source,
             pooling=settings.pooling,
             device=settings.device,
@@ -296,6 +325,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
             batch_size=settings.embed_batch_max,
             runtime=settings.encoder_runtime,
         )
+        return ServedModel(encoder, settings.encoder_runtime, calibration)
 
     limits = ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels)
     return create_app(load, limits, settings.embed_batch_max)

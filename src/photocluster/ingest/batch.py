@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from photocluster.calibrations import ModelCalibration
 from photocluster.ingest.events import ObjectRef
 
 Outcome = Literal["ok", "skipped", "reported", "retry"]
@@ -38,6 +39,7 @@ class Item:
     prepared: bytes | None = None
     embedding: list[float] | None = None
     model: str = ""
+    calibration: ModelCalibration | None = None
     modified: float | None = None
     outcome: Outcome = "ok"
     reason: str = ""

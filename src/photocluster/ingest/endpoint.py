@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from photocluster.calibrations import ModelCalibration
 from photocluster.errors import EndpointError, EndpointRejected, EndpointThrottled
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,13 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class EmbeddingBatch:
-    """The endpoint's answer: which model, its dimension, one vector per image."""
+    """The endpoint's answer: which model, its dimension, one vector per image, and the
+    tiers calibrated with the model's weights (None: uncalibrated)."""
 
     model: str
     dim: int
     vectors: npt.NDArray[np.float32]
+    calibration: ModelCalibration | None = None
 
 
 class EmbeddingEndpoint(Protocol):
@@ -104,7 +107,13 @@ def _parse_answer(raw: bytes, expected: int) -> EmbeddingBatch:
     try:
         document = json.loads(raw)
         vectors = np.asarray(document["embeddings"], dtype=np.float32)
-        batch = EmbeddingBatch(str(document["model"]), int(document["dim"]), vectors)
+        calibration = document.get("calibration")
+        batch = EmbeddingBatch(
+            str(document["model"]),
+            int(document["dim"]),
+            vectors,
+            ModelCalibration.model_validate(calibration) if calibration is not None else None,
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise EndpointError(f"endpoint answered something unexpected: {exc}") from exc
     if vectors.shape != (expected, batch.dim):

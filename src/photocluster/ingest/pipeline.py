@@ -208,6 +208,7 @@ class Ingest:
                 for item, vector in zip(pending, batch.vectors.tolist(), strict=True):
                     item.embedding = vector
                     item.model = batch.model
+                    item.calibration = batch.calibration
                     item.prepared = None
                 break
 
@@ -315,10 +316,12 @@ def _writer_payload(group: list[Item]) -> dict[str, Any]:
             "user_id": ref.user_id,
             "image_ids": [i.ref.image_id for i in group],
         }
+    calibration = group[0].calibration
     return {
         "op": "upsert",
         "user_id": ref.user_id,
         "model": group[0].model,
+        "calibration": calibration.model_dump(mode="json") if calibration else None,
         "items": [
             {
                 "image_id": i.ref.image_id,

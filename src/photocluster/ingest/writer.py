@@ -2,7 +2,7 @@
 
 Payloads (the writer Lambda's event)::
 
-    {"op": "upsert", "user_id": "u1", "model": "...",
+    {"op": "upsert", "user_id": "u1", "model": "...", "calibration": {...} | null,
      "items": [{"image_id": "a.jpg", "embedding": [0.1, ...],
                 "key": "uploads/u1/a.jpg", "modified": 1732800000.0}]}
     {"op": "delete", "user_id": "u1", "image_ids": ["a.jpg", "b.jpg"]}
@@ -10,6 +10,9 @@ Payloads (the writer Lambda's event)::
      "items": [{"image_id": "c.jpg", "key": "uploads/u1/c.jpg", "status": "failed",
                 "error": {"code": "invalid_image", "message": "..."}, "modified": ...}]}
 
+``calibration`` is what the embedder reported with the vectors (the tiers bake-model
+calibrated for the model): the writer keeps it on the store root, where the API reads it,
+before storing the vectors, so the graph's floor is the calibrated one.
 ``key`` and ``modified`` (the object's S3 LastModified) are optional; with them, an event of
 an object already replaced or deleted changes nothing. ``record`` sets the status of
 images that will not (``failed``) or not yet (``pending``) be stored.
@@ -31,6 +34,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from photocluster.calibrations import ModelCalibration
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
 from photocluster.library import Library, WriteResult
 from photocluster.store.catalog import ImageError, ImageRecord
@@ -55,6 +59,7 @@ class UpsertRequest(_Strict):
     op: Literal["upsert"] = "upsert"
     user_id: str
     model: str = Field(min_length=1, max_length=256)
+    calibration: ModelCalibration | None = None
     items: list[WriterItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
@@ -111,6 +116,8 @@ def _upsert(library: Library, request: Any, expected_model: str | None) -> dict[
             f"this deployment stores {expected_model!r} embeddings; refusing "
             f"vectors of {request.model!r}"
         )
+    if request.calibration is not None:
+        _keep_calibration(library, request.model, request.calibration)
     items = request.items
     result: WriteResult = library.write(
         request.user_id,
@@ -121,6 +128,15 @@ def _upsert(library: Library, request: Any, expected_model: str | None) -> dict[
         modified=[item.modified for item in items],
     )
     return result.to_dict()
+
+
+def _keep_calibration(library: Library, model: str, calibration: ModelCalibration) -> None:
+    if calibration.model_id != model:
+        raise ModelMismatch(
+            f"the calibration sent is of {calibration.model_id!r}, the vectors of {model!r}"
+        )
+    if library.calibrations.save(calibration):
+        log.info("calibration of %s saved: %s", model, calibration.thresholds.as_dict())
 
 
 def _delete(library: Library, request: Any, expected_model: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from photocluster.calibrations import StoredCalibrations
 from photocluster.clustering.graph import (
     GraphParams,
     NeighbourGraph,
@@ -34,10 +35,15 @@ class UserGraphs:
 
     store: Store
     settings: Settings
+    calibrations: StoredCalibrations
+
+    def floor(self, model: str) -> float:
+        """The graph's floor for ``model``: from its persisted calibration when it has one."""
+        return self.settings.floor_for(model, self.calibrations.get(model))
 
     def params(self, model: str) -> GraphParams:
         return GraphParams(
-            floor=self.settings.floor_for(model),
+            floor=self.floor(model),
             max_neighbours=self.settings.index_max_neighbours,
             linkage_max=self.settings.index_linkage_max,
         )
@@ -155,7 +161,7 @@ class UserGraphs:
         """A graph built now from the stored vectors, down to ``floor`` (exact, slower)."""
         snapshot = self.store.read(user_id)
         params = GraphParams(
-            floor=min(floor, self.settings.floor_for(snapshot.model)),
+            floor=min(floor, self.floor(snapshot.model)),
             max_neighbours=self.settings.index_max_neighbours,
             linkage_max=self.settings.index_linkage_max,
         )

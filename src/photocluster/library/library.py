@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from photocluster.calibrations import StoredCalibrations, TierDefaults, tier_defaults
 from photocluster.clustering.graph import NeighbourGraph, build_graph
 from photocluster.clustering.similarity import (
     Neighbour,
@@ -68,6 +69,7 @@ class Library:
     graphs: UserGraphs
     records: UserImages
     decisions: UserDecisions
+    calibrations: StoredCalibrations
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Library:
@@ -80,12 +82,14 @@ class Library:
             cache_bytes=settings.cache_mb * 2**20,
         )
         catalogs = CatalogFiles(fsync=settings.store_fsync, memory=store.memory)
+        calibrations = StoredCalibrations(settings.store_root, fsync=settings.store_fsync)
         return cls(
             store,
             settings,
-            UserGraphs(store, settings),
+            UserGraphs(store, settings, calibrations),
             UserImages(store, catalogs),
             UserDecisions(store),
+            calibrations,
         )
 
     # ------------------------------------------------------------------ writes
@@ -214,18 +218,24 @@ class Library:
 
     def version(self, user_id: str) -> tuple[object, ...]:
         """What changes whenever any answer about the user may: the store's version, the
-        images' records' and the decisions' (cheap: a header read and two stats)."""
+        images' records', the decisions' and the calibrations' (a header read, three stats)."""
         return (
             self.store.version(user_id),
             self.records.version(user_id, time.time()),
             self.decisions.read(user_id).version,
+            self.calibrations.version(),
         )
 
     # ------------------------------------------------------------------ reads
 
+    def tier_defaults(self, model: str) -> TierDefaults:
+        """The tiers of ``model`` when a request names none, and where they come from: the
+        configured overrides, its persisted calibration, its built-in row, or none."""
+        return tier_defaults(self.settings, model, self.calibrations.get(model))
+
     def thresholds(self, model: str, requested: Mapping[str, float | None]) -> dict[str, float]:
         """The tiers of a request: the model's defaults, overridden by what was given."""
-        base = self.settings.thresholds_for(model)
+        base = self.tier_defaults(model).thresholds
         for name, value in requested.items():
             if name not in base:
                 raise InvalidThresholds(f"unknown tier {name!r}; tiers are {list(base)}")
@@ -412,6 +422,7 @@ class Library:
             graph_floor=graph.floor if graph else None,
             graph_edges=len(graph.edge_u) if graph else None,
             graph_exact_from=graph.exact_from if graph else None,
+            tiers=self.tier_defaults(snapshot.model).to_dict(),
         )
 
 

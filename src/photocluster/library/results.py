@@ -87,3 +87,5 @@ class Stats:
     graph_floor: float | None
     graph_edges: int | None
     graph_exact_from: float | None
+    #: The default tiers of the user's model and where they come from (TierDefaults.to_dict).
+    tiers: dict[str, object]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from photocluster.api.deps import Cached, LibraryDep, Owner, SettingsDep
+from photocluster.api.deps import Cached, LibraryDep, Owner
 from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import PairsResponse
 from photocluster.errors import InvalidThresholds, UnknownUser
@@ -24,7 +24,6 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
 def pairs(
     user_id: Owner,
     library: LibraryDep,
-    settings: SettingsDep,
     min_score: Annotated[
         float | None, Query(ge=0, le=1, description=("default: the medium tier"))
     ] = None,
@@ -38,7 +37,7 @@ def pairs(
         model = library.store.header(user_id).model
     except UnknownUser:
         return {"user_id": user_id, "pairs": [], "total": 0, "next_offset": None, "complete": True}
-    low = min_score if min_score is not None else settings.thresholds_for(model)["medium"]
+    low = min_score if min_score is not None else library.tier_defaults(model).thresholds["medium"]
     if low > max_score:
         raise InvalidThresholds(f"min_score {low} is above max_score {max_score}")
     page = library.pairs(user_id, low, max_score, limit, offset)

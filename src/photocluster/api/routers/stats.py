@@ -24,6 +24,7 @@ _NO_PHOTOS: dict[str, Any] = {
     "graph_fresh": False,
     "graph_floor": None,
     "graph_edges": None,
+    "tiers": None,
 }
 
 
@@ -35,8 +36,8 @@ _NO_PHOTOS: dict[str, Any] = {
     dependencies=[Cached],
 )
 def stats(user_id: Owner, library: LibraryDep) -> dict[str, Any]:
-    """Size of the user's library, how many photos are pending or failed, and the state of
-    its neighbour graph."""
+    """Size of the user's library, how many photos are pending or failed, the state of its
+    neighbour graph, and its model's default tiers (calibrated or not)."""
     counts = library.counts(user_id)
     statuses = {"pending": counts["pending"], "failed": counts["failed"]}
     try:

@@ -1,0 +1,31 @@
+"""bake-model's last step: the baked model's tiers calibrated and written beside its weights.
+
+Apart from :mod:`~photocluster.embedder.loader` because it runs the evaluation harness,
+which itself loads encoders through the loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from photocluster.calibrations import CALIBRATION_FILE, ModelCalibration, calibration_json
+from photocluster.config import OFFLINE_MODEL
+from photocluster.embedder.base import model_id_of
+from photocluster.quality.calibration import calibrate_model
+
+
+def calibrate_baked(
+    dest: Path, seeds: Sequence[int] = (0, 1, 2), progress: bool = False
+) -> ModelCalibration:
+    """Calibrate the tiers of the model baked in ``dest`` (torch, on the generated sets of
+    ``seeds``) and write them beside its weights as ``calibration.json``."""
+    model_id = model_id_of(dest)
+    # EfficientNet-Lite0's folder holds no weights of its own: it loads by name.
+    source = OFFLINE_MODEL if model_id == OFFLINE_MODEL else str(dest)
+    measured = calibrate_model(source, runtime="torch", seeds=tuple(seeds), progress=progress)
+    calibration = ModelCalibration(
+        **measured.model_dump(), model_id=model_id, runtime="torch", seeds=list(seeds)
+    )
+    (dest / CALIBRATION_FILE).write_bytes(calibration_json(calibration))
+    return calibration
