@@ -67,7 +67,9 @@ def baked(
     vit = request.param == "tiny-vit"
     source = str(tiny_vit_dir) if vit else OFFLINE_MODEL
     folder = tmp_path_factory.mktemp("baked") / "model"
-    printed = bake(source, folder, "--calibration-seeds", "0", "--quiet")
+    printed = bake(
+        source, folder, "--calibration-seeds", "0", "--calibration-subjects", "6", "--quiet"
+    )
     model_id = TINY_VIT_ID if vit else OFFLINE_MODEL
     # The ViT is served as production serves it (int8 ONNX), EfficientNet with torch.
     return Baked(model_id, folder, printed, "onnx-int8" if vit else "torch")

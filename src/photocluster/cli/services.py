@@ -49,7 +49,9 @@ def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
     model_id = bake_model(args.model, dest)
     calibration = None
     if not args.no_calibrate:
-        calibration = calibrate_baked(dest, args.calibration_seeds, progress=not args.quiet)
+        calibration = calibrate_baked(
+            dest, args.calibration_seeds, not args.quiet, args.calibration_subjects
+        )
     print(
         json.dumps(
             {
@@ -151,6 +153,11 @@ def register(sub: SubParsers) -> None:
         type=_seeds,
         default=[0, 1, 2],
         help="generated sets the tiers are calibrated on (default: 0,1,2)",
+    )
+    p.add_argument(
+        "--calibration-subjects",
+        type=int,
+        help="calibrate on at most this many subjects per set (quick builds; default: all)",
     )
     p.add_argument(
         "--no-calibrate",

@@ -16,14 +16,19 @@ from photocluster.quality.calibration import calibrate_model
 
 
 def calibrate_baked(
-    dest: Path, seeds: Sequence[int] = (0, 1, 2), progress: bool = False
+    dest: Path,
+    seeds: Sequence[int] = (0, 1, 2),
+    progress: bool = False,
+    subjects: int | None = None,
 ) -> ModelCalibration:
     """Calibrate the tiers of the model baked in ``dest`` (torch, on the generated sets of
     ``seeds``) and write them beside its weights as ``calibration.json``."""
     model_id = model_id_of(dest)
     # EfficientNet-Lite0's folder holds no weights of its own: it loads by name.
     source = OFFLINE_MODEL if model_id == OFFLINE_MODEL else str(dest)
-    measured = calibrate_model(source, runtime="torch", seeds=tuple(seeds), progress=progress)
+    measured = calibrate_model(
+        source, runtime="torch", seeds=tuple(seeds), progress=progress, subjects=subjects
+    )
     calibration = ModelCalibration(
         **measured.model_dump(), model_id=model_id, runtime="torch", seeds=list(seeds)
     )
