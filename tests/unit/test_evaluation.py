@@ -99,7 +99,8 @@ def test_small_harness_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     report = json.loads(capsys.readouterr().out)
     assert report["n_images"] == 11 and report["n_groups"] == 3 and report["n_singletons"] == 2
-    for linkage in ("complete", "single"):
+    assert set(report["tiers"]) == {"complete", "single", "average"}  # --linkage all
+    for linkage in ("complete", "single", "average"):
         tiers = report["tiers"][linkage]
         assert [t["name"] for t in tiers] == ["low", "medium", "high"]
         for tier in tiers:
