@@ -45,6 +45,13 @@ def _scipy_linkage() -> Any:
     return linkage
 
 
+def _condensed(square: FloatArray) -> npt.NDArray[np.float64]:
+    """The upper triangle of a symmetric matrix, row by row (scipy's condensed form)."""
+    from scipy.spatial.distance import squareform  # loaded with hierarchy: writers only
+
+    return np.asarray(squareform(square, checks=False, force="tovector"), dtype=np.float64)
+
+
 def components(
     n: int, u: npt.NDArray[np.integer], v: npt.NDArray[np.integer]
 ) -> npt.NDArray[np.int32]:
@@ -123,10 +130,8 @@ def _link_pair(members: IndexArray, vectors: FloatArray, level: float) -> Merges
 
 def _dense_linkage(members: IndexArray, vectors: FloatArray, level: float) -> Linked:
     """Both dendrograms of one component from one product of its vectors."""
-    k = len(members)
     sub_vectors = vectors[members]
-    rows, cols = np.triu_indices(k, 1)
-    sims = np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0)[rows, cols].astype(np.float64)
+    sims = _condensed(np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0))
     distances = 1.0 - sims
     linkage = _scipy_linkage()
     average = linkage(distances, method="average")
