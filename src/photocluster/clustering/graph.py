@@ -17,7 +17,9 @@ sparse connected-components call.
 Invariant: every pair inside a complete-linkage group has similarity >= the threshold. The
 per-image neighbour cap and the component-size cap (``linkage_max``) only ever make groups
 smaller, never let a dissimilar pair in; ``exact_from`` records the threshold from which the
-merges equal complete (and average) linkage on the full matrix.
+merges equal complete (and average) linkage on the full matrix. Below it, average-linkage
+groups too are only ever smaller; the neighbour cap (``capped``) can change them, as it
+changes the components they are linked in.
 """
 
 from __future__ import annotations
