@@ -22,7 +22,8 @@ OFFLINE_MODEL = "efficientnet-lite0"
 
 TierName = Literal["low", "medium", "high"]
 TIER_NAMES: tuple[TierName, ...] = ("low", "medium", "high")
-Linkage = Literal["complete", "single"]
+Linkage = Literal["complete", "single", "average"]
+LINKAGES: tuple[Linkage, ...] = ("complete", "single", "average")
 #: How the embedder runs its encoder: PyTorch fp32, or the ONNX export baked beside the
 #: weights, in fp32 or quantised to int8 (README, The encoder).
 EncoderRuntime = Literal["torch", "onnx", "onnx-int8"]

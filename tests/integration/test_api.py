@@ -48,6 +48,27 @@ def test_caller_thresholds_and_linkage(client: TestClient) -> None:
     assert all(len(g["image_ids"]) >= 3 for t in body["tiers"] for g in t["groups"])
 
 
+def test_average_linkage_groups_and_their_scores(
+    client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    library, ids, vectors = filled_library
+    query = "low=0.5&medium=0.7&high=0.9&linkage=average"
+    response = client.get(f"/v1/users/alice/clusters?{query}", headers=auth("alice"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["linkage"] == "average"
+    expected = library.clusters("alice", {"low": 0.5, "medium": 0.7, "high": 0.9}, "average")
+    assert [[g["image_ids"] for g in t["groups"]] for t in body["tiers"]] == [
+        t.groups for t in expected.tiers
+    ]
+    assert any(t["groups"] for t in body["tiers"])
+    for group in (g for t in body["tiers"] for g in t["groups"]):
+        rows = [ids.index(i) for i in group["image_ids"]]
+        similarity = vectors[rows] @ vectors[rows].T
+        lowest = similarity[np.triu_indices(len(rows), 1)].min()
+        assert group["score"] == pytest.approx(min(max(lowest, 0.0), 1.0), abs=1e-5)
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -55,7 +76,7 @@ def test_caller_thresholds_and_linkage(client: TestClient) -> None:
         ("low=0", "greater than 0"),
         ("low=0.9&medium=0.8", "must be greater than 'low'"),
         ("high=abc", "valid number"),
-        ("linkage=average", "complete"),
+        ("linkage=ward", "'complete', 'single' or 'average'"),
         ("min_size=0", "greater than or equal to 1"),
         ("low=nan", ""),
         ("medium=0.5", "must be greater than 'low'"),

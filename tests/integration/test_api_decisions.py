@@ -46,7 +46,7 @@ def test_marking_two_photos_of_a_group_splits_them_and_keeps_the_rest_with_one(
     group = next(g for g in medium_groups(client) if len(g) == 4)
     a, b, *rest = group
     assert mark(client, [a, b]) == {"changed": 1, "total": 1}
-    for linkage in ("complete", "single"):
+    for linkage in ("complete", "average", "single"):
         for found in all_groups(client, linkage):
             assert not {a, b} <= set(found), (linkage, found)
     (holder,) = [g for g in medium_groups(client) if set(rest) <= set(g)]

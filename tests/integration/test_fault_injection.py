@@ -481,7 +481,7 @@ def _check_after_write(root: Path, expected: State, context: str) -> None:
     assert graph is not None, f"{context}: the graph is stale after a write"
     assert graph.n == snap.n and graph.ids.tolist() == snap.ids.tolist(), context
     rebuilt = build_graph(snap.ids, snap.vectors, graph.params)
-    for linkage in ("complete", "single"):
+    for linkage in ("complete", "average", "single"):
         kept = [t.groups for t in cluster_graph(graph, TIERS, linkage)]
         assert kept == [t.groups for t in cluster_graph(rebuilt, TIERS, linkage)], (
             f"{context}: the graph's {linkage}-linkage groups differ from a rebuilt graph's"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from photocluster import cli
+from photocluster.clustering.tiers import cluster
 from photocluster.config import get_settings
 from photocluster.store import Store
 from tests.helpers.data import grouped_vectors
@@ -52,6 +53,29 @@ def test_import_then_clusters(
         sorted(i for i, g in zip(ids, truth, strict=True) if g == k) for k in range(3)
     )
     assert sorted(sorted(g["image_ids"]) for g in result["tiers"][0]["groups"]) == expected
+
+
+def test_average_linkage_from_the_flag_or_the_environment(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rng: np.random.Generator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids, vectors, _ = grouped_vectors(rng, 3, 4, 5, dim=64, noise=0.5)
+    npz = write_npz(tmp_path / "e.npz", ids=np.array(ids), embeddings=vectors)
+    run(capsys, "import-embeddings", "--user", "u1", str(npz))
+    code, out, _ = run(capsys, "clusters", "--user", "u1", "--linkage", "average")
+    flagged = json.loads(out)
+    assert code == 0 and flagged["linkage"] == "average"
+    cut_at = {t["name"]: t["threshold"] for t in flagged["tiers"]}
+    expected = cluster(ids, vectors, cut_at, "average")
+    assert [[g["image_ids"] for g in t["groups"]] for t in flagged["tiers"]] == [
+        t.groups for t in expected
+    ]
+    monkeypatch.setenv("PHOTOCLUSTER_LINKAGE", "average")
+    get_settings.cache_clear()
+    code, out, _ = run(capsys, "clusters", "--user", "u1")
+    assert code == 0 and json.loads(out) == flagged
 
 
 def test_not_similar_splits_a_group_and_undo_restores_it(

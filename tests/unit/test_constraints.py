@@ -1,5 +1,5 @@
 """Pairs marked not similar never share a group: property tests over random libraries and
-random marks, with either linkage, and the burst example of the issue."""
+random marks, with every linkage, and the burst example of the issue."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def members(tiers: list[Tier]) -> list[list[set[int]]]:
     seed=st.integers(0, 10_000),
     n=st.integers(2, 40),
     count=st.integers(0, 12),
-    linkage=st.sampled_from(["complete", "single"]),
+    linkage=st.sampled_from(["complete", "average", "single"]),
 )
 def test_no_group_ever_holds_a_marked_pair_and_tiers_still_nest(
     seed: int, n: int, count: int, linkage: str
@@ -68,7 +68,7 @@ def test_no_group_ever_holds_a_marked_pair_and_tiers_still_nest(
             if linkage == "complete":  # every pair still reaches the threshold
                 rows = sorted(group)
                 assert (similarity[np.ix_(rows, rows)] >= np.float32(threshold) - 1e-6).all()
-            else:
+            elif linkage == "single":
                 assert connected(group, graph, threshold)
     for looser, stricter in itertools.pairwise(tiers):
         for group in stricter:
@@ -79,7 +79,7 @@ def test_no_group_ever_holds_a_marked_pair_and_tiers_still_nest(
 @given(
     seed=st.integers(0, 10_000),
     n=st.integers(2, 30),
-    linkage=st.sampled_from(["complete", "single"]),
+    linkage=st.sampled_from(["complete", "average", "single"]),
 )
 def test_without_marks_the_groups_are_the_unconstrained_ones(
     seed: int, n: int, linkage: str
@@ -91,17 +91,22 @@ def test_without_marks_the_groups_are_the_unconstrained_ones(
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(3, 30), count=st.integers(1, 6))
-def test_complete_linkage_keeps_together_the_strictest_groups_unmarked_members(
-    seed: int, n: int, count: int
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(3, 30),
+    count=st.integers(1, 6),
+    linkage=st.sampled_from(["complete", "average"]),
+)
+def test_dendrogram_linkages_keep_together_the_strictest_groups_unmarked_members(
+    seed: int, n: int, count: int, linkage: str
 ) -> None:
     """A constraint, not a veto: in the strictest tier, the members of a group that are in
     no marked pair stay in one group."""
     graph, _ = library(seed, n)
     u, v = marks(seed, graph, count)
     marked = set(u.tolist()) | set(v.tolist())
-    before = members(cluster_graph(graph, THRESHOLDS, "complete", 1))[-1]
-    after = members(cluster_graph(graph, THRESHOLDS, "complete", 1, (u, v)))[-1]
+    before = members(cluster_graph(graph, THRESHOLDS, linkage, 1))[-1]
+    after = members(cluster_graph(graph, THRESHOLDS, linkage, 1, (u, v)))[-1]
     for group in before:
         free = group - marked
         assert len({i for i, part in enumerate(after) if part & free}) <= 1
@@ -113,7 +118,7 @@ def test_two_photos_of_a_burst_marked_apart_leave_the_other_three_with_one_of_th
     strangers = normalise(rng.normal(size=(3, 32)))
     ids = [f"burst{i}" for i in range(5)] + [f"other{i}" for i in range(3)]
     graph = build_graph(encode_ids(ids), np.vstack([burst, strangers]), GraphParams(0.4))
-    for linkage in ("complete", "single"):
+    for linkage in ("complete", "average", "single"):
         tiers = cluster_graph(graph, THRESHOLDS, linkage, 2, (np.array([0]), np.array([1])))
         for tier in tiers:
             assert len(tier.groups) == 1, tier

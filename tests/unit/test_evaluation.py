@@ -147,8 +147,9 @@ def test_small_harness_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     report = json.loads(capsys.readouterr().out)
     assert report["graded"] and report["n_groups"] == 2
+    assert set(report["tiers"]) == {"complete", "single", "average"}  # --linkage all
     images = evalset.read_set(tmp_path / "set")
-    for linkage in ("complete", "single"):
+    for linkage in ("complete", "single", "average"):
         tiers = report["tiers"][linkage]
         assert [t["name"] for t in tiers] == ["low", "medium", "high"]
         for tier in tiers:

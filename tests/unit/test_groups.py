@@ -51,7 +51,7 @@ def test_a_group_id_depends_on_its_members_only() -> None:
     seed=st.integers(0, 10_000),
     n=st.integers(2, 40),
     marks=st.integers(0, 4),
-    linkage=st.sampled_from(["complete", "single"]),
+    linkage=st.sampled_from(["complete", "average", "single"]),
 )
 def test_every_groups_score_is_its_lowest_similarity_with_or_without_marks(
     seed: int, n: int, marks: int, linkage: str

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
+from photocluster.clustering.graph_file import load_graph
 from photocluster.clustering.tiers import cluster
 from photocluster.config import Settings
 from photocluster.errors import InvalidThresholds, ThresholdBelowFloor, UnknownImage, UnknownUser
 from photocluster.library import Library
 from tests.helpers.data import grouped_vectors
+from tests.helpers.graph_files import write_format_1
 
 Filled = tuple[list[str], np.ndarray]
 
@@ -110,6 +113,53 @@ def test_single_linkage_is_available(library: Library, filled: Filled) -> None:
     ids, vectors = filled
     result = library.clusters("u1", linkage="single")
     expected = cluster(ids, vectors, library.settings.thresholds_for("test-model"), "single")
+    assert [t.groups for t in result.tiers] == [t.groups for t in expected]
+
+
+def test_average_linkage_is_available_from_the_graph_and_on_demand(
+    library: Library, filled: Filled
+) -> None:
+    ids, vectors = filled
+    for thresholds in (library.settings.thresholds_for("test-model"), {"low": 0.2, "high": 0.9}):
+        result = library.clusters("u1", thresholds, linkage="average")
+        cut_at = {t.name: t.threshold for t in result.tiers}
+        expected = cluster(ids, vectors, cut_at, "average")
+        assert [t.groups for t in result.tiers] == [t.groups for t in expected]
+
+
+def test_a_graph_file_older_than_average_linkage_serves_the_others_and_is_relinked(
+    library: Library, filled: Filled, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    path = library.graphs.path("u1")
+    saved = load_graph(path)
+    assert saved is not None
+    expected = {m: library.clusters("u1", linkage=m).tiers for m in ("complete", "average")}
+    write_format_1(saved, path)
+    reader = Library.from_settings(library.settings)
+    assert reader.clusters("u1").tiers == expected["complete"]
+    assert path.read_bytes()[:8] == b"PCGRAPH1"  # complete linkage needs no upgrade
+    assert reader.clusters("u1", linkage="average").tiers == expected["average"]
+    assert path.read_bytes()[:8] == b"PCGRAPH2"
+    assert sum("predates average linkage" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_write_relinks_a_graph_file_older_than_average_linkage(
+    library: Library, filled: Filled, rng: np.random.Generator
+) -> None:
+    ids, vectors = filled
+    path = library.graphs.path("u1")
+    saved = load_graph(path)
+    assert saved is not None
+    write_format_1(saved, path)
+    writer = Library.from_settings(library.settings)
+    extra = rng.standard_normal((1, 32)).astype(np.float32)
+    writer.write("u1", "test-model", ["later"], extra)
+    assert path.read_bytes()[:8] == b"PCGRAPH2"
+    result = Library.from_settings(library.settings).clusters("u1", linkage="average")
+    all_vectors = np.vstack([vectors, extra / np.linalg.norm(extra)])
+    cut_at = {t.name: t.threshold for t in result.tiers}
+    expected = cluster([*ids, "later"], all_vectors, cut_at, "average")
     assert [t.groups for t in result.tiers] == [t.groups for t in expected]
 
 

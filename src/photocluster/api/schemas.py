@@ -16,10 +16,12 @@ from photocluster.store.catalog import ImageRecord
 
 class Linkage(StrEnum):
     """How groups are formed: ``complete``, every pair in a group reaches the threshold;
-    ``single``, connected components (chains)."""
+    ``single``, connected components (chains); ``average``, the mean similarity of the
+    pairs two merged clusters span reaches it (UPGMA)."""
 
     complete = "complete"
     single = "single"
+    average = "average"
 
 
 class ImageStatus(StrEnum):

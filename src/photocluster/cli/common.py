@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from photocluster.config import Settings
+from photocluster.config import LINKAGES, Settings
 
 if TYPE_CHECKING:
     from photocluster.library import Library
@@ -37,7 +37,9 @@ def add_thresholds(parser: argparse.ArgumentParser, linkage: bool = True) -> Non
             help=f"{tier} tier threshold in (0, 1] (default: the model's)",
         )
     if linkage:
-        parser.add_argument("--linkage", choices=["complete", "single"], default=None)
+        parser.add_argument(
+            "--linkage", choices=LINKAGES, default=None, help="default PHOTOCLUSTER_LINKAGE"
+        )
 
 
 def command(sub: SubParsers, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:

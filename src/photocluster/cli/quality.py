@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command
-from photocluster.config import ENCODER_RUNTIMES, OFFLINE_MODEL, Linkage, Settings
+from photocluster.config import ENCODER_RUNTIMES, LINKAGES, OFFLINE_MODEL, Linkage, Settings
 from photocluster.quality import SPLITS
 
 #: Where ``make peers`` puts the peers' venv (fastdup and imagededup: their pins clash with ours).
@@ -44,7 +44,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     tiers = (("low", args.low), ("medium", args.medium), ("high", args.high))
     thresholds = {name: value for name, value in tiers if value is not None}
-    linkages = ["complete", "single"] if args.linkage == "both" else [args.linkage]
+    linkages = list(LINKAGES) if args.linkage == "all" else [args.linkage]
     try:
         with tempfile.TemporaryDirectory(prefix="photocluster-eval-") as work:
             report, embedded = evaluate(
@@ -145,7 +145,7 @@ def register(sub: SubParsers) -> None:
         "default PHOTOCLUSTER_ENCODER_RUNTIME",
     )
     add_thresholds(p, linkage=False)
-    p.add_argument("--linkage", choices=["complete", "single", "both"], default="both")
+    p.add_argument("--linkage", choices=[*LINKAGES, "all"], default="all")
     p.add_argument("--json", action="store_true")
     p.add_argument("--html", help="write a page of the worst false merges and misses here")
 
@@ -159,4 +159,4 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "calibrate", cmd_calibrate, "suggest tier thresholds from labelled folders")
     p.add_argument("dirs", nargs="+")
     p.add_argument("--model")
-    p.add_argument("--linkage", choices=["complete", "single"], default="complete")
+    p.add_argument("--linkage", choices=LINKAGES, default="complete")

@@ -8,6 +8,9 @@ A constraint splits only the groups that hold a marked pair, and as little as it
   next stricter tier as whole units, so tiers stay nested; members in no marked pair
   conflict with nothing and all stay in the first part. Mark two photos of a five-photo
   burst apart and the other three stay grouped with one of them.
+* ``average`` linkage: the same re-packing. A part of an average-linkage group need not be
+  one itself, but the guarantees the constraints give hold for any nested tiers: no group
+  holds a marked pair, and the tiers still nest.
 * ``single`` linkage: a group must stay connected, so the affected components of the
   loosest tier are rebuilt by Kruskal's order (strongest pair first), skipping a union
   that would join a marked pair; each tier is that process stopped at its threshold.
@@ -38,7 +41,7 @@ def separate(
     inside one group. ``single`` needs the tiers' ``thresholds`` and the graph's ``edges``."""
     if len(marked_u) == 0 or not labels:
         return labels
-    if linkage == "complete":
+    if linkage in ("complete", "average"):
         return _separate_complete(labels, np.asarray(marked_u), np.asarray(marked_v))
     if thresholds is None or edges is None:
         raise ValueError("single linkage needs the thresholds and the edges")

@@ -5,18 +5,21 @@ For a user's images (in store order) the graph keeps
 * **edges**: every pair with cosine similarity >= ``floor``, found when the later image of
   the pair was stored (one ``b x N`` product per write of ``b`` images), at most
   ``max_neighbours`` per new image (its most similar earlier images);
-* **merges**: the complete-linkage dendrogram of each connected component of the edges,
-  down to the floor, as representative pairs (see :mod:`photocluster.clustering.linkage`).
+* **merges**: the complete- and the average-linkage dendrogram of each connected
+  component of the edges, down to the floor, as representative pairs (see
+  :mod:`photocluster.clustering.linkage`).
 
 A query at threshold ``t >= floor`` is then a cut: the connected components of the merges
-with ``s >= t`` are exactly the complete-linkage clusters at ``t``, and the components of
-the edges with ``s >= t`` are the single-linkage clusters. Both are one sparse
-connected-components call.
+with ``s >= t`` are exactly the complete- (or average-) linkage clusters at ``t``, and the
+components of the edges with ``s >= t`` are the single-linkage clusters. Each is one
+sparse connected-components call.
 
 Invariant: every pair inside a complete-linkage group has similarity >= the threshold. The
 per-image neighbour cap and the component-size cap (``linkage_max``) only ever make groups
 smaller, never let a dissimilar pair in; ``exact_from`` records the threshold from which the
-merges equal complete linkage on the full matrix.
+merges equal complete (and average) linkage on the full matrix. Below it, average-linkage
+groups too are only ever smaller; the neighbour cap (``capped``) can change them, as it
+changes the components they are linked in.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ import numpy.typing as npt
 from photocluster.clustering.linkage import (
     Edges,
     IndexArray,
+    Linked,
     Merges,
     components,
-    concat_merges,
+    concat_linked,
     link_component,
 )
 from photocluster.ids import ID_DTYPE, IdArray
@@ -54,7 +58,8 @@ class GraphParams:
 
 @dataclass(frozen=True)
 class NeighbourGraph:
-    """Edges and complete-linkage merges over ``n`` images (see the module docstring)."""
+    """Edges, complete-linkage merges (``merge_*``) and average-linkage merges
+    (``average_*``) over ``n`` images (see the module docstring)."""
 
     ids: IdArray
     params: GraphParams
@@ -64,11 +69,15 @@ class NeighbourGraph:
     merge_u: IntArray
     merge_v: IntArray
     merge_s: FloatArray
+    average_u: IntArray
+    average_v: IntArray
+    average_s: FloatArray
     exact_from: float
     capped: bool
     generation: int = -1
     model: str = ""
     has_edges: bool = True  # False when loaded for clustering only (edges skipped)
+    has_average: bool = True  # False when read from a file older than average linkage
 
     @property
     def n(self) -> int:
@@ -79,15 +88,19 @@ class NeighbourGraph:
         return self.params.floor
 
     def labels(self, threshold: float, linkage: str) -> npt.NDArray[np.int32]:
-        """Cluster label of every image at ``threshold`` (complete or single linkage)."""
+        """Cluster label of every image at ``threshold`` (complete, average or single)."""
         if linkage == "complete":
             u, v, s = self.merge_u, self.merge_v, self.merge_s
+        elif linkage == "average":
+            u, v, s = self.average_u, self.average_v, self.average_s
         elif linkage == "single":
             u, v, s = self.edge_u, self.edge_v, self.edge_s
         else:
             raise ValueError(f"unknown linkage {linkage!r}")
         if linkage == "single" and not self.has_edges:
             raise ValueError("this graph was loaded without its edges")
+        if linkage == "average" and not self.has_average:
+            raise ValueError("this graph predates average linkage (relink it)")
         mask = s >= np.float32(threshold)
         return components(self.n, u[mask], v[mask])
 
@@ -104,6 +117,9 @@ def empty_graph(params: GraphParams) -> NeighbourGraph:
         merge_u=zi,
         merge_v=zi,
         merge_s=zf,
+        average_u=zi,
+        average_v=zi,
+        average_s=zf,
         exact_from=params.floor,
         capped=False,
     )
@@ -126,7 +142,8 @@ def update_graph(
 
     ``ids``/``vectors`` are the new rows: ``old.ids[kept]`` followed by the appended ones.
     Only new images are compared with the rest, and only the components that gained or
-    lost an image are linked again; the others keep their merges.
+    lost an image are linked again; the others keep their merges. Every component is
+    linked again when ``old`` predates average linkage (its edges are kept).
     """
     n_kept = _check_update(old, ids, kept, appended)
     remap = np.full(old.n, -1, dtype=np.int64)
@@ -141,7 +158,7 @@ def update_graph(
         )
         merges.append(linked)
         exact_from = max(exact_from, exact)
-    merge_u, merge_v, merge_s = concat_merges(merges)
+    (merge_u, merge_v, merge_s), (average_u, average_v, average_s) = concat_linked(merges)
     return NeighbourGraph(
         ids=ids,
         params=old.params,
@@ -151,9 +168,18 @@ def update_graph(
         merge_u=merge_u.astype(np.int32),
         merge_v=merge_v.astype(np.int32),
         merge_s=merge_s.astype(np.float32),
+        average_u=average_u.astype(np.int32),
+        average_v=average_v.astype(np.int32),
+        average_s=average_s.astype(np.float32),
         exact_from=float(exact_from),
         capped=old.capped or capped,
     )
+
+
+def relink(graph: NeighbourGraph, vectors: FloatArray) -> NeighbourGraph:
+    """The same images and edges with every component linked again (e.g. a graph read
+    from a file older than average linkage); ``vectors`` are the graph's rows."""
+    return update_graph(graph, graph.ids, vectors, np.ones(graph.n, dtype=bool), 0)
 
 
 def _check_update(old: NeighbourGraph, ids: IdArray, kept: BoolArray, appended: int) -> int:
@@ -186,6 +212,8 @@ def _dirty_components(
     row, and those holding rows of an old component that lost a row (its dendrogram may
     have changed)."""
     n_labels = int(labels.max()) + 1 if len(labels) else 0
+    if not old.has_average:
+        return np.ones(n_labels, dtype=bool)
     dirty = np.zeros(n_labels, dtype=bool)
     dirty[labels[n_kept:]] = True
     if old.n and not kept.all():
@@ -198,16 +226,28 @@ def _dirty_components(
 
 def _clean_merges(
     old: NeighbourGraph, remap: IndexArray, labels: npt.NDArray[np.int32], dirty: BoolArray
-) -> tuple[list[Merges], float]:
+) -> tuple[list[Linked], float]:
     """The old merges of components that stay clean (renumbered), and the threshold from
     which they are exact."""
-    keep = np.zeros(len(old.merge_u), dtype=bool)
-    if len(old.merge_u):
-        mu, mv = remap[old.merge_u], remap[old.merge_v]
+    complete = _kept_merges((old.merge_u, old.merge_v, old.merge_s), remap, labels, dirty)
+    average = _kept_merges((old.average_u, old.average_v, old.average_s), remap, labels, dirty)
+    exact_from = old.exact_from if len(complete[0]) or len(average[0]) else old.params.floor
+    return [Linked(complete, average)], exact_from
+
+
+def _kept_merges(
+    merges: tuple[IntArray, IntArray, FloatArray],
+    remap: IndexArray,
+    labels: npt.NDArray[np.int32],
+    dirty: BoolArray,
+) -> Merges:
+    u, v, s = merges
+    keep = np.zeros(len(u), dtype=bool)
+    if len(u):
+        mu, mv = remap[u], remap[v]
         keep = (mu >= 0) & (mv >= 0)
         keep[keep] = ~dirty[labels[mu[keep]]]
-    merges = (remap[old.merge_u[keep]], remap[old.merge_v[keep]], old.merge_s[keep])
-    return [merges], old.exact_from if keep.any() else old.params.floor
+    return remap[u[keep]], remap[v[keep]], s[keep]
 
 
 def _dirty_members(labels: npt.NDArray[np.int32], dirty: BoolArray) -> list[IndexArray]:

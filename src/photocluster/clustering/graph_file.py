@@ -3,6 +3,10 @@
 ``{root}/{shard}/{user_id}.pcg``: magic (8 bytes), header length (8 bytes, little endian),
 a JSON header, then the arrays named in the header, each at its recorded byte offset. It is
 derived data: rebuilt from the store whenever missing or stale, written atomically.
+
+Format 2 added the average-linkage merges. A format-1 file still loads, without them
+(``has_average`` False): complete and single linkage are served from it as it is, and the
+next write or average-linkage query links its components again (its edges are kept).
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ from photocluster.clustering.graph import GraphParams, NeighbourGraph
 from photocluster.errors import StoreCorrupt
 from photocluster.store.files import temp_path
 
-GRAPH_MAGIC = b"PCGRAPH1"
+GRAPH_MAGIC = b"PCGRAPH2"
+#: Format versions this code reads, by magic.
+_VERSIONS = {b"PCGRAPH1": 1, GRAPH_MAGIC: 2}
 
-_ARRAYS = ("ids", "edge_u", "edge_v", "edge_s", "merge_u", "merge_v", "merge_s")
-_CLUSTER_ARRAYS = ("ids", "merge_u", "merge_v", "merge_s")
+_AVERAGE_ARRAYS = ("average_u", "average_v", "average_s")
+_ARRAYS = ("ids", "edge_u", "edge_v", "edge_s", "merge_u", "merge_v", "merge_s", *_AVERAGE_ARRAYS)
+_CLUSTER_ARRAYS = ("ids", "merge_u", "merge_v", "merge_s", *_AVERAGE_ARRAYS)
+#: The empty stand-ins of arrays a format-1 file lacks.
+_MISSING_IN_V1 = {"average_u": np.int32, "average_v": np.int32, "average_s": np.float32}
 
 
 def save_graph(graph: NeighbourGraph, path: Path, fsync: bool = True) -> None:
@@ -76,15 +85,19 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
     except FileNotFoundError:
         return None
     with handle:
-        if handle.read(8) != GRAPH_MAGIC:
+        version = _VERSIONS.get(handle.read(8))
+        if version is None:
             raise StoreCorrupt(f"{path} is not a photocluster graph file")
         size = int.from_bytes(handle.read(8), "little")
         header = json.loads(handle.read(size))
         wanted = _CLUSTER_ARRAYS if for_clusters_only else _ARRAYS
+        stored = _ARRAYS if version >= 2 else tuple(n for n in _ARRAYS if n not in _MISSING_IN_V1)
         arrays = {
             name: _read_section(handle, header["sections"][name], 16 + size, name, wanted, path)
-            for name in _ARRAYS
+            for name in stored
         }
+        for name, dtype in _MISSING_IN_V1.items():
+            arrays.setdefault(name, np.zeros(0, dtype=dtype))
     return NeighbourGraph(
         params=GraphParams(
             floor=float(header["floor"]),
@@ -96,6 +109,7 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
         generation=int(header["generation"]),
         model=str(header["model"]),
         has_edges=not for_clusters_only,
+        has_average=version >= 2,
         **arrays,
     )
 

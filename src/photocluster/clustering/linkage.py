@@ -1,15 +1,22 @@
 """Linkage over a sparse graph of pairs: connected components (single linkage) and the
-complete-linkage dendrogram of one component, as representative merges.
+complete- and average-linkage dendrograms of one component, as representative merges.
 
 A merge ``(u, v, s)`` reads "the cluster holding u and the cluster holding v merge at
-similarity s". Complete linkage has no inversions, so cutting the merges at ``t`` (the
-connected components of the merges with ``s >= t``) gives exactly the complete-linkage
-clusters at ``t``.
+similarity s". Complete and average linkage have no inversions, so cutting the merges at
+``t`` (the connected components of the merges with ``s >= t``) gives exactly the clusters
+at ``t``.
+
+Average linkage (UPGMA) scores two clusters by the mean cosine similarity of their pairs,
+all of them: the pairs below the graph's floor inside a component count with their true
+similarity, read from the component's dense block of vectors that both dendrograms share.
+An average-linkage cluster at ``t`` is connected by pairs ``>= t`` (each merge crosses at
+least one), so it lies inside one component of the edges, and a component split at a
+raised level (``linkage_max``) keeps it whole above that level, as for complete linkage.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +45,13 @@ def _scipy_linkage() -> Any:
     return linkage
 
 
+def _condensed(square: FloatArray) -> npt.NDArray[np.float64]:
+    """The upper triangle of a symmetric matrix, row by row (scipy's condensed form)."""
+    from scipy.spatial.distance import squareform  # loaded with hierarchy: writers only
+
+    return np.asarray(squareform(square, checks=False, force="tovector"), dtype=np.float64)
+
+
 def components(
     n: int, u: npt.NDArray[np.integer], v: npt.NDArray[np.integer]
 ) -> npt.NDArray[np.int32]:
@@ -50,6 +64,13 @@ def components(
     return np.asarray(labels, dtype=np.int32)
 
 
+class Linked(NamedTuple):
+    """The merges of one or more components, per linkage."""
+
+    complete: Merges
+    average: Merges
+
+
 def no_merges() -> Merges:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
 
@@ -60,9 +81,9 @@ def link_component(
     edges: Edges,
     linkage_max: int,
     level: float,
-) -> tuple[Merges, float]:
-    """Complete-linkage merges (>= ``level``) of one component; and the threshold from
-    which they equal complete linkage on the full matrix.
+) -> tuple[Linked, float]:
+    """Complete- and average-linkage merges (>= ``level``) of one component; and the
+    threshold from which they equal each linkage on the full matrix.
 
     A component larger than ``linkage_max`` is split at a raised threshold first (its parts
     are the components of its edges above that level), so the dense work stays bounded;
@@ -71,20 +92,21 @@ def link_component(
     if len(members) > linkage_max:
         return _link_in_parts(members, vectors, edges, linkage_max, level)
     if len(members) == 2:
-        return _link_pair(members, vectors, level), level
-    return _complete_linkage(members, vectors, level), level
+        pair = _link_pair(members, vectors, level)
+        return Linked(pair, pair), level
+    return _dense_linkage(members, vectors, level), level
 
 
 def _link_in_parts(
     members: IndexArray, vectors: FloatArray, edges: Edges, linkage_max: int, level: float
-) -> tuple[Merges, float]:
+) -> tuple[Linked, float]:
     raised = min(level + SPLIT_STEP, 1.0)
     parts = [p for p in _parts_above(members, len(vectors), edges, raised) if len(p) >= 2]
     linked = [link_component(p, vectors, edges, linkage_max, raised) for p in parts]
     exact = max([raised] + [exact for _, exact in linked])
     if not linked:
-        return no_merges(), exact
-    return concat_merges([merges for merges, _ in linked]), exact
+        return Linked(no_merges(), no_merges()), exact
+    return concat_linked([merges for merges, _ in linked]), exact
 
 
 def _parts_above(members: IndexArray, n_rows: int, edges: Edges, level: float) -> list[IndexArray]:
@@ -106,15 +128,24 @@ def _link_pair(members: IndexArray, vectors: FloatArray, level: float) -> Merges
     return members[:1], members[1:], np.array([pair_sim], dtype=np.float32)
 
 
-def _complete_linkage(members: IndexArray, vectors: FloatArray, level: float) -> Merges:
-    k = len(members)
+def _dense_linkage(members: IndexArray, vectors: FloatArray, level: float) -> Linked:
+    """Both dendrograms of one component from one product of its vectors."""
     sub_vectors = vectors[members]
-    sims = np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0).astype(np.float64)
+    sims = _condensed(np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0))
     distances = 1.0 - sims
-    # Pairs below the level never join a recorded merge: make them maximally distant.
+    linkage = _scipy_linkage()
+    average = linkage(distances, method="average")
+    # Pairs below the level never join a recorded complete-linkage merge: make them
+    # maximally distant (a cheaper tree, the same merges above the level).
     distances[sims < level] = 3.0
-    rows, cols = np.triu_indices(k, 1)
-    tree = _scipy_linkage()(distances[rows, cols], method="complete")
+    complete = linkage(distances, method="complete")
+    return Linked(_merges_of(complete, members, level), _merges_of(average, members, level))
+
+
+def _merges_of(tree: npt.NDArray[np.float64], members: IndexArray, level: float) -> Merges:
+    """A scipy linkage matrix (distance = 1 - similarity) as representative merges of
+    ``members``, those at or above ``level``."""
+    k = len(members)
     # Representative leaf of each cluster (leaves 0..k-1, then one per merge row).
     rep = np.empty(2 * k - 1, dtype=np.int64)
     rep[:k] = np.arange(k)
@@ -132,4 +163,10 @@ def concat_merges(parts: list[Merges]) -> Merges:
         np.concatenate([p[0] for p in parts]),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
+    )
+
+
+def concat_linked(parts: list[Linked]) -> Linked:
+    return Linked(
+        concat_merges([p.complete for p in parts]), concat_merges([p.average for p in parts])
     )

@@ -5,12 +5,14 @@ Grouping semantics (README, "Clustering"):
 * ``complete`` (default): complete linkage. Every two images in a group are at least the
   tier's threshold alike, so A~B and B~C never put A with C unless A~C too (no chaining).
 * ``single``: connected components of the pairs at or above the threshold. Chains.
+* ``average``: average linkage (UPGMA). Two clusters join when the mean similarity of their
+  pairs reaches the threshold: a pair or two below it can be carried by the others.
 
-Pairs the user marked not similar never share a group, with either linkage
+Pairs the user marked not similar never share a group, with any linkage
 (:mod:`photocluster.clustering.constraints`).
 
-Tiers are cut from one dendrogram (complete) or one graph (single), so a group of a
-stricter tier always lies inside one group of every looser tier.
+Tiers are cut from one dendrogram (complete, average) or one graph (single), so a group of
+a stricter tier always lies inside one group of every looser tier.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ import numpy.typing as npt
 from photocluster.clustering.constraints import Index, separate
 from photocluster.clustering.graph import GraphParams, NeighbourGraph, build_graph
 from photocluster.clustering.similarity import normalise
-from photocluster.config import check_thresholds
+from photocluster.config import LINKAGES, check_thresholds
 from photocluster.ids import IdArray, encode_ids
 
-LINKAGES = ("complete", "single")
 #: Largest minimum group size a query may ask for (the API's and the CLI's limit alike).
 MIN_SIZE_MAX = 10_000
 
@@ -105,7 +106,7 @@ def cluster_graph(
     tiers = []
     for (name, threshold), before, after in zip(checked.items(), cut, labels, strict=True):
         groups, rows = grouped(after, graph.ids, min_size)
-        lowest = None  # single linkage: from the vectors
+        lowest = None  # single and average linkage: from the vectors
         if linkage == "complete":
             lowest = _lowest_from_merges(graph, threshold, before, rows, marked)
         tiers.append(Tier(name, threshold, groups, rows, lowest))
@@ -151,7 +152,7 @@ def cluster(
     linkage_max: int = 1 << 30,
 ) -> list[Tier]:
     """Group images on demand (no stored graph): build the graph at the lowest threshold,
-    then cut it. Exact complete linkage with the default caps."""
+    then cut it. Exact complete and average linkage with the default caps."""
     checked = check_thresholds(dict(thresholds))
     unit = normalise(vectors)
     encoded = encode_ids(ids)

@@ -4,7 +4,9 @@ transaction, cached for readers, rebuilt whenever missing or stale.
 A graph is stale after a writer died between changing the store and saving the graph. The
 first reader that finds it so rebuilds it, once, under the user's exclusive lock; readers
 arriving meanwhile wait for that lock and then find the rebuilt graph. No request ever
-falls back to computing every pair of a large library.
+falls back to computing every pair of a large library. A graph file older than average
+linkage serves the other linkages as it is; the next write, or the first average-linkage
+query, links its components again (its edges are kept).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from photocluster.clustering.graph import (
     GraphParams,
     NeighbourGraph,
     build_graph,
+    relink,
     stamp,
     update_graph,
 )
@@ -120,23 +123,29 @@ class UserGraphs:
                     pass  # once we hold it, any write that was in progress has finished
         return None
 
-    def current(self, user_id: str, edges: bool) -> NeighbourGraph:
+    def current(self, user_id: str, edges: bool, average: bool = False) -> NeighbourGraph:
         """The user's graph as of the store's generation: the saved one when fresh, else
-        rebuilt now (see the module's docstring). UnknownUser when nothing is stored."""
+        rebuilt now (see the module's docstring). UnknownUser when nothing is stored.
+        ``average``: with its average-linkage merges (an older file is relinked first)."""
         graph = self.fresh(user_id, edges)
-        return graph if graph is not None else self.heal(user_id)
+        if graph is None or (average and not graph.has_average):
+            return self.heal(user_id)
+        return graph
 
     def heal(self, user_id: str) -> NeighbourGraph:
-        """Rebuild a stale graph under the user's exclusive lock (unless the reader that
-        held the lock before has just done so)."""
+        """Rebuild a stale graph, or relink one older than average linkage, under the
+        user's exclusive lock (unless the reader that held the lock before has just done so)."""
         try:
             with self.store.transaction(user_id) as tx:
                 graph = self.for_update(tx)
-                if graph is not None:
+                if graph is not None and graph.has_average:
                     return graph
                 snapshot = tx.snapshot
                 if snapshot is None:
                     raise UnknownUser(f"no embeddings stored for user {user_id!r}")
+                if graph is not None:
+                    log.info("user %s: graph predates average linkage; relinking it", user_id)
+                    return self.save(tx, relink(graph, snapshot.vectors))
                 log.warning("user %s: graph stale (a writer died?); rebuilding it", user_id)
                 params = self.params(snapshot.model)
                 return self.save(tx, build_graph(snapshot.ids, snapshot.vectors, params))
@@ -193,5 +202,7 @@ class UserGraphs:
 
 
 def _nbytes(graph: NeighbourGraph) -> int:
-    arrays = (graph.ids, graph.edge_u, graph.edge_v, graph.edge_s)
-    return sum(a.nbytes for a in (*arrays, graph.merge_u, graph.merge_v, graph.merge_s))
+    edges = (graph.ids, graph.edge_u, graph.edge_v, graph.edge_s)
+    merges = (graph.merge_u, graph.merge_v, graph.merge_s)
+    average = (graph.average_u, graph.average_v, graph.average_s)
+    return sum(a.nbytes for a in (*edges, *merges, *average))

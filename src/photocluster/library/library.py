@@ -30,8 +30,8 @@ from photocluster.clustering.similarity import (
     pairs_on_demand,
     similar,
 )
-from photocluster.clustering.tiers import LINKAGES, MIN_SIZE_MAX, cluster_graph
-from photocluster.config import Settings, check_thresholds
+from photocluster.clustering.tiers import MIN_SIZE_MAX, cluster_graph
+from photocluster.config import LINKAGES, Settings, check_thresholds
 from photocluster.errors import (
     ImageNotReady,
     InvalidThresholds,
@@ -273,7 +273,9 @@ class Library:
             raise InvalidThresholds(f"min_size must be between 1 and {MIN_SIZE_MAX}")
         tiers = check_thresholds(dict(thresholds))
         header = self.store.header(user_id)
-        graph = self.graphs.current(user_id, edges=linkage == "single")
+        graph = self.graphs.current(
+            user_id, edges=linkage == "single", average=linkage == "average"
+        )
         lowest = min(tiers.values())
         if lowest < graph.floor:
             self._check_on_demand(graph, lowest, "threshold")

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from photocluster.config import TIER_NAMES, EncoderRuntime, Settings
+from photocluster.config import LINKAGES, TIER_NAMES, EncoderRuntime, Settings
 from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
 from photocluster.library import Library
 from photocluster.quality.evalset import LabelledImage, read_set, truth_at
@@ -110,7 +110,7 @@ def evaluate(
     model: str,
     work: Path,
     thresholds: Mapping[str, float] | None = None,
-    linkages: Sequence[str] = ("complete", "single"),
+    linkages: Sequence[str] = LINKAGES,
     progress: bool = True,
     sweep: bool = True,
     runtime: EncoderRuntime = "torch",
