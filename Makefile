@@ -117,7 +117,7 @@ $(PEERS)/.installed: requirements/peers.txt requirements/peers-no-deps.txt
 
 # fastdup's telemetry and version check off (its runner sets them too): nothing leaves the machine.
 eval-peers: install peers ## fastdup and imagededup PHash on make eval's set, in its table's shape (not part of test)
-	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3
+	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3 --split evaluation
 	SENTRY_OPT_OUT=1 FASTDUP_PRODUCTION=1 \
 	  $(BIN)/photocluster eval-peers build/evalset-3 --python $(PEERS)/bin/python
 
