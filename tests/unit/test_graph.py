@@ -118,7 +118,7 @@ def test_complete_linkage_never_chains(seed: int) -> None:
     ids, vectors, _ = grouped_vectors(rng, 5, 6, 10, dim=16, noise=1.0)
     graph = build_graph(encode_ids(ids), vectors, GraphParams(floor=0.4))
     sims = vectors @ vectors.T
-    for tier in cluster_graph(graph, {"low": 0.5, "medium": 0.7, "high": 0.85}):
+    for tier in cluster_graph(graph, {"low": 0.5, "medium": 0.7, "high": 0.85}, "complete"):
         for group in tier.groups:
             rows = [ids.index(i) for i in group]
             block = sims[np.ix_(rows, rows)]

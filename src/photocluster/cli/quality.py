@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command
-from photocluster.config import ENCODER_RUNTIMES, LINKAGES, OFFLINE_MODEL, Linkage, Settings
+from photocluster.config import (
+    DEFAULT_LINKAGE,
+    ENCODER_RUNTIMES,
+    LINKAGES,
+    OFFLINE_MODEL,
+    Linkage,
+    Settings,
+)
 from photocluster.quality import SPLITS
 
 #: Where ``make peers`` puts the peers' venv (fastdup and imagededup: their pins clash with ours).
@@ -159,4 +166,4 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "calibrate", cmd_calibrate, "suggest tier thresholds from labelled folders")
     p.add_argument("dirs", nargs="+")
     p.add_argument("--model")
-    p.add_argument("--linkage", choices=LINKAGES, default="complete")
+    p.add_argument("--linkage", choices=LINKAGES, default=DEFAULT_LINKAGE)

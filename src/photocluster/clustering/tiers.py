@@ -26,7 +26,7 @@ import numpy.typing as npt
 from photocluster.clustering.constraints import Index, separate
 from photocluster.clustering.graph import GraphParams, NeighbourGraph, build_graph
 from photocluster.clustering.similarity import normalise
-from photocluster.config import LINKAGES, check_thresholds
+from photocluster.config import DEFAULT_LINKAGE, LINKAGES, check_thresholds
 from photocluster.ids import IdArray, encode_ids
 
 #: Largest minimum group size a query may ask for (the API's and the CLI's limit alike).
@@ -84,7 +84,7 @@ def grouped(
 def cluster_graph(
     graph: NeighbourGraph,
     thresholds: Mapping[str, float],
-    linkage: str = "complete",
+    linkage: str = DEFAULT_LINKAGE,
     min_size: int = 2,
     not_similar: tuple[Index, Index] | None = None,
 ) -> list[Tier]:
@@ -146,7 +146,7 @@ def cluster(
     ids: Sequence[str],
     vectors: npt.ArrayLike,
     thresholds: Mapping[str, float],
-    linkage: str = "complete",
+    linkage: str = DEFAULT_LINKAGE,
     min_size: int = 2,
     max_neighbours: int = 1 << 30,
     linkage_max: int = 1 << 30,

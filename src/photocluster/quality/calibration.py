@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from photocluster.config import (
+    DEFAULT_LINKAGE,
     TIER_NAMES,
     Calibration,
     EncoderRuntime,
@@ -99,7 +100,7 @@ def calibrate_model(
     runtime: EncoderRuntime = "torch",
     seeds: Sequence[int] = (0, 1, 2),
     progress: bool = False,
-    linkage: Linkage = "complete",
+    linkage: Linkage = DEFAULT_LINKAGE,
     subjects: int | None = None,
 ) -> Calibration:
     """The tiers of ``model`` (a name or a baked folder), calibrated on the graded sets of

@@ -154,30 +154,12 @@ def _subject(
     burst_frames: int,
     max_side: int,
 ) -> list[GradedSample]:
+    made = _Made(source, max_side)
     picture = pictures[0]
     stage = _Stage.of(picture, rng)
     window = _window(picture.size, rng.uniform(0.45, 0.6), rng)
-    scene, other_scene = f"{source}/1", f"{source}/2"
-
-    def sample(
-        name: str, image: Image.Image, group: str, kind: str, fams: tuple[str, ...] = ()
-    ) -> GradedSample:
-        duplicate = None if group == other_scene else group
-        scene_of = other_scene if group == other_scene else scene
-        return GradedSample(
-            f"{source}-{name}",
-            _fit(image, max_side),
-            source,
-            source,
-            scene_of,
-            duplicate,
-            kind,
-            fams,
-        )
-
     shot = _fit(picture.crop(window), max_side)
-    near_a, near_b = f"{scene}a", f"{scene}b"
-    out = [sample("shot", shot, near_a, "original")]
+    made.add("shot", shot, "a", "original")
     for k in range(edits_per_shot):
         chosen: tuple[str, ...] = (next(families),)
         if rng.random() < 0.3:  # a second edit on top, as people combine them
@@ -185,37 +167,69 @@ def _subject(
         edited = shot
         for family in chosen:
             edited = edits.FAMILIES[family](edited, rng)
-        out.append(sample(f"edit{k}", edited, near_a, "edit", chosen))
+        made.add(f"edit{k}", edited, "a", "edit", chosen)
     direction = rng.choice((-1, 1))
     for k in range(1, burst_frames + 1):
         step = direction * k * rng.uniform(0.02, 0.05) * picture.width
         moved = stage.with_subject_at(step, rng.uniform(-0.02, 0.02) * picture.height)
         frame = _camera(moved, window, rng, rng.uniform(0.96, 1.04), shake=0.03, tilt=2.0)
-        out.append(sample(f"burst{k}", frame, near_a, "burst", ("burst",)))
-    if len(pictures) > 1:  # a second camera: the stereo pair's other view
-        other = pictures[1].crop(window)
-    else:
-        far = -direction * rng.uniform(0.3, 0.5) * picture.width
-        moved = stage.with_subject_at(far, rng.uniform(-0.1, 0.1) * picture.height)
-        zoom = rng.choice((rng.uniform(0.7, 0.8), rng.uniform(1.2, 1.3)))
-        other = _camera(moved, _shifted(window, picture.size, rng), rng, zoom, shake=0, tilt=4)
-    other = _fit(other, max_side)
-    out.append(sample("other-shot", other, near_b, "other-shot", ("other-shot",)))
+        made.add(f"burst{k}", frame, "a", "burst", ("burst",))
+    other = _fit(_other_shot(pictures, stage, window, -direction, rng), max_side)
+    made.add("other-shot", other, "b", "other-shot", ("other-shot",))
     family = next(families)
-    out.append(
-        sample("other-shot-edit", edits.FAMILIES[family](other, rng), near_b, "edit", (family,))
-    )
+    made.add("other-shot-edit", edits.FAMILIES[family](other, rng), "b", "edit", (family,))
     elsewhere = _window(picture.size, rng.uniform(0.45, 0.6), rng, away_from=window)
-    out.append(
-        sample(
-            "other-time",
-            _other_light(picture.crop(elsewhere), rng),
-            other_scene,
-            "other-time",
-            ("other-time",),
+    lit = _other_light(picture.crop(elsewhere), rng)
+    made.add("other-time", lit, None, "other-time", ("other-time",))
+    return made.samples
+
+
+@dataclass
+class _Made:
+    """The samples of one subject: scene 1 holds near-duplicate groups ``a`` and ``b``;
+    a sample of no group is scene 2 (another time)."""
+
+    source: str
+    max_side: int
+    samples: list[GradedSample] = field(default_factory=list)
+
+    def add(
+        self,
+        name: str,
+        image: Image.Image,
+        group: str | None,
+        kind: str,
+        families: tuple[str, ...] = (),
+    ) -> None:
+        scene = f"{self.source}/1" if group else f"{self.source}/2"
+        duplicate = f"{scene}{group}" if group else None
+        picture = _fit(image, self.max_side)
+        self.samples.append(
+            GradedSample(
+                f"{self.source}-{name}",
+                picture,
+                self.source,
+                self.source,
+                scene,
+                duplicate,
+                kind,
+                families,
+            )
         )
-    )
-    return out
+
+
+def _other_shot(
+    pictures: list[Image.Image], stage: _Stage, window: Box, direction: int, rng: random.Random
+) -> Image.Image:
+    """Another shot moments apart: the subject moved far and the camera moved and zoomed;
+    for the stereo motorcycle, the other camera."""
+    if len(pictures) > 1:
+        return pictures[1].crop(window)
+    picture = pictures[0]
+    far = direction * rng.uniform(0.3, 0.5) * picture.width
+    moved = stage.with_subject_at(far, rng.uniform(-0.1, 0.1) * picture.height)
+    zoom = rng.choice((rng.uniform(0.7, 0.8), rng.uniform(1.2, 1.3)))
+    return _camera(moved, _shifted(window, picture.size, rng), rng, zoom, shake=0, tilt=4)
 
 
 Box = tuple[int, int, int, int]
