@@ -1,13 +1,15 @@
-"""A reproducible set of photo groups, built offline from images inside installed packages.
+"""Source pictures, a small set of edited photo groups, and labelled folders on disk.
 
 Sources: scikit-image's and scikit-learn's bundled sample images (23 distinct pictures:
 portraits, a cat, coffee, a rocket, a stereo pair of a motorcycle, micrographs, textures,
-scanned text...). Each *group* is one source picture in several versions made with
-copy-detection-style edits (seeded): crop to 50-90% of the area, downscale, JPEG quality
-20-90, mirror, rotate up to 10 degrees, colour jitter, blur, overlaid text, letterbox
-padding; the motorcycle group holds both stereo views (the same scene, two shots). The
-remaining sources are *singletons*. Written to disk as one folder per group plus
-``singletons/`` (the layout ``photocluster eval`` reads) with a ``manifest.json``.
+scanned text...). :func:`build` makes the *small edits set*: each group is one source
+picture in several versions with mild copy-detection-style edits (crop to 50-90% of the
+area, downscale, JPEG quality 20-90, mirror, rotate up to 10 degrees, colour jitter, blur,
+overlaid text, letterbox padding). The demo, the benchmarks, the ONNX fidelity checks and
+int8 calibration use it; the quality evaluation uses the graded set of
+:mod:`~photocluster.quality.scenes` instead. :func:`write` puts either on disk as one folder
+per group plus ``singletons/`` (the layout ``photocluster eval`` reads) with a
+``manifest.json``; :func:`read_set` reads it back, with the labels of every tier.
 """
 
 from __future__ import annotations
