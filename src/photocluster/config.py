@@ -81,8 +81,8 @@ class Calibration(BaseModel):
     evidence: str
 
 
-#: Per-encoder defaults, from `make calibrate` (README, Quality): complete-linkage sweeps of
-#: the generated sets with seeds 0-2 pooled; `make eval` checks them on seed 3.
+#: Per-encoder defaults, from `make calibrate` (README, Quality): sweeps of the generated sets
+#: with seeds 0-2 pooled (each row's evidence names its linkage and held-out check).
 CALIBRATIONS: dict[str, Calibration] = {
     OFFLINE_MODEL: Calibration(
         thresholds=TierThresholds(low=0.37, medium=0.49, high=0.60),
