@@ -101,7 +101,7 @@ EVAL_SEEDS := 0 1 2 3
 
 eval: install ## quality table of the offline encoder on held-out sources and seed (README, Quality)
 	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3 --split evaluation
-	$(BIN)/photocluster eval build/evalset-3 --model efficientnet-lite0 --html build/eval-errors.html
+	$(BIN)/photocluster eval build/evalset-3 --model efficientnet-lite0-layout --html build/eval-errors.html
 
 PEERS := $(TOOLS)/peers
 
@@ -123,7 +123,7 @@ eval-peers: install peers ## fastdup and imagededup PHash on make eval's set, in
 
 calibrate: install ## suggest tier thresholds from the development sets (seeds 0-2)
 	for seed in 0 1 2; do $(BIN)/photocluster make-eval-set build/evalset-$$seed --seed $$seed --split calibration; done
-	$(BIN)/photocluster calibrate build/evalset-0 build/evalset-1 build/evalset-2 --model efficientnet-lite0
+	$(BIN)/photocluster calibrate build/evalset-0 build/evalset-1 build/evalset-2 --model efficientnet-lite0-layout
 
 # make deploy / destroy / costs: TFVARS=terraform/prod.tfvars.example, say. EMULATOR=URL
 # deploys into an AWS emulator (moto) instead: every step but the Docker build.

@@ -32,7 +32,7 @@ RUN python -m venv /opt/venv \
       -c requirements/constraints.txt ".[${SERVE_EXTRA}]"
 
 FROM python:3.11.11-slim-bookworm
-# int8 for the ViT (cosine to fp32 >= 0.998); efficientnet-lite0 builds should pass
+# int8 for the ViT (cosine to fp32 >= 0.998); EfficientNet-Lite0 builds should pass
 # onnx: its int8 export misses the fidelity target (README, Benchmarks).
 ARG ENCODER_RUNTIME=onnx-int8
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin embedder

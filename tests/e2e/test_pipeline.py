@@ -101,7 +101,7 @@ def test_uploads_end_up_clustered_as_their_groups(running: Running, tmp_path: Pa
     headers = {"Authorization": f"Bearer {token(running)}"}
     clusters = httpx.get(f"{running.api_url}/v1/users/{DEMO_USER}/clusters", headers=headers).json()
     assert clusters["n_images"] == len(truth) == 28
-    assert clusters["model"] == "efficientnet-lite0"
+    assert clusters["model"] == "efficientnet-lite0-layout"
     low, _, high = ([g["image_ids"] for g in tier["groups"]] for tier in clusters["tiers"])
     sample_groups = {g for g in truth.values() if g}
     for group in sample_groups:  # every sample group lies whole inside one low-tier group

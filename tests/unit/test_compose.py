@@ -53,4 +53,4 @@ def test_the_worker_invokes_the_writer_container_through_the_lambda_api() -> Non
     assert worker["AWS_ENDPOINT_URL_LAMBDA"] == "http://writer:8080"
     assert worker["PHOTOCLUSTER_WRITER_FUNCTION"] == "function"
     assert services()["writer"]["command"] == ["writer.handler"]
-    assert services()["embedder"]["build"]["args"]["MODEL_ID"] == "efficientnet-lite0"
+    assert services()["embedder"]["build"]["args"]["MODEL_ID"] == "efficientnet-lite0-layout"

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 from skimage import data as skdata
 
-from photocluster.config import OFFLINE_MODEL
+from photocluster.config import OFFLINE_LAYOUT_WEIGHTS, OFFLINE_MODEL
 from photocluster.embedder.base import MODEL_META_FILE
+from photocluster.embedder.layout import LAYOUT_DIM, layout_vectors
 from photocluster.embedder.loader import load_encoder, resolve_model_source
 from tests.conftest import TINY_VIT_ID
 from tests.helpers.images import picture
@@ -93,8 +94,27 @@ def test_efficientnet_loads_strict_and_classifies_sample_photos(effnet) -> None:
 
 def test_efficientnet_vectors(effnet) -> None:  # type: ignore[no-untyped-def]
     vectors = effnet.embed(images(3))
-    assert vectors.shape == (3, 1280)
+    assert effnet.model_id == OFFLINE_MODEL and vectors.shape == (3, 1280 + LAYOUT_DIM)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_offline_default_fuses_the_pooled_features_with_the_layout(effnet) -> None:  # type: ignore[no-untyped-def]
+    features_only = load_encoder("efficientnet-lite0")
+    assert (features_only.model_id, features_only.dim) == ("efficientnet-lite0", 1280)
+    pictures = images(2)
+    features = features_only.embed(pictures)
+    layout = layout_vectors(pictures)
+    fused = effnet.embed(pictures)
+    weight = OFFLINE_LAYOUT_WEIGHTS[OFFLINE_MODEL]
+    expected = (1 - weight) * features[0] @ features[1] + weight * layout[0] @ layout[1]
+    assert fused[0] @ fused[1] == pytest.approx(expected, abs=1e-5)
+
+
+def test_an_unknown_offline_model_is_refused() -> None:
+    from photocluster.embedder.efficientnet import vector_dim
+
+    with pytest.raises(ValueError, match="not an offline model"):
+        vector_dim("efficientnet-lite7")
 
 
 def test_efficientnet_near_duplicates_score_above_other_photos(effnet) -> None:  # type: ignore[no-untyped-def]

@@ -146,7 +146,9 @@ def register(sub: SubParsers) -> None:
     p = command(
         sub, "bake-model", cmd_bake_model, "save a model for offline loading, calibrate its tiers"
     )
-    p.add_argument("model", help="hub id, local folder, or efficientnet-lite0")
+    p.add_argument(
+        "model", help="hub id, local folder, or an offline model id (efficientnet-lite0-layout)"
+    )
     p.add_argument("dest")
     p.add_argument(
         "--calibration-seeds",

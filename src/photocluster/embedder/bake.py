@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from photocluster.calibrations import CALIBRATION_FILE, ModelCalibration, calibration_json
-from photocluster.config import OFFLINE_MODEL
+from photocluster.config import OFFLINE_LAYOUT_WEIGHTS
 from photocluster.embedder.base import model_id_of
 from photocluster.quality.calibration import calibrate_model
 
@@ -25,7 +25,7 @@ def calibrate_baked(
     ``seeds``) and write them beside its weights as ``calibration.json``."""
     model_id = model_id_of(dest)
     # EfficientNet-Lite0's folder holds no weights of its own: it loads by name.
-    source = OFFLINE_MODEL if model_id == OFFLINE_MODEL else str(dest)
+    source = model_id if model_id in OFFLINE_LAYOUT_WEIGHTS else str(dest)
     measured = calibrate_model(
         source, runtime="torch", seeds=tuple(seeds), progress=progress, subjects=subjects
     )

