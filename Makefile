@@ -97,11 +97,15 @@ embedder-serve: install ## the SageMaker-style inference server on :8080
 api-serve: install ## the cluster API with uvicorn on :8000
 	$(BIN)/photocluster api-serve
 
-EVAL_SEEDS := 0 1 2 3
+# The quality targets write their sets under EVAL_OUT; EVAL_SUBJECTS=N caps the subjects per
+# set (quick runs; the tests use it). The model is the CLI's default, the offline encoder.
+EVAL_OUT ?= build
+EVAL_SUBJECTS ?=
+EVAL_CAP := $(if $(EVAL_SUBJECTS),--subjects $(EVAL_SUBJECTS))
 
 eval: install ## quality table of the offline encoder on held-out sources and seed (README, Quality)
-	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3 --split evaluation
-	$(BIN)/photocluster eval build/evalset-3 --model efficientnet-lite0-layout --html build/eval-errors.html
+	$(BIN)/photocluster make-eval-set $(EVAL_OUT)/evalset-3 --seed 3 --split evaluation $(EVAL_CAP)
+	$(BIN)/photocluster eval $(EVAL_OUT)/evalset-3 --html $(EVAL_OUT)/eval-errors.html
 
 PEERS := $(TOOLS)/peers
 
@@ -117,13 +121,14 @@ $(PEERS)/.installed: requirements/peers.txt requirements/peers-no-deps.txt
 
 # fastdup's telemetry and version check off (its runner sets them too): nothing leaves the machine.
 eval-peers: install peers ## fastdup and imagededup PHash on make eval's set, in its table's shape (not part of test)
-	$(BIN)/photocluster make-eval-set build/evalset-3 --seed 3 --split evaluation
+	$(BIN)/photocluster make-eval-set $(EVAL_OUT)/evalset-3 --seed 3 --split evaluation $(EVAL_CAP)
 	SENTRY_OPT_OUT=1 FASTDUP_PRODUCTION=1 \
-	  $(BIN)/photocluster eval-peers build/evalset-3 --python $(PEERS)/bin/python
+	  $(BIN)/photocluster eval-peers $(EVAL_OUT)/evalset-3 --python $(PEERS)/bin/python
 
 calibrate: install ## suggest tier thresholds from the development sets (seeds 0-2)
-	for seed in 0 1 2; do $(BIN)/photocluster make-eval-set build/evalset-$$seed --seed $$seed --split calibration; done
-	$(BIN)/photocluster calibrate build/evalset-0 build/evalset-1 build/evalset-2 --model efficientnet-lite0-layout
+	for seed in 0 1 2; do $(BIN)/photocluster make-eval-set $(EVAL_OUT)/evalset-$$seed --seed $$seed \
+	  --split calibration $(EVAL_CAP) || exit 1; done
+	$(BIN)/photocluster calibrate $(EVAL_OUT)/evalset-0 $(EVAL_OUT)/evalset-1 $(EVAL_OUT)/evalset-2
 
 # make deploy / destroy / costs: TFVARS=terraform/prod.tfvars.example, say. EMULATOR=URL
 # deploys into an AWS emulator (moto) instead: every step but the Docker build.

@@ -144,7 +144,7 @@ def register(sub: SubParsers) -> None:
 
     p = command(sub, "eval", cmd_eval, "pairwise precision/recall of the tiers on a folder")
     p.add_argument("dir", help="one sub-folder per group, plus singletons/")
-    p.add_argument("--model", help="encoder (default: efficientnet-lite0-layout, works offline)")
+    p.add_argument("--model", help=f"encoder (default: {OFFLINE_MODEL}, works offline)")
     p.add_argument(
         "--runtime",
         choices=ENCODER_RUNTIMES,
