@@ -20,13 +20,20 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 Edit = Callable[[Image.Image, random.Random], Image.Image]
 
-_WORDS = ("holiday", "2024", "best day", "me & you", "lol", "#sunset", "family", "wow", "miss u")
+#: Captions people add (the small edits set of evalset draws from the first eight).
+WORDS = ("holiday", "2024", "best day", "me & you", "lol", "#sunset", "family", "wow", "miss u")
+Range = tuple[float, float]
 
 
-def crop(image: Image.Image, rng: random.Random) -> Image.Image:
+def crop(
+    image: Image.Image,
+    rng: random.Random,
+    areas: Range = (0.3, 0.9),
+    aspects: Range = (0.8, 1.25),
+) -> Image.Image:
     """Keep 30-90% of the area, anywhere, at an aspect near the original's."""
-    area = rng.uniform(0.3, 0.9)
-    aspect = rng.uniform(0.8, 1.25)
+    area = rng.uniform(*areas)
+    aspect = rng.uniform(*aspects)
     width = min(image.width, round(image.width * (area * aspect) ** 0.5))
     height = min(image.height, round(image.height * (area / aspect) ** 0.5))
     left = rng.randint(0, image.width - width)
@@ -108,13 +115,18 @@ def _star(cx: float, cy: float, radius: float) -> list[tuple[float, float]]:
     return points
 
 
-def caption(image: Image.Image, rng: random.Random) -> Image.Image:
-    """A caption in a large outlined font, somewhere on the picture."""
+def caption(
+    image: Image.Image,
+    rng: random.Random,
+    size_divisors: tuple[int, int] = (5, 10),
+    words: tuple[str, ...] = WORDS,
+) -> Image.Image:
+    """A caption in a large outlined font (a fifth to a tenth of the height), anywhere."""
     image = image.copy()
     draw = ImageDraw.Draw(image)
-    size = max(12, image.height // rng.randint(5, 10))
+    size = max(12, image.height // rng.randint(*size_divisors))
     font = ImageFont.load_default(size=size)
-    text = rng.choice(_WORDS)
+    text = rng.choice(words)
     x = rng.randint(0, max(0, image.width - size * len(text) // 2))
     y = rng.randint(0, max(0, image.height - size))
     draw.text(
@@ -157,8 +169,8 @@ def screenshot(image: Image.Image, rng: random.Random) -> Image.Image:
     return canvas
 
 
-def blur(image: Image.Image, rng: random.Random) -> Image.Image:
-    return image.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 3.0)))
+def blur(image: Image.Image, rng: random.Random, radii: Range = (1.0, 3.0)) -> Image.Image:
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(*radii)))
 
 
 def noise(image: Image.Image, rng: random.Random) -> Image.Image:
@@ -169,10 +181,12 @@ def noise(image: Image.Image, rng: random.Random) -> Image.Image:
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
-def jpeg(image: Image.Image, rng: random.Random) -> Image.Image:
+def jpeg(
+    image: Image.Image, rng: random.Random, qualities: tuple[int, int] = (5, 30)
+) -> Image.Image:
     """Re-encoded hard, as messaging apps do (quality 5-30)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=rng.randint(5, 30))
+    image.save(buffer, format="JPEG", quality=rng.randint(*qualities))
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
@@ -243,9 +257,10 @@ def resize(image: Image.Image, rng: random.Random) -> Image.Image:
     )
 
 
-def colour(image: Image.Image, rng: random.Random) -> Image.Image:
+def colour(image: Image.Image, rng: random.Random, spread: float = 0.4) -> Image.Image:
+    """Brightness, contrast and saturation each times 1 +- ``spread``."""
     for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
-        image = enhancer(image).enhance(rng.uniform(0.6, 1.4))
+        image = enhancer(image).enhance(rng.uniform(1 - spread, 1 + spread))
     return image
 
 

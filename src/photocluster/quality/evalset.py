@@ -17,13 +17,16 @@ from __future__ import annotations
 import io
 import json
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+from PIL import Image
+
+from photocluster.quality import edits
 
 SINGLETONS_DIR = "singletons"
 MANIFEST = "manifest.json"
@@ -58,7 +61,6 @@ SINGLETON_SOURCES = (
     "horse",
     "checkerboard",
 )
-_WORDS = ("holiday", "2024", "best day", "me & you", "lol", "#sunset", "family", "wow")
 
 
 def source_pictures(name: str) -> list[Image.Image]:
@@ -86,66 +88,8 @@ def source_pictures(name: str) -> list[Image.Image]:
 # ---------------------------------------------------------------------------- edits
 
 
-def crop(image: Image.Image, rng: random.Random) -> Image.Image:
-    area = rng.uniform(0.5, 0.9)
-    aspect = rng.uniform(0.85, 1.15)
-    width = min(image.width, round(image.width * (area * aspect) ** 0.5))
-    height = min(image.height, round(image.height * (area / aspect) ** 0.5))
-    left = rng.randint(0, image.width - width)
-    top = rng.randint(0, image.height - height)
-    return image.crop((left, top, left + width, top + height))
-
-
-def downscale(image: Image.Image, rng: random.Random) -> Image.Image:
-    scale = rng.uniform(0.3, 0.8)
-    return image.resize(
-        (max(32, round(image.width * scale)), max(32, round(image.height * scale))),
-        Image.Resampling.BILINEAR,
-    )
-
-
-def jpeg(image: Image.Image, rng: random.Random) -> Image.Image:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=rng.randint(20, 90))
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
-def mirror(image: Image.Image, rng: random.Random) -> Image.Image:
-    del rng
-    return ImageOps.mirror(image)
-
-
 def rotate(image: Image.Image, rng: random.Random) -> Image.Image:
     return image.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC)
-
-
-def colour(image: Image.Image, rng: random.Random) -> Image.Image:
-    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
-        image = enhancer(image).enhance(rng.uniform(0.7, 1.3))
-    return image
-
-
-def blur(image: Image.Image, rng: random.Random) -> Image.Image:
-    return image.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 2.5)))
-
-
-def overlay_text(image: Image.Image, rng: random.Random) -> Image.Image:
-    image = image.copy()
-    draw = ImageDraw.Draw(image)
-    size = max(12, image.height // rng.randint(6, 10))
-    font = ImageFont.load_default(size=size)
-    text = rng.choice(_WORDS)
-    x = rng.randint(0, max(0, image.width - size * len(text) // 2))
-    y = rng.randint(0, max(0, image.height - size))
-    draw.text(
-        (x, y),
-        text,
-        fill=rng.choice([(255, 255, 255), (255, 230, 0), (0, 0, 0)]),
-        font=font,
-        stroke_width=max(1, size // 12),
-        stroke_fill=(0, 0, 0),
-    )
-    return image
 
 
 def letterbox(image: Image.Image, rng: random.Random) -> Image.Image:
@@ -160,15 +104,16 @@ def letterbox(image: Image.Image, rng: random.Random) -> Image.Image:
     return canvas
 
 
-EDITS: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
-    "crop": crop,
-    "downscale": downscale,
-    "jpeg": jpeg,
-    "mirror": mirror,
+#: The small set's edits: the graded set's families (quality.edits) at milder settings.
+EDITS: dict[str, edits.Edit] = {
+    "crop": partial(edits.crop, areas=(0.5, 0.9), aspects=(0.85, 1.15)),
+    "downscale": edits.resize,
+    "jpeg": partial(edits.jpeg, qualities=(20, 90)),
+    "mirror": edits.flip,
     "rotate": rotate,
-    "colour": colour,
-    "blur": blur,
-    "text": overlay_text,
+    "colour": partial(edits.colour, spread=0.3),
+    "blur": partial(edits.blur, radii=(1.0, 2.5)),
+    "text": partial(edits.caption, size_divisors=(6, 10), words=edits.WORDS[:8]),
     "letterbox": letterbox,
 }
 
