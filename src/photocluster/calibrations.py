@@ -29,7 +29,7 @@ from photocluster.config import (
     calibration_for,
 )
 from photocluster.errors import InvalidCalibration
-from photocluster.store.files import fsync_dir
+from photocluster.store.files import FileVersion, fsync_dir, version_of
 
 #: Written by ``bake-model`` beside the weights.
 CALIBRATION_FILE = "calibration.json"
@@ -105,7 +105,7 @@ class StoredCalibrations:
 
     root: Path
     fsync: bool = True
-    _seen: dict[Path, tuple[tuple[int, int, int], ModelCalibration | None]] = field(
+    _seen: dict[Path, tuple[FileVersion, ModelCalibration | None]] = field(
         default_factory=dict, repr=False
     )
 
@@ -116,11 +116,9 @@ class StoredCalibrations:
         """The persisted calibration of ``model_id``, or None (InvalidCalibration if the
         file is corrupt or names another model)."""
         path = self.path(model_id)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
+        key = version_of(path)
+        if key is None:
             return None
-        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         seen = self._seen.get(path)
         if seen is not None and seen[0] == key:
             return seen[1]

@@ -19,7 +19,7 @@ from photocluster.errors import InvalidDecision, StoreCorrupt, TooManyDecisions
 from photocluster.ids import validate_image_id
 from photocluster.library import cursors
 from photocluster.store import Store
-from photocluster.store.files import replace_with, temp_path, write_all
+from photocluster.store.files import replace_with, temp_path, version_of, write_all
 
 FORMAT = 1
 #: Most not-similar pairs one user keeps (a decision about 100 photos is 4,950 pairs).
@@ -71,11 +71,9 @@ class UserDecisions:
 
     def read(self, user_id: str) -> Decisions:
         path = self.path(user_id)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
+        version = version_of(path)
+        if version is None:
             return NO_DECISIONS
-        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         cached = self.store.memory.get(("decisions", path))
         if isinstance(cached, Decisions) and cached.version == version:
             return cached

@@ -1,4 +1,5 @@
-"""Whole-buffer reads and writes at an offset, and folder fsync: the store's system calls."""
+"""Whole-buffer reads and writes at an offset, folder fsync, file versions: the store's
+system calls."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ def temp_path(path: Path) -> Path:
     one per process: only the holder of the user's exclusive lock writes it, and the next
     holder removes what a writer that died left there (remove_leftovers)."""
     return path.with_name(f".{path.name}.tmp")
+
+
+FileVersion = tuple[int, int, int]
+
+
+def version_of(path: Path) -> FileVersion | None:
+    """What changes whenever ``path`` is replaced or rewritten (inode, mtime, size), for
+    caches of parsed files; None when there is no such file."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def remove_leftovers(*paths: Path) -> None:
