@@ -163,9 +163,12 @@ def test_small_harness_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
         assert tiers[0]["true_pairs"] > tiers[1]["true_pairs"] > tiers[2]["true_pairs"] > 0
         assert {row["family"] for row in report["families"][linkage]} >= {"burst", "other-shot"}
     assert "Worst false merges" in (tmp_path / "errors.html").read_text()
-    assert cli.main(["calibrate", str(tmp_path / "set")]) == 0
-    suggested = json.loads(capsys.readouterr().out)["suggested"]
-    assert 0 < suggested["low"] < suggested["medium"] < suggested["high"] <= 1
+    for linkage in ("average", "complete"):
+        assert cli.main(["calibrate", str(tmp_path / "set"), "--linkage", linkage]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert printed["linkage"] == linkage and "high" in printed["evidence"]
+        suggested = printed["suggested"]
+        assert 0 < suggested["low"] < suggested["medium"] < suggested["high"] <= 1
 
 
 def test_eval_of_a_missing_folder_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
