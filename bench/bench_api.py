@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
             core = measure(lambda u=user: library.clusters(u), repeats)
             token = make_token(SECRET, user)
             asgi = asgi_timing(app, f"/v1/users/{user}/clusters", token, repeats)
+            path = f"/v1/users/{user}/clusters?linkage=complete"
+            complete = asgi_timing(app, path, token, repeats)
             event = rest_event(user)
             asyncio.set_event_loop(asyncio.new_event_loop())  # Mangum runs on the thread's loop
             via_lambda = measure(lambda e=event: json.loads(handler(e, None)["body"]), repeats)  # type: ignore[arg-type]
@@ -157,6 +159,12 @@ def main(argv: list[str] | None = None) -> None:
                     core,
                     ratio=False,
                     note=f"baseline = core; adds {(asgi.median_s - core.median_s) * 1e3:.1f} ms",
+                ),
+                Row(
+                    f"N={n} GET clusters, default linkage (average)",
+                    asgi,
+                    complete,
+                    note="baseline = ?linkage=complete (scores read off its dendrogram)",
                 ),
                 Row(
                     f"N={n} same through the Lambda handler (Mangum)",
