@@ -13,9 +13,10 @@
   per channel) with ranges measured on generated sample photos. Plain static int8 moved
   the vectors too far (per-image cosine to fp32 down to 0.84); what brings it within the
   fidelity target: the stem and blocks 0-2 (the 112x112 and 56x56 layers, which lose the
-  most) stay fp32, which costs about a sixth of plain int8's speed; depthwise weights keep 8 bits (their kernel accumulates
-  in 32 bits), the other convolutions' 7 (``reduce_range``: AVX2's u8 x s8 multiply-add
-  saturates with 8); biases are corrected for the weights' rounding
+  most) stay fp32, which costs 2-12% of plain int8's images/s (preprocessing included);
+  depthwise weights keep 8 bits (their kernel accumulates in 32 bits), the other
+  convolutions' 7 (``reduce_range``: AVX2's u8 x s8 multiply-add saturates with 8); biases
+  are corrected for the weights' rounding
   (:mod:`~photocluster.embedder.bias_correction`); activation ranges span the 0.01th to
   99.99th percentiles, not the extremes.
 """
