@@ -63,7 +63,7 @@ def baked_vit(tmp_path_factory: pytest.TempPathFactory, tiny_vit_dir: Path) -> P
 
 @pytest.fixture(scope="session")
 def baked_effnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """EfficientNet-Lite0 as bake-model writes it (the int8 export takes ~10 s)."""
+    """EfficientNet-Lite0 as bake-model writes it (the int8 export takes ~20 s)."""
     from photocluster.config import OFFLINE_MODEL
     from photocluster.embedder.loader import bake_model
 

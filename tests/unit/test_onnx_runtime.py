@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from photocluster.config import OFFLINE_MODEL
+from photocluster.embedder.efficientnet import FEATURES_DIM
 from photocluster.embedder.loader import available_cpus, load_encoder
 from photocluster.embedder.onnx_encoder import ONNX_FILES, ONNX_SPEC_FILE
 from photocluster.embedder.preprocessing import from_processor_config
@@ -33,11 +34,14 @@ def cosines(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArr
     return np.asarray((a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
 
 
-def fidelity(folder: Path, runtime: str, images: list[Image.Image]) -> tuple[float, float]:
-    """(min, median) per-image cosine of ``runtime``'s vectors to fp32 torch's."""
+def fidelity(
+    folder: Path, runtime: str, images: list[Image.Image], dims: int | None = None
+) -> tuple[float, float]:
+    """(min, median) per-image cosine of ``runtime``'s vectors to fp32 torch's (of their
+    first ``dims`` components when given)."""
     reference = load_encoder(str(folder), runtime="torch").embed(images)
     optimized = load_encoder(str(folder), runtime=runtime).embed(images)  # type: ignore[arg-type]
-    found = cosines(reference, optimized)
+    found = cosines(reference[:, :dims], optimized[:, :dims])
     return float(found.min()), float(np.median(found))
 
 
@@ -71,21 +75,21 @@ def test_vit_int8_meets_the_fidelity_target(
     assert lowest >= 0.99 and median >= 0.995
 
 
-def test_efficientnet_int8_keeps_its_measured_fidelity(
-    baked_effnet: Path, eval_images: list[Image.Image]
-) -> None:
-    """Below the issue's target (README, Benchmarks: measured min 0.84, median 0.967):
-    a regression guard at the measured level, not the target."""
-    lowest, median = fidelity(baked_effnet, "onnx-int8", eval_images)
-    assert lowest >= 0.80 and median >= 0.95
-
-
-@pytest.mark.xfail(strict=True, reason="static int8 EfficientNet-Lite0 misses it (README)")
 def test_efficientnet_int8_meets_the_fidelity_target(
     baked_effnet: Path, eval_images: list[Image.Image]
 ) -> None:
     lowest, median = fidelity(baked_effnet, "onnx-int8", eval_images)
     assert lowest >= 0.99 and median >= 0.995
+
+
+def test_efficientnet_int8_network_features_keep_their_measured_fidelity(
+    baked_effnet: Path, eval_images: list[Image.Image]
+) -> None:
+    """The fused vector's layout part is the same numpy in every runtime, so its cosine is
+    0.55 x the network's + 0.45 and flatters int8. The network's own features meet the
+    target too (README, Benchmarks: min 0.9935, median 0.9979); guarded near that level."""
+    lowest, median = fidelity(baked_effnet, "onnx-int8", eval_images, dims=FEATURES_DIM)
+    assert lowest >= 0.99 and median >= 0.997
 
 
 def test_int8_batch_is_close_to_single_calls(baked_vit: Path) -> None:
