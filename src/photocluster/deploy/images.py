@@ -96,11 +96,17 @@ class EmulatorPusher:
             },
             "layers": [],
         }
-        self.ecr.put_image(
-            repositoryName=repository_url.rsplit("/", 1)[1],
-            imageManifest=json.dumps(manifest),
-            imageTag=tag,
-        )
+        try:
+            self.ecr.put_image(
+                repositoryName=repository_url.rsplit("/", 1)[1],
+                imageManifest=json.dumps(manifest),
+                imageTag=tag,
+            )
+        except self.ecr.exceptions.ImageAlreadyExistsException:
+            # The same manifest under the same tag: a deploy run again after a failure has
+            # pushed it already (as `docker push` of an unchanged image succeeds).
+            log.info("emulator: %s:%s is there already", repository_url, tag)
+            return f"{repository_url}:{tag}"
         log.info("emulator: pushed a manifest as %s:%s (%s)", repository_url, tag, build_args)
         return f"{repository_url}:{tag}"
 
