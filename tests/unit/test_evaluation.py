@@ -162,6 +162,11 @@ def test_small_harness_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
         # the tiers' positives nest: each looser tier has more true pairs
         assert tiers[0]["true_pairs"] > tiers[1]["true_pairs"] > tiers[2]["true_pairs"] > 0
         assert {row["family"] for row in report["families"][linkage]} >= {"burst", "other-shot"}
+        # the sweep the README reads a best F1 from: every tier, thresholds ascending
+        for tier, sweep in report["sweep"][linkage].items():
+            assert tier in {"low", "medium", "high"} and len(sweep) > 10
+            cuts = [row["threshold"] for row in sweep]
+            assert cuts == sorted(cuts) and all(0 <= row["f1"] <= 1 for row in sweep)
     assert "Worst false merges" in (tmp_path / "errors.html").read_text()
     for linkage in ("average", "complete"):
         assert cli.main(["calibrate", str(tmp_path / "set"), "--linkage", linkage]) == 0
