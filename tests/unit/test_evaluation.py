@@ -106,6 +106,26 @@ def test_the_graded_set_is_reproducible_and_labelled_at_every_tier(tmp_path: Pat
     assert shot.label("high") != original.label("high")
 
 
+def test_another_time_shows_the_place_not_the_shots_pixels_again() -> None:
+    from PIL import Image, ImageDraw
+
+    # detail only in the bottom-right corner, which the two shots do not show
+    picture = Image.new("RGB", (400, 300), (90, 140, 200))
+    ImageDraw.Draw(picture).rectangle((260, 170, 400, 300), fill=(250, 250, 250))
+    ImageDraw.Draw(picture).line((260, 170, 400, 300), fill=(0, 0, 0), width=9)
+    shot, other_shot = (0, 0, 250, 200), (60, 20, 300, 160)
+    box = scenes._elsewhere(picture, scenes.OTHER_TIME_AREA, (shot, other_shot))
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    assert abs(area / (400 * 300) - scenes.OTHER_TIME_AREA) < 0.01
+    assert (
+        max(scenes._shared(box, b) for b in (shot, other_shot)) <= area * scenes.OTHER_TIME_SHARED
+    )
+    assert box[0] <= 330 <= box[2] and box[1] <= 235 <= box[3]  # the detail, not flat sky
+    # when every place overlaps more than allowed, the least overlapping ones still qualify
+    fallback = scenes._elsewhere(picture, 0.25, ((0, 0, 400, 300),))
+    assert (fallback[2] - fallback[0]) * (fallback[3] - fallback[1]) == area
+
+
 def test_no_source_is_in_both_splits() -> None:
     calibration = {s.source for s in scenes.build_graded(0, "calibration", subjects=3)}
     evaluation = {s.source for s in scenes.build_graded(0, "evaluation", subjects=3)}

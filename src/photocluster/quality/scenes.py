@@ -15,7 +15,8 @@ one *subject*, built with a seeded random generator into:
     shift, zoom, tilt, exposure; the subject moves a little) and edits of the shot;
   * near-duplicate group ``b``: another shot moments apart (the subject moved far, another
     window; for the stereo motorcycle, the other camera) and an edit of it;
-* scene 2: another window of the picture with another light (another time).
+* scene 2: another time: a quarter of the picture that shares at most a third of itself
+  with what scene 1's shots show, with another light.
 
 Sources never seen together: each source belongs to one *split* (``calibration`` or
 ``evaluation``, fixed by a hash of its name), so thresholds fitted on one are checked on
@@ -41,6 +42,11 @@ from photocluster.quality import Split, edits
 #: Source names of the real photographs (``photo-castle``), apart from the samples'.
 PHOTO_PREFIX = "photo-"
 KINDS = ("original", "edit", "burst", "other-shot", "other-time", "singleton")
+#: Another time shows a quarter of the picture, sharing at most a third of itself with what
+#: either shot of scene 1 shows: the same place, not the same pixels re-lit (those would be
+#: a near-duplicate by the tiers' own meaning).
+OTHER_TIME_AREA = 0.25
+OTHER_TIME_SHARED = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ def _subject(
     made = _Made(source, max_side)
     picture = pictures[0]
     stage = _Stage.of(picture, rng)
-    window = _window(picture.size, rng.uniform(0.45, 0.6), rng)
+    window = _window(picture.size, rng.uniform(0.3, 0.4), rng)
     shot = _fit(picture.crop(window), max_side)
     made.add("shot", shot, "a", "original")
     for k in range(edits_per_shot):
@@ -172,13 +178,14 @@ def _subject(
     for k in range(1, burst_frames + 1):
         step = direction * k * rng.uniform(0.02, 0.05) * picture.width
         moved = stage.with_subject_at(step, rng.uniform(-0.02, 0.02) * picture.height)
-        frame = _camera(moved, window, rng, rng.uniform(0.96, 1.04), shake=0.03, tilt=2.0)
+        frame, _ = _camera(moved, window, rng, rng.uniform(0.96, 1.04), shake=0.03, tilt=2.0)
         made.add(f"burst{k}", frame, "a", "burst", ("burst",))
-    other = _fit(_other_shot(pictures, stage, window, -direction, rng), max_side)
+    other, seen = _other_shot(pictures, stage, window, -direction, rng)
+    other = _fit(other, max_side)
     made.add("other-shot", other, "b", "other-shot", ("other-shot",))
     family = next(families)
     made.add("other-shot-edit", edits.FAMILIES[family](other, rng), "b", "edit", (family,))
-    elsewhere = _window(picture.size, rng.uniform(0.45, 0.6), rng, away_from=window)
+    elsewhere = _elsewhere(picture, OTHER_TIME_AREA, away_from=(window, seen))
     lit = _other_light(picture.crop(elsewhere), rng)
     made.add("other-time", lit, None, "other-time", ("other-time",))
     return made.samples
@@ -220,11 +227,11 @@ class _Made:
 
 def _other_shot(
     pictures: list[Image.Image], stage: _Stage, window: Box, direction: int, rng: random.Random
-) -> Image.Image:
-    """Another shot moments apart: the subject moved far and the camera moved and zoomed;
-    for the stereo motorcycle, the other camera."""
+) -> tuple[Image.Image, Box]:
+    """Another shot moments apart, and the part of the picture it shows: the subject moved
+    far and the camera moved and zoomed; for the stereo motorcycle, the other camera."""
     if len(pictures) > 1:
-        return pictures[1].crop(window)
+        return pictures[1].crop(window), window
     picture = pictures[0]
     far = direction * rng.uniform(0.3, 0.5) * picture.width
     moved = stage.with_subject_at(far, rng.uniform(-0.1, 0.1) * picture.height)
@@ -279,21 +286,37 @@ class _Stage:
         return canvas
 
 
-def _window(
-    size: tuple[int, int], area: float, rng: random.Random, away_from: Box | None = None
-) -> Box:
-    """A box of ``area`` of the picture; with ``away_from``, the corner farthest from it."""
+def _window(size: tuple[int, int], area: float, rng: random.Random) -> Box:
+    """A box of ``area`` of the picture, anywhere."""
     width, height = size
     w, h = round(width * area**0.5), round(height * area**0.5)
-    if away_from is None:
-        left, top = rng.randint(0, width - w), rng.randint(0, height - h)
-        return (left, top, left + w, top + h)
-    centre = ((away_from[0] + away_from[2]) / 2, (away_from[1] + away_from[3]) / 2)
-    corners = [(0, 0), (width - w, 0), (0, height - h), (width - w, height - h)]
-    left, top = max(
-        corners, key=lambda c: (c[0] + w / 2 - centre[0]) ** 2 + (c[1] + h / 2 - centre[1]) ** 2
-    )
+    left, top = rng.randint(0, width - w), rng.randint(0, height - h)
     return (left, top, left + w, top + h)
+
+
+def _elsewhere(picture: Image.Image, area: float, away_from: Sequence[Box]) -> Box:
+    """A box of ``area`` of the picture that shares at most ``OTHER_TIME_SHARED`` of itself
+    (or the least it can) with each of ``away_from``: of those places (a 9 x 9 grid), the
+    most detailed one, so that it shows the place and not a patch of plain sky."""
+    width, height = picture.size
+    w, h = round(width * area**0.5), round(height * area**0.5)
+    boxes = [
+        (x, y, x + w, y + h)
+        for x in np.linspace(0, width - w, 9).round().astype(int).tolist()
+        for y in np.linspace(0, height - h, 9).round().astype(int).tolist()
+    ]
+    shared = [max(_shared(box, other) for other in away_from) / (w * h) for box in boxes]
+    allowed = max(OTHER_TIME_SHARED, min(shared))
+    pixels = np.asarray(picture.convert("L"), dtype=np.float32)
+    return max(
+        (box for box, part in zip(boxes, shared, strict=True) if part <= allowed),
+        key=lambda b: float(pixels[b[1] : b[3], b[0] : b[2]].std()),
+    )
+
+
+def _shared(a: Box, b: Box) -> int:
+    """The area two boxes share."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def _shifted(window: Box, size: tuple[int, int], rng: random.Random) -> Box:
@@ -317,9 +340,10 @@ def _camera(
     scale: float,
     shake: float,
     tilt: float,
-) -> Image.Image:
-    """What a hand-held camera aimed at ``window`` records: shifted by up to ``shake`` of
-    the picture, the field of view times ``scale``, tilted, exposed."""
+) -> tuple[Image.Image, Box]:
+    """What a hand-held camera aimed at ``window`` records, and the part of the picture it
+    shows: shifted by up to ``shake`` of the picture, the field of view times ``scale``,
+    tilted, exposed."""
     width, height = picture.size
     w, h = window[2] - window[0], window[3] - window[1]
     cw, ch = min(width, round(w * scale)), min(height, round(h * scale))
@@ -338,7 +362,8 @@ def _camera(
             round(h * (1 + 1 / margin) / 2),
         )
     )
-    return ImageEnhance.Brightness(frame).enhance(rng.uniform(0.85, 1.15))
+    exposed = ImageEnhance.Brightness(frame).enhance(rng.uniform(0.85, 1.15))
+    return exposed, (left, top, left + cw, top + ch)
 
 
 def _other_light(picture: Image.Image, rng: random.Random) -> Image.Image:
