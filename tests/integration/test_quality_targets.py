@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def test_make_eval_prints_every_tier_against_its_own_labels(tmp_path: Path) -> N
             assert f"| {linkage} | {tier} |" in printed
     assert "| burst |" in printed and "| other-time |" in printed  # recall per family
     assert "Worst false merges" in (tmp_path / "eval-errors.html").read_text()
+
+
+def test_make_eval_verify_scores_every_tier_with_and_without_the_check(tmp_path: Path) -> None:
+    printed = make("eval-verify", tmp_path)
+    counts = re.search(r"(\d+) candidate pairs .*; the check accepted (\d+): precision", printed)
+    assert counts and int(counts[2]) <= int(counts[1])
+    rows = [line.split("|") for line in printed.splitlines() if line.startswith("| ")]
+    rows = [r for r in rows if r[2].strip()[:1].isdigit()]  # not the header
+    assert [r[1].strip() for r in rows] == ["low", "medium", "high"]
+    for row in rows:
+        for cell in row[3:5]:
+            assert all(0 <= float(x) <= 1 for x in cell.split("/"))
 
 
 def test_make_calibrate_suggests_increasing_tiers_from_the_calibration_sources(

@@ -94,6 +94,26 @@ def cmd_eval_peers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure the geometric check (not yet in the writer): each tier of a labelled folder
+    with and without it (average linkage)."""
+    import dataclasses
+
+    from photocluster.quality.verification import check_folder, format_check
+
+    tiers = (("low", args.low), ("medium", args.medium), ("high", args.high))
+    thresholds = {name: value for name, value in tiers if value is not None}
+    try:
+        with tempfile.TemporaryDirectory(prefix="photocluster-verify-") as work:
+            report = check_folder(
+                Path(args.dir), args.model or OFFLINE_MODEL, Path(work), thresholds, not args.json
+            )
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    print(json.dumps(dataclasses.asdict(report), indent=1) if args.json else format_check(report))
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Suggest tier thresholds from the pooled sweeps of labelled folders (each tier against
     its own labels)."""
@@ -162,6 +182,14 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--k", type=int, default=10, help="fastdup's neighbours per image (default 10)")
     p.add_argument("--save-pairs", help="keep every pair the peers scored in this JSON file")
     p.add_argument("--from-pairs", help="score a --save-pairs file instead of running the peers")
+
+    p = command(
+        sub, "eval-verify", cmd_eval_verify, "measure the geometric check (ORB + homography)"
+    )
+    p.add_argument("dir", help="a set made by make-eval-set")
+    p.add_argument("--model", help=f"encoder (default: {OFFLINE_MODEL}, works offline)")
+    add_thresholds(p, linkage=False)
+    p.add_argument("--json", action="store_true")
 
     p = command(sub, "calibrate", cmd_calibrate, "suggest tier thresholds from labelled folders")
     p.add_argument("dirs", nargs="+")
