@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install tools system-tools lint test test-fast bench loadtest faults demo up deploy plan destroy costs calibrate \
-        embedder-serve api-serve eval peers eval-peers compose-up compose-test compose-down clean
+        embedder-serve api-serve eval eval-verify peers eval-peers compose-up compose-test compose-down clean
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
