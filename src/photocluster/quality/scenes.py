@@ -16,7 +16,7 @@ one *subject*, built with a seeded random generator into:
   * near-duplicate group ``b``: another shot moments apart (the subject moved far, another
     window; for the stereo motorcycle, the other camera) and an edit of it;
 * scene 2: another time: a quarter of the picture that shares at most a third of itself
-  with what scene 1's shots show, with another light.
+  (or the least it can) with what scene 1's shots show, with another light.
 
 Sources never seen together: each source belongs to one *split* (``calibration`` or
 ``evaluation``, fixed by a hash of its name), so thresholds fitted on one are checked on
@@ -43,8 +43,9 @@ from photocluster.quality import Split, edits
 PHOTO_PREFIX = "photo-"
 KINDS = ("original", "edit", "burst", "other-shot", "other-time", "singleton")
 #: Another time shows a quarter of the picture, sharing at most a third of itself with what
-#: either shot of scene 1 shows: the same place, not the same pixels re-lit (those would be
-#: a near-duplicate by the tiers' own meaning).
+#: either shot of scene 1 shows where the picture allows (else the least it can): the same
+#: place, not the same pixels re-lit (those would be a near-duplicate by the tiers' own
+#: meaning).
 OTHER_TIME_AREA = 0.25
 OTHER_TIME_SHARED = 1 / 3
 
