@@ -169,6 +169,17 @@ def test_bad_thresholds_exit_2(
     assert code == 2 and "threshold" in err
 
 
+@pytest.mark.parametrize("command", ["eval", "eval-verify"])
+def test_bad_thresholds_stop_an_evaluation_before_anything_is_embedded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # the folder does not exist: the thresholds are checked first, not after the embedding
+    code, _, err = run(capsys, command, str(tmp_path / "none"), "--high", "1.7")
+    assert code == 2 and "threshold 'high' is 1.7" in err
+    code, _, err = run(capsys, command, str(tmp_path / "none"), "--low", "0.9", "--high", "0.5")
+    assert code == 2 and "higher tiers are stricter" in err
+
+
 def test_unknown_user_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "clusters", "--user", "ghost")
     assert code == 2 and "no embeddings stored" in err

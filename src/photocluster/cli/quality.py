@@ -16,6 +16,7 @@ from photocluster.config import (
     OFFLINE_MODEL,
     Linkage,
     Settings,
+    check_thresholds,
 )
 from photocluster.quality import SPLITS
 
@@ -44,13 +45,19 @@ def cmd_make_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _given_thresholds(args: argparse.Namespace) -> dict[str, float]:
+    """The tiers given on the command line, checked before any image is embedded."""
+    tiers = (("low", args.low), ("medium", args.medium), ("high", args.high))
+    thresholds = {name: value for name, value in tiers if value is not None}
+    return check_thresholds(thresholds) if thresholds else thresholds
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score clustering quality on a labelled folder; print the table (or JSON)."""
     from photocluster.quality.evaluation import evaluate
     from photocluster.quality.report import error_page, format_report
 
-    tiers = (("low", args.low), ("medium", args.medium), ("high", args.high))
-    thresholds = {name: value for name, value in tiers if value is not None}
+    thresholds = _given_thresholds(args)
     linkages = list(LINKAGES) if args.linkage == "all" else [args.linkage]
     try:
         with tempfile.TemporaryDirectory(prefix="photocluster-eval-") as work:
@@ -101,8 +108,7 @@ def cmd_eval_verify(args: argparse.Namespace, settings: Settings) -> int:
 
     from photocluster.quality.verification import check_folder, format_check
 
-    tiers = (("low", args.low), ("medium", args.medium), ("high", args.high))
-    thresholds = {name: value for name, value in tiers if value is not None}
+    thresholds = _given_thresholds(args)
     try:
         with tempfile.TemporaryDirectory(prefix="photocluster-verify-") as work:
             report = check_folder(
