@@ -50,6 +50,23 @@ def test_make_eval_verify_scores_every_tier_with_and_without_the_check(tmp_path:
     for row in rows:
         for cell in row[3:5]:
             assert all(0 <= float(x) <= 1 for x in cell.split("/"))
+    report = json.loads(
+        subprocess.run(
+            [
+                str(REPO / ".venv/bin/photocluster"),
+                "eval-verify",
+                str(tmp_path / "evalset-3"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        ).stdout
+    )
+    assert report["accepted"] == int(counts[2]) and len(report["tiers"]) == 3
+    assert 0 <= report["accepted_precision"] <= 1 and 0 <= report["accepted_recall"] <= 1
 
 
 def test_make_calibrate_suggests_increasing_tiers_from_the_calibration_sources(

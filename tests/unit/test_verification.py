@@ -7,7 +7,10 @@ import numpy as np
 from PIL import Image, ImageOps
 from skimage import data as skdata
 
+from photocluster.clustering.graph import GraphParams, build_graph
+from photocluster.ids import encode_ids
 from photocluster.quality import verification as check
+from photocluster.quality.check_report import average_groups
 
 ASTRONAUT = Image.fromarray(skdata.astronaut())  # 512 x 512
 
@@ -50,3 +53,22 @@ def test_only_candidates_are_checked_and_raising_never_lowers() -> None:
     high[0, 1] = high[1, 0] = 0.95
     out = check.raised(high, {(0, 1)}, to=0.9)
     assert out[0, 1] == out[1, 0] == np.float32(0.95) and out[0, 2] == np.float32(0.1)
+
+
+def test_the_full_matrix_linkage_groups_as_the_stored_graph_does() -> None:
+    # eval-verify compares the graph's groups with full-matrix ones: only the check may
+    # make them differ
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(6, 16))
+    vectors = np.repeat(centres, 5, axis=0) + rng.normal(scale=0.6, size=(30, 16))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = [f"p{i}" for i in range(30)]
+    graph = build_graph(encode_ids(ids), vectors, GraphParams(floor=0.2))
+    for threshold in (0.3, 0.5, 0.7, 0.9):
+        labels = graph.labels(threshold, "average")
+        from_graph = {
+            frozenset(i for i, label in zip(ids, labels, strict=True) if label == g)
+            for g in set(labels.tolist())
+        }
+        full = average_groups(ids, vectors @ vectors.T, threshold)
+        assert {frozenset(g) for g in full} == {g for g in from_graph if len(g) >= 2}

@@ -106,7 +106,7 @@ def cmd_eval_verify(args: argparse.Namespace, settings: Settings) -> int:
     with and without it (average linkage)."""
     import dataclasses
 
-    from photocluster.quality.verification import check_folder, format_check
+    from photocluster.quality.check_report import check_folder, format_check
 
     thresholds = _given_thresholds(args)
     try:

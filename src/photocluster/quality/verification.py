@@ -8,24 +8,17 @@ homography with enough inliers and one picture, mapped through it, lies almost w
 inside the other. ORB is not mirror-invariant: each photo is also matched against its
 pair's mirrored picture, for flips.
 
-``photocluster eval-verify DIR`` measures it: the pairs of candidates (similarity at or
-above a floor) the check accepts have their similarity raised before average linkage, and
-each tier is scored with and without it.
+``photocluster eval-verify DIR`` measures it (:mod:`~photocluster.quality.check_report`).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
-
-from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
-from photocluster.quality.metrics import TierScore, score_tier
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -153,113 +146,3 @@ def _inside(points: FloatArray, shape: tuple[int, int]) -> float:
     h, w = shape
     x, y = points[:, 0], points[:, 1]
     return float(np.mean((x >= 0) & (x < w) & (y >= 0) & (y < h)))
-
-
-@dataclass(frozen=True)
-class CheckedTier:
-    """One tier scored on the vectors alone and with the check's pairs raised."""
-
-    vectors: TierScore
-    checked: TierScore
-
-
-@dataclass
-class CheckReport:
-    folder: str
-    model: str
-    candidates: int  # pairs at or above the floor
-    accepted: int  # of them, those the check accepted
-    accepted_precision: float  # of those, near-duplicates by the labels
-    accepted_recall: float  # of the near-duplicate pairs, those accepted
-    ms_per_photo: float
-    ms_per_candidate: float
-    tiers: list[CheckedTier]
-
-
-def check_folder(
-    folder: Path, model: str, work: Path, thresholds: Mapping[str, float], progress: bool = False
-) -> CheckReport:
-    """Embed ``folder`` through the writer path, run the check on its candidate pairs and
-    score each tier (average linkage) without and with it."""
-    import time
-
-    from photocluster.quality.evaluation import embed_folder
-
-    embedded = embed_folder(folder, model, work, progress)
-    tiers = embedded.library.thresholds(embedded.model, thresholds)
-    started = time.perf_counter()
-    limits = ImageLimits()
-    found = [
-        features(decode_image(i.path.read_bytes(), limits, ENCODER_MIN_SIDE))
-        for i in embedded.images
-    ]
-    featured = time.perf_counter()
-    similarity = (embedded.vectors @ embedded.vectors.T).astype(np.float32)
-    accepted, candidates = verified_pairs(found, similarity)
-    checked = time.perf_counter()
-    ids = [i.image_id for i in embedded.images]
-    near = embedded.truth["high"]
-    true = {
-        (i, j) for i, j in accepted if near[ids[i]] is not None and near[ids[i]] == near[ids[j]]
-    }
-    all_true = sum(
-        1 for a, b in itertools.combinations(ids, 2) if near[a] is not None and near[a] == near[b]
-    )
-    scored = [
-        CheckedTier(
-            score_tier(name, t, _groups(ids, similarity, t), embedded.truth[name]),
-            score_tier(
-                name, t, _groups(ids, raised(similarity, accepted), t), embedded.truth[name]
-            ),
-        )
-        for name, t in tiers.items()
-    ]
-    return CheckReport(
-        str(folder),
-        embedded.model,
-        candidates,
-        len(accepted),
-        round(len(true) / len(accepted), 4) if accepted else 1.0,
-        round(len(true) / all_true, 4) if all_true else 1.0,
-        round(1000 * (featured - started) / max(1, len(ids)), 2),
-        round(1000 * (checked - featured) / max(1, candidates), 2),
-        scored,
-    )
-
-
-def _groups(ids: Sequence[str], similarity: FloatArray, threshold: float) -> list[list[str]]:
-    """Average linkage (UPGMA) on the full matrix, cut at ``threshold``."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
-
-    if len(ids) < 2:
-        return [list(ids)]
-    distance = 1.0 - np.clip(similarity.astype(np.float64), -1.0, 1.0)
-    np.fill_diagonal(distance, 0.0)
-    tree = linkage(squareform(distance, checks=False), "average")
-    labels = fcluster(tree, 1.0 - threshold + 1e-9, "distance")
-    groups: dict[int, list[str]] = {}
-    for image_id, label in zip(ids, labels, strict=True):
-        groups.setdefault(int(label), []).append(image_id)
-    return list(groups.values())
-
-
-def format_check(report: CheckReport) -> str:
-    lines = [
-        f"# The geometric check on {report.folder} ({report.model}, average linkage)",
-        "",
-        f"{report.candidates} candidate pairs (similarity >= {CANDIDATE_FLOOR}); the check "
-        f"accepted {report.accepted}: precision {report.accepted_precision:.3f}, "
-        f"{report.accepted_recall:.3f} of the near-duplicate pairs. "
-        f"{report.ms_per_photo:.1f} ms per photo, {report.ms_per_candidate:.2f} ms per pair.",
-        "",
-        "| tier | threshold | vectors P / R / F1 | + check P / R / F1 |",
-        "|---|---|---|---|",
-    ]
-    for row in report.tiers:
-        v, c = row.vectors, row.checked
-        lines.append(
-            f"| {v.name} | {v.threshold:.2f} | {v.precision:.3f} / {v.recall:.3f} / {v.f1:.3f} "
-            f"| {c.precision:.3f} / {c.recall:.3f} / {c.f1:.3f} |"
-        )
-    return "\n".join(lines)

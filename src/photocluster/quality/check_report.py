@@ -1,0 +1,139 @@
+"""The geometric check (:mod:`~photocluster.quality.verification`) measured on a labelled
+set: ``photocluster eval-verify DIR`` / ``make eval-verify``.
+
+The set is embedded and stored through the writer path, as ``photocluster eval`` does, and
+each tier is cut there (average linkage): the vectors alone. Then the check runs on the
+candidate pairs (similarity at or above a floor); the pairs it accepts have their
+similarity raised, and average linkage on that full matrix is cut at the same tiers. The
+full-matrix linkage equals the graph's on the same similarities (a unit test holds them
+together), so the difference between the two columns is the check's alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
+from photocluster.quality.evaluation import EVAL_USER, embed_folder
+from photocluster.quality.metrics import TierScore, pairwise_scores, score_tier
+from photocluster.quality.verification import (
+    CANDIDATE_FLOOR,
+    FloatArray,
+    features,
+    raised,
+    verified_pairs,
+)
+
+
+@dataclass(frozen=True)
+class CheckedTier:
+    """One tier scored on the vectors alone and with the check's pairs raised."""
+
+    vectors: TierScore
+    checked: TierScore
+
+
+@dataclass
+class CheckReport:
+    folder: str
+    model: str
+    candidates: int  # pairs at or above the floor
+    accepted: int  # of them, those the check accepted
+    accepted_precision: float  # of those, near-duplicates by the labels
+    accepted_recall: float  # of the near-duplicate pairs, those accepted
+    ms_per_photo: float
+    ms_per_candidate: float
+    tiers: list[CheckedTier]
+
+
+def check_folder(
+    folder: Path, model: str, work: Path, thresholds: Mapping[str, float], progress: bool = False
+) -> CheckReport:
+    """Embed ``folder`` through the writer path, run the check on its candidate pairs and
+    score each tier (average linkage) without and with it."""
+    embedded = embed_folder(folder, model, work, progress)
+    tiers = embedded.library.thresholds(embedded.model, thresholds)
+    started = time.perf_counter()
+    limits = ImageLimits()
+    found = [
+        features(decode_image(i.path.read_bytes(), limits, ENCODER_MIN_SIDE))
+        for i in embedded.images
+    ]
+    featured = time.perf_counter()
+    similarity = (embedded.vectors @ embedded.vectors.T).astype(np.float32)
+    accepted, candidates = verified_pairs(found, similarity)
+    checked = time.perf_counter()
+    ids = [i.image_id for i in embedded.images]
+    # each accepted pair scored as a group of two against the near-duplicate labels
+    precision, recall, *_ = pairwise_scores(
+        [[ids[i], ids[j]] for i, j in accepted], embedded.truth["high"]
+    )
+    stored = embedded.library.cut(EVAL_USER, tiers, "average").tiers
+    lifted = raised(similarity, accepted)
+    scored = [
+        CheckedTier(
+            score_tier(t.name, t.threshold, t.groups, embedded.truth[t.name]),
+            score_tier(
+                t.name,
+                t.threshold,
+                average_groups(ids, lifted, t.threshold),
+                embedded.truth[t.name],
+            ),
+        )
+        for t in stored
+    ]
+    return CheckReport(
+        str(folder),
+        embedded.model,
+        candidates,
+        len(accepted),
+        round(precision, 4),
+        round(recall, 4),
+        round(1000 * (featured - started) / max(1, len(ids)), 2),
+        round(1000 * (checked - featured) / max(1, candidates), 2),
+        scored,
+    )
+
+
+def average_groups(ids: Sequence[str], similarity: FloatArray, threshold: float) -> list[list[str]]:
+    """Average linkage (UPGMA) on the full matrix, cut at ``threshold``: the groups of two
+    or more, as the library's cut gives them."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    if len(ids) < 2:
+        return []
+    distance = 1.0 - np.clip(similarity.astype(np.float64), -1.0, 1.0)
+    np.fill_diagonal(distance, 0.0)
+    tree = linkage(squareform(distance, checks=False), "average")
+    labels = fcluster(tree, 1.0 - threshold + 1e-9, "distance")
+    groups: dict[int, list[str]] = {}
+    for image_id, label in zip(ids, labels, strict=True):
+        groups.setdefault(int(label), []).append(image_id)
+    return [group for group in groups.values() if len(group) >= 2]
+
+
+def format_check(report: CheckReport) -> str:
+    lines = [
+        f"# The geometric check on {report.folder} ({report.model}, average linkage)",
+        "",
+        f"{report.candidates} candidate pairs (similarity >= {CANDIDATE_FLOOR}); the check "
+        f"accepted {report.accepted}: precision {report.accepted_precision:.3f}, "
+        f"{report.accepted_recall:.3f} of the near-duplicate pairs. "
+        f"{report.ms_per_photo:.1f} ms per photo, {report.ms_per_candidate:.2f} ms per pair.",
+        "",
+        "| tier | threshold | vectors P / R / F1 | + check P / R / F1 |",
+        "|---|---|---|---|",
+    ]
+    for row in report.tiers:
+        v, c = row.vectors, row.checked
+        lines.append(
+            f"| {v.name} | {v.threshold:.2f} | {v.precision:.3f} / {v.recall:.3f} / {v.f1:.3f} "
+            f"| {c.precision:.3f} / {c.recall:.3f} / {c.f1:.3f} |"
+        )
+    return "\n".join(lines)
