@@ -107,7 +107,7 @@ eval: install ## quality table of the offline encoder on held-out sources and se
 	$(BIN)/photocluster make-eval-set $(EVAL_OUT)/evalset-3 --seed 3 --split evaluation $(EVAL_CAP)
 	$(BIN)/photocluster eval $(EVAL_OUT)/evalset-3 --html $(EVAL_OUT)/eval-errors.html
 
-eval-verify: install ## the geometric check (not yet in the writer) measured on make eval's set (README, Quality)
+eval-verify: install ## the geometric check measured alone (full matrix, no candidate cap) on make eval's set (README, Quality)
 	$(BIN)/photocluster make-eval-set $(EVAL_OUT)/evalset-3 --seed 3 --split evaluation $(EVAL_CAP)
 	$(BIN)/photocluster eval-verify $(EVAL_OUT)/evalset-3
 

@@ -8,7 +8,10 @@ A 12-megapixel phone-like JPEG (4000 x 3000, photo content with sensor grain, qu
 * per image in an SQS batch of 10: the ingest function's real steps (parallel download +
   prepare on its thread pool, one batched write), divided by 10.
 
-Baseline (same run): the same steps decoding at full resolution.
+Baseline (same run): the same steps decoding at full resolution. The geometric check's
+share: ORB features in ingest (against prepare alone), and a write that checks the new
+photo against its 32 candidates (against the same write without features), in a library
+where every photo is a candidate of every other: the worst case.
 Target (issue 4): <= 20 ms median per image.
 """
 
@@ -32,12 +35,14 @@ from skimage import data as skdata
 
 from bench.common import Row, measure, print_table
 from bench.data import library as synthetic_library
+from photocluster.clustering.copies import encode, features
 from photocluster.config import Settings
 from photocluster.ingest.images import (
     ImageLimits,
     decode_image,
     encode_jpeg,
     prepare_for_embedding,
+    prepare_photo,
     shrink,
 )
 from photocluster.library import Library
@@ -158,10 +163,50 @@ def main(argv: list[str] | None = None) -> None:
                     note="decode + shrink + encode + batched write",
                 ),
             ]
+            rows += check_rows(Path(tmp), photo, limits)
             print_table("ingest overhead per image (12 MP JPEG, model time excluded)", rows)
     finally:
         os.killpg(moto.pid, signal.SIGTERM)
         moto.wait(timeout=10)
+
+
+def check_rows(tmp: Path, photo: bytes, limits: ImageLimits) -> list[Row]:
+    """The geometric check's cost: in ingest, and in a write (see the module docstring)."""
+    library = Library.from_settings(Settings(store_root=tmp / "check", model="bench"))
+    rng = np.random.default_rng(3)
+    common = rng.standard_normal(64)
+    vectors = common + rng.standard_normal((1000, 64))  # cosine about 0.5: all candidates
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    pictures = [Image.fromarray(skdata.astronaut()), Image.fromarray(skdata.coffee())]
+    packed = [
+        encode(features(pictures[i % 2].crop((8 * i, 8 * i, 300 + 8 * i, 300 + 8 * i))))
+        for i in range(20)
+    ]
+    ids = [f"c{i}" for i in range(1000)]
+    library.write("c", "bench", ids, vectors)
+    for i, image_id in enumerate(ids):
+        library.copies.keep("c", image_id, packed[i % len(packed)])
+    counter = iter(range(10**9))
+
+    def write(with_features: bool) -> None:
+        new = (common + rng.standard_normal(64)).astype(np.float32)[None]
+        given = [packed[0] if with_features else None]
+        library.write("c", "bench", [f"new{next(counter)}"], new, features=given)
+
+    return [
+        Row(
+            "  prepare + ORB features (the check's, in ingest)",
+            measure(lambda: prepare_photo(photo, limits, 512, True), 15),
+            measure(lambda: prepare_photo(photo, limits, 512, False), 15),
+            note="baseline: prepare alone",
+        ),
+        Row(
+            "write one photo + its check (32 candidates, N=1,000)",
+            measure(lambda: write(True), 15),
+            measure(lambda: write(False), 15),
+            note="baseline: the same write without features",
+        ),
+    ]
 
 
 if __name__ == "__main__":

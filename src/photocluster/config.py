@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     image_max_pixels: int = Field(64_000_000, ge=1)
     embed_image_side: int = Field(512, ge=32, description="Longest side sent to the endpoint.")
     embed_batch_max: int = Field(32, ge=1, le=256)
+    copy_check: bool = Field(
+        True,
+        description="Ingest computes each photo's ORB features and the writer checks new "
+        "photos against their most similar ones: copies join the high tier.",
+    )
 
     # --- ingest / writer
     upload_prefix: str = "uploads/"

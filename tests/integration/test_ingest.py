@@ -12,7 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+from PIL import Image
+from skimage import data as skdata
 
+from photocluster.clustering.copies import CANDIDATE_FLOOR, decode, is_copy
 from photocluster.config import Settings, get_settings
 from photocluster.ids import image_id_for_filename
 from photocluster.ingest.handlers import LocalContext
@@ -281,6 +284,18 @@ def test_writer_lambda_handler_applies_and_refuses(
             "InvalidVector",
         ),
         ({"op": "upsert", "user_id": "u", "model": "m", "items": []}, "InvalidRequest"),
+        *(
+            (
+                {
+                    "op": "upsert",
+                    "user_id": "u",
+                    "model": "m",
+                    "items": [{"image_id": "b", "embedding": [1.0, 0.0, 0.0], "features": bad}],
+                },
+                "InvalidRequest",
+            )
+            for bad in ("not base64!", "aGVsbG8=", "A" * 100_000)
+        ),
         ({"op": "drop", "user_id": "u"}, "InvalidRequest"),
     ]
     for payload, error_type in cases:
@@ -295,6 +310,34 @@ def test_writer_lambda_handler_applies_and_refuses(
     assert writer.handler(
         {"op": "delete", "user_id": "nobody", "image_ids": ["a"]}, LocalContext()
     )["ok"]
+
+
+def test_ingest_sends_each_photos_features_and_the_writer_finds_its_copies(
+    pipeline: Pipeline,
+) -> None:
+    scene = Image.fromarray(skdata.astronaut())
+    photos = {
+        "uploads/carol/shot.jpg": encode(scene, "JPEG"),
+        "uploads/carol/crop.jpg": encode(scene.crop((140, 120, 400, 380)), "JPEG"),
+        "uploads/carol/other.png": png(3),
+    }
+    for key, body in photos.items():
+        pipeline.upload(key, body)
+    response = pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 3))
+    assert response == {"batchItemFailures": []}
+    library = Library.from_settings(Settings(store_root=pipeline.store_root))
+    assert len(list(library.copies.folder("carol").iterdir())) == 3  # one file per photo
+    stored = {i: decode(library.copies.stored("carol", i) or b"") for i in ("shot.jpg", "crop.jpg")}
+    assert is_copy(stored["crop.jpg"], stored["shot.jpg"])  # what ingest computed, as kept
+    vectors = {i: v for i, v in zip(*_stored_vectors(library, "carol"), strict=True)}
+    # a candidate (the tiny ViT's cosine is about 0.99), checked and found a copy
+    assert float(vectors["shot.jpg"] @ vectors["crop.jpg"]) >= CANDIDATE_FLOOR
+    assert library.copies.read("carol") == {("crop.jpg", "shot.jpg")}
+
+
+def _stored_vectors(library: Library, user_id: str) -> tuple[list[str], Any]:
+    snapshot = library.store.read(user_id)
+    return snapshot.id_list(), snapshot.vectors
 
 
 def test_a_batch_survives_an_endpoint_that_throttles_twice(

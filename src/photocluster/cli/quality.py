@@ -69,6 +69,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 linkages,
                 progress=not args.json,
                 runtime=args.runtime or settings.encoder_runtime,
+                copy_check=settings.copy_check,
             )
             if args.html:
                 chosen = embedded.library.thresholds(embedded.model, thresholds)
@@ -148,7 +149,12 @@ def _sweeps(
         for folder in folders:
             with tempfile.TemporaryDirectory(prefix="photocluster-cal-") as work:
                 report, _ = evaluate(
-                    Path(folder), model, Path(work), linkages=[linkage], progress=False
+                    Path(folder),
+                    model,
+                    Path(work),
+                    linkages=[linkage],
+                    progress=False,
+                    copy_check=False,  # as bake-model calibrates: the vectors' tiers
                 )
             sweeps.append(report.sweep[linkage])
     except FileNotFoundError as exc:

@@ -9,12 +9,17 @@ For a user's images (in store order) the graph keeps
   component of the edges, down to the floor, as representative pairs (see
   :mod:`photocluster.clustering.linkage`).
 
+Pairs the geometric check found to be copies (:mod:`photocluster.clustering.copies`) are
+given with the rows: their edge is kept whatever its cosine, at a similarity of at least
+``copy_similarity`` (above the high tier), and the linkages count them so.
+
 A query at threshold ``t >= floor`` is then a cut: the connected components of the merges
 with ``s >= t`` are exactly the complete- (or average-) linkage clusters at ``t``, and the
 components of the edges with ``s >= t`` are the single-linkage clusters. Each is one
 sparse connected-components call.
 
-Invariant: every pair inside a complete-linkage group has similarity >= the threshold. The
+Invariant: every pair inside a complete-linkage group has similarity (a copy's raised one)
+>= the threshold. The
 per-image neighbour cap and the component-size cap (``linkage_max``) only ever make groups
 smaller, never let a dissimilar pair in; ``exact_from`` records the threshold from which the
 merges equal complete (and average) linkage on the full matrix. Below it, average-linkage
@@ -30,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photocluster.clustering.linkage import (
+    Copies,
     Edges,
     IndexArray,
     Linked,
@@ -37,6 +43,7 @@ from photocluster.clustering.linkage import (
     components,
     concat_linked,
     link_component,
+    no_copies,
 )
 from photocluster.ids import ID_DTYPE, IdArray
 
@@ -54,6 +61,7 @@ class GraphParams:
     floor: float
     max_neighbours: int = 128
     linkage_max: int = 2000
+    copy_similarity: float = 0.9  # what a pair the geometric check accepted counts at least
 
 
 @dataclass(frozen=True)
@@ -125,9 +133,16 @@ def empty_graph(params: GraphParams) -> NeighbourGraph:
     )
 
 
-def build_graph(ids: IdArray, vectors: FloatArray, params: GraphParams) -> NeighbourGraph:
-    """The graph of ``vectors`` (unit rows, store order) from scratch."""
-    return update_graph(empty_graph(params), ids, vectors, np.zeros(0, dtype=bool), len(ids))
+Pairs = tuple[IndexArray, IndexArray]
+
+
+def build_graph(
+    ids: IdArray, vectors: FloatArray, params: GraphParams, copies: Pairs | None = None
+) -> NeighbourGraph:
+    """The graph of ``vectors`` (unit rows, store order) from scratch; ``copies``: the rows
+    of pairs the geometric check accepted."""
+    empty = empty_graph(params)
+    return update_graph(empty, ids, vectors, np.zeros(0, dtype=bool), len(ids), copies)
 
 
 def stamp(graph: NeighbourGraph, generation: int, model: str) -> NeighbourGraph:
@@ -136,25 +151,33 @@ def stamp(graph: NeighbourGraph, generation: int, model: str) -> NeighbourGraph:
 
 
 def update_graph(
-    old: NeighbourGraph, ids: IdArray, vectors: FloatArray, kept: BoolArray, appended: int
+    old: NeighbourGraph,
+    ids: IdArray,
+    vectors: FloatArray,
+    kept: BoolArray,
+    appended: int,
+    copies: Pairs | None = None,
 ) -> NeighbourGraph:
     """The graph after a write that kept rows ``kept`` of ``old`` and appended ``appended``.
 
-    ``ids``/``vectors`` are the new rows: ``old.ids[kept]`` followed by the appended ones.
-    Only new images are compared with the rest, and only the components that gained or
-    lost an image are linked again; the others keep their merges. Every component is
-    linked again when ``old`` predates average linkage (its edges are kept).
+    ``ids``/``vectors`` are the new rows: ``old.ids[kept]`` followed by the appended ones;
+    ``copies``, every pair of them the geometric check accepted (new row numbers; those
+    between kept rows are already edges of ``old``). Only new images are compared with the
+    rest, and only the components that gained or lost an image are linked again; the
+    others keep their merges. Every component is linked again when ``old`` predates
+    average linkage (its edges are kept).
     """
     n_kept = _check_update(old, ids, kept, appended)
     remap = np.full(old.n, -1, dtype=np.int64)
     remap[kept] = np.arange(n_kept)
-    edges, capped = _updated_edges(old, vectors, kept, remap)
+    pairs = _copies(copies, old.params.copy_similarity)
+    edges, capped = _updated_edges(old, vectors, kept, remap, pairs)
     labels = components(len(ids), edges[0], edges[1])
     dirty = _dirty_components(old, kept, labels, n_kept)
     merges, exact_from = _clean_merges(old, remap, labels, dirty)
     for members in _dirty_members(labels, dirty):
         linked, exact = link_component(
-            members, vectors, edges, old.params.linkage_max, old.params.floor
+            members, vectors, edges, old.params.linkage_max, old.params.floor, pairs
         )
         merges.append(linked)
         exact_from = max(exact_from, exact)
@@ -176,10 +199,23 @@ def update_graph(
     )
 
 
-def relink(graph: NeighbourGraph, vectors: FloatArray) -> NeighbourGraph:
+def relink(
+    graph: NeighbourGraph, vectors: FloatArray, copies: Pairs | None = None
+) -> NeighbourGraph:
     """The same images and edges with every component linked again (e.g. a graph read
     from a file older than average linkage); ``vectors`` are the graph's rows."""
-    return update_graph(graph, graph.ids, vectors, np.ones(graph.n, dtype=bool), 0)
+    return update_graph(graph, graph.ids, vectors, np.ones(graph.n, dtype=bool), 0, copies)
+
+
+def _copies(pairs: Pairs | None, similarity: float) -> Copies:
+    """The pairs as (lower row, higher row), each once."""
+    if pairs is None or not len(pairs[0]):
+        return no_copies(similarity)
+    u, v = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
+    if (u == v).any():
+        raise ValueError("a photo is not a copy of itself")
+    unique = np.unique(np.stack([np.minimum(u, v), np.maximum(u, v)], 1), axis=0)
+    return Copies(unique[:, 0], unique[:, 1], similarity)
 
 
 def _check_update(old: NeighbourGraph, ids: IdArray, kept: BoolArray, appended: int) -> int:
@@ -193,16 +229,35 @@ def _check_update(old: NeighbourGraph, ids: IdArray, kept: BoolArray, appended: 
 
 
 def _updated_edges(
-    old: NeighbourGraph, vectors: FloatArray, kept: BoolArray, remap: IndexArray
+    old: NeighbourGraph, vectors: FloatArray, kept: BoolArray, remap: IndexArray, copies: Copies
 ) -> tuple[Edges, bool]:
-    """Old edges between kept rows (renumbered), then the new rows' edges."""
+    """Old edges between kept rows (renumbered), then the new rows' edges, copies raised."""
     n_kept = int(kept.sum())
     keep_edge = kept[old.edge_u] & kept[old.edge_v] if old.n else np.zeros(0, dtype=bool)
-    new_u, new_v, new_s, capped = _new_edges(vectors, n_kept, old.params)
+    found_u, found_v, found_s, capped = _new_edges(vectors, n_kept, old.params)
+    new_u, new_v, new_s = _with_copies((found_u, found_v, found_s), copies, n_kept, len(vectors))
     edge_u = np.concatenate([remap[old.edge_u[keep_edge]], new_u]).astype(np.int32)
     edge_v = np.concatenate([remap[old.edge_v[keep_edge]], new_v]).astype(np.int32)
     edge_s = np.concatenate([old.edge_s[keep_edge], new_s]).astype(np.float32)
     return (edge_u, edge_v, edge_s), capped
+
+
+def _with_copies(edges: Edges, copies: Copies, n_kept: int, n: int) -> Edges:
+    """New edges with the copies that involve a new row: raised where they are edges
+    already, added where they are not (below the floor, or past the neighbour cap)."""
+    new = copies.v >= n_kept
+    cu, cv = copies.u[new], copies.v[new]
+    u, v, s = edges
+    if not len(cu):
+        return edges
+    keys, copy_keys = u.astype(np.int64) * n + v, cu * n + cv
+    s = np.where(np.isin(keys, copy_keys), np.maximum(s, np.float32(copies.similarity)), s)
+    extra = ~np.isin(copy_keys, keys)
+    return (
+        np.concatenate([u, cu[extra]]),
+        np.concatenate([v, cv[extra]]),
+        np.concatenate([s, np.full(int(extra.sum()), copies.similarity, np.float32)]),
+    )
 
 
 def _dirty_components(

@@ -70,6 +70,7 @@ def _header_of(graph: NeighbourGraph, arrays: dict[str, np.ndarray]) -> dict[str
         "floor": graph.params.floor,
         "max_neighbours": graph.params.max_neighbours,
         "linkage_max": graph.params.linkage_max,
+        "copy_similarity": graph.params.copy_similarity,
         "exact_from": graph.exact_from,
         "capped": graph.capped,
         "generation": graph.generation,
@@ -103,6 +104,8 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
             floor=float(header["floor"]),
             max_neighbours=int(header["max_neighbours"]),
             linkage_max=int(header["linkage_max"]),
+            # a file from before the geometric check has no copies: any value serves it
+            copy_similarity=float(header.get("copy_similarity", GraphParams.copy_similarity)),
         ),
         exact_from=float(header["exact_from"]),
         capped=bool(header["capped"]),

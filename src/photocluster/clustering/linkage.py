@@ -9,9 +9,11 @@ at ``t``.
 Average linkage (UPGMA) scores two clusters by the mean cosine similarity of their pairs,
 all of them: the pairs below the graph's floor inside a component count with their true
 similarity, read from the component's dense block of vectors that both dendrograms share.
-An average-linkage cluster at ``t`` is connected by pairs ``>= t`` (each merge crosses at
-least one), so it lies inside one component of the edges, and a component split at a
-raised level (``linkage_max``) keeps it whole above that level, as for complete linkage.
+Pairs the geometric check accepted (:class:`Copies`) count at least ``similarity`` in the
+block (their edges carry that score too). An average-linkage cluster at ``t`` is connected
+by pairs ``>= t`` (each merge crosses at least one), so it lies inside one component of the
+edges, and a component split at a raised level (``linkage_max``) keeps it whole above that
+level, as for complete linkage.
 """
 
 from __future__ import annotations
@@ -64,6 +66,31 @@ def components(
     return np.asarray(labels, dtype=np.int32)
 
 
+class Copies(NamedTuple):
+    """Pairs of rows the geometric check found to be copies, and the similarity they count
+    at least (above the high tier: a copy is a near-duplicate whatever its vectors say)."""
+
+    u: IndexArray
+    v: IndexArray
+    similarity: float = 0.9
+
+    def among(self, members: IndexArray) -> Copies:
+        """The pairs with both rows in ``members`` (sorted rows)."""
+        if not len(self.u):
+            return self
+        inside = _is_member(members, self.u) & _is_member(members, self.v)
+        return Copies(self.u[inside], self.v[inside], self.similarity)
+
+
+def no_copies(similarity: float = 0.9) -> Copies:
+    return Copies(np.zeros(0, np.int64), np.zeros(0, np.int64), similarity)
+
+
+def _is_member(members: IndexArray, rows: IndexArray) -> npt.NDArray[np.bool_]:
+    at = np.minimum(np.searchsorted(members, rows), len(members) - 1)
+    return np.asarray(members[at] == rows)
+
+
 class Linked(NamedTuple):
     """The merges of one or more components, per linkage."""
 
@@ -81,28 +108,36 @@ def link_component(
     edges: Edges,
     linkage_max: int,
     level: float,
+    copies: Copies | None = None,
 ) -> tuple[Linked, float]:
-    """Complete- and average-linkage merges (>= ``level``) of one component; and the
-    threshold from which they equal each linkage on the full matrix.
+    """Complete- and average-linkage merges (>= ``level``) of one component (sorted rows)
+    with its ``copies`` raised; and the threshold from which they equal each linkage on the
+    full matrix.
 
     A component larger than ``linkage_max`` is split at a raised threshold first (its parts
     are the components of its edges above that level), so the dense work stays bounded;
     merges below the raised level are then not recorded (groups only get smaller).
     """
+    copies = no_copies() if copies is None else copies.among(members)
     if len(members) > linkage_max:
-        return _link_in_parts(members, vectors, edges, linkage_max, level)
+        return _link_in_parts(members, vectors, edges, linkage_max, level, copies)
     if len(members) == 2:
-        pair = _link_pair(members, vectors, level)
+        pair = _link_pair(members, vectors, level, copies)
         return Linked(pair, pair), level
-    return _dense_linkage(members, vectors, level), level
+    return _dense_linkage(members, vectors, level, copies), level
 
 
 def _link_in_parts(
-    members: IndexArray, vectors: FloatArray, edges: Edges, linkage_max: int, level: float
+    members: IndexArray,
+    vectors: FloatArray,
+    edges: Edges,
+    linkage_max: int,
+    level: float,
+    copies: Copies,
 ) -> tuple[Linked, float]:
     raised = min(level + SPLIT_STEP, 1.0)
     parts = [p for p in _parts_above(members, len(vectors), edges, raised) if len(p) >= 2]
-    linked = [link_component(p, vectors, edges, linkage_max, raised) for p in parts]
+    linked = [link_component(p, vectors, edges, linkage_max, raised, copies) for p in parts]
     exact = max([raised] + [exact for _, exact in linked])
     if not linked:
         return Linked(no_merges(), no_merges()), exact
@@ -121,17 +156,26 @@ def _parts_above(members: IndexArray, n_rows: int, edges: Edges, level: float) -
     return [members[sub == label] for label in np.unique(sub)]
 
 
-def _link_pair(members: IndexArray, vectors: FloatArray, level: float) -> Merges:
+def _link_pair(members: IndexArray, vectors: FloatArray, level: float, copies: Copies) -> Merges:
     pair_sim = float(vectors[members[0]] @ vectors[members[1]])
+    if len(copies.u):
+        pair_sim = max(pair_sim, copies.similarity)
     if pair_sim < level:
         return no_merges()
     return members[:1], members[1:], np.array([pair_sim], dtype=np.float32)
 
 
-def _dense_linkage(members: IndexArray, vectors: FloatArray, level: float) -> Linked:
+def _dense_linkage(
+    members: IndexArray, vectors: FloatArray, level: float, copies: Copies
+) -> Linked:
     """Both dendrograms of one component from one product of its vectors."""
     sub_vectors = vectors[members]
-    sims = _condensed(np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0))
+    square = np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0)
+    if len(copies.u):
+        a, b = np.searchsorted(members, copies.u), np.searchsorted(members, copies.v)
+        raised = np.maximum(square[a, b], np.float32(copies.similarity))
+        square[a, b] = square[b, a] = raised
+    sims = _condensed(square)
     distances = 1.0 - sims
     linkage = _scipy_linkage()
     average = linkage(distances, method="average")

@@ -37,6 +37,7 @@ class Item:
     message: int  # index of its message in the batch
     ref: ObjectRef
     prepared: bytes | None = None
+    features: bytes | None = None  # packed ORB features for the geometric check
     embedding: list[float] | None = None
     model: str = ""
     calibration: ModelCalibration | None = None

@@ -138,6 +138,7 @@ def ingest_from_settings(settings: Settings, writer: WriterClient) -> Ingest:
         upload_prefix=settings.upload_prefix,
         embed_side=settings.embed_image_side,
         embed_batch_max=settings.embed_batch_max,
+        copy_check=settings.copy_check,
         threads=settings.ingest_threads,
         max_receives=settings.queue_max_receive,
         pending_grace_s=settings.pending_grace_s,

@@ -10,12 +10,15 @@ when only a small version is needed (``min_side``), which is most of ingest's sp
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photocluster.errors import ImageTooLarge, InvalidImage, UnsupportedImage
+
+log = logging.getLogger(__name__)
 
 try:  # HEIC/HEIF from iPhones, when pillow-heif is installed
     import pillow_heif
@@ -158,5 +161,30 @@ def prepare_for_embedding(
     ``max_side`` on the longer side (at least ``min_side`` on the shorter where the source
     allows), re-encoded as JPEG: tens of kB instead of megabytes, well under SageMaker
     Serverless's 4 MB payload limit for a batch. JPEGs decode at 1/2, 1/4 or 1/8 scale."""
+    return prepare_photo(data, limits, max_side, with_features=False, min_side=min_side)[0]
+
+
+def prepare_photo(
+    data: bytes,
+    limits: ImageLimits,
+    max_side: int,
+    with_features: bool,
+    min_side: int = ENCODER_MIN_SIDE,
+) -> tuple[bytes, bytes | None]:
+    """The JPEG for the endpoint (:func:`prepare_for_embedding`) and, ``with_features``,
+    the photo's ORB features computed on the decoded picture (:func:`copy_features`)."""
     image = decode_image(data, limits, min_side=min_side)
-    return encode_jpeg(shrink(image, max_side))
+    return encode_jpeg(shrink(image, max_side)), copy_features(image) if with_features else None
+
+
+def copy_features(picture: Image.Image) -> bytes | None:
+    """The picture's packed ORB features for the geometric check
+    (:mod:`photocluster.clustering.copies`); None when they cannot be computed: the photo is
+    then grouped by its vector alone, never lost."""
+    from photocluster.clustering.copies import encode, features
+
+    try:
+        return encode(features(picture))
+    except Exception:  # OpenCV missing or failing on an odd picture
+        log.exception("ORB features not computed; the photo is grouped by its vector alone")
+        return None

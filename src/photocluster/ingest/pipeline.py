@@ -21,6 +21,7 @@ it (:mod:`photocluster.ingest.statuses`): ready, failed with a code, or pending.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Sequence
@@ -40,7 +41,7 @@ from photocluster.errors import (
 from photocluster.ingest.batch import BatchResult, Item, Outcome, QueueMessage
 from photocluster.ingest.endpoint import EmbeddingEndpoint
 from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_body
-from photocluster.ingest.images import ImageLimits, prepare_for_embedding
+from photocluster.ingest.images import ImageLimits, prepare_photo
 from photocluster.ingest.reporting import FailureReporter
 from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
 from photocluster.ingest.writer import WriterClient
@@ -73,6 +74,7 @@ class Ingest:
     upload_prefix: str = "uploads/"
     embed_side: int = 512
     embed_batch_max: int = 32
+    copy_check: bool = True
     threads: int = 4
     max_receives: int = 5  # the queue's: the last receive of a message before the DLQ
     pending_grace_s: float = 3600.0
@@ -146,7 +148,9 @@ class Ingest:
         if data is None:
             return
         try:
-            item.prepared = prepare_for_embedding(data, self.limits, self.embed_side)
+            item.prepared, item.features = prepare_photo(
+                data, self.limits, self.embed_side, self.copy_check
+            )
         except InvalidImage as exc:
             item.fail("reported", exc)
 
@@ -328,6 +332,7 @@ def _writer_payload(group: list[Item]) -> dict[str, Any]:
                 "embedding": i.embedding,
                 "key": i.ref.key,
                 "modified": i.modified,
+                **({"features": base64.b64encode(i.features).decode()} if i.features else {}),
             }
             for i in group
         ],

@@ -4,7 +4,8 @@ Payloads (the writer Lambda's event)::
 
     {"op": "upsert", "user_id": "u1", "model": "...", "calibration": {...} | null,
      "items": [{"image_id": "a.jpg", "embedding": [0.1, ...],
-                "key": "uploads/u1/a.jpg", "modified": 1732800000.0}]}
+                "key": "uploads/u1/a.jpg", "modified": 1732800000.0,
+                "features": "<base64>"}]}
     {"op": "delete", "user_id": "u1", "image_ids": ["a.jpg", "b.jpg"]}
     {"op": "record", "user_id": "u1",
      "items": [{"image_id": "c.jpg", "key": "uploads/u1/c.jpg", "status": "failed",
@@ -13,7 +14,9 @@ Payloads (the writer Lambda's event)::
 ``calibration`` is what the embedder reported with the vectors (the tiers bake-model
 calibrated for the model): the writer keeps it on the store root, where the API reads it,
 before storing the vectors, so the graph's floor is the calibrated one.
-``key`` and ``modified`` (the object's S3 LastModified) are optional; with them, an event of
+``features`` (optional): the photo's packed ORB features, base64, for the geometric check
+(:mod:`photocluster.library.copies`). ``key`` and ``modified`` (the object's S3
+LastModified) are optional; with them, an event of
 an object already replaced or deleted changes nothing. ``record`` sets the status of
 images that will not (``failed``) or not yet (``pending``) be stored.
 
@@ -25,6 +28,8 @@ caller retries.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
@@ -32,9 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from photocluster.calibrations import ModelCalibration
+from photocluster.clustering.copies import KEYPOINTS, InvalidFeatures, decode
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
 from photocluster.library import Library, WriteResult
 from photocluster.store.catalog import ImageError, ImageRecord
@@ -42,6 +48,8 @@ from photocluster.store.catalog import ImageError, ImageRecord
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 1000
+#: Base64 of a photo's packed features: twice the most keypoints, at 40 bytes each, and more.
+MAX_FEATURES_CHARS = 4 * (2 * KEYPOINTS * 40 + 64) // 3 + 4
 
 
 class _Strict(BaseModel):
@@ -53,6 +61,20 @@ class WriterItem(_Strict):
     embedding: list[float] = Field(min_length=1, max_length=65536)
     key: str | None = Field(None, max_length=1024)
     modified: float | None = None
+    features: str | None = Field(None, max_length=MAX_FEATURES_CHARS)
+
+    @field_validator("features")
+    @classmethod
+    def _packed_features(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                decode(base64.b64decode(value, validate=True))
+            except (binascii.Error, InvalidFeatures) as exc:
+                raise ValueError(f"not base64 of packed ORB features ({exc})") from exc
+        return value
+
+    def feature_bytes(self) -> bytes | None:
+        return None if self.features is None else base64.b64decode(self.features)
 
 
 class UpsertRequest(_Strict):
@@ -126,6 +148,7 @@ def _upsert(library: Library, request: Any, expected_model: str | None) -> dict[
         [item.embedding for item in items],
         keys=[item.key for item in items],
         modified=[item.modified for item in items],
+        features=[item.feature_bytes() for item in items],
     )
     return result.to_dict()
 

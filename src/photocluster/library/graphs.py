@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photocluster.calibrations import StoredCalibrations
+from photocluster.clustering.copies import RAISED_TO as COPY_SIMILARITY
 from photocluster.clustering.graph import (
     GraphParams,
     NeighbourGraph,
@@ -25,9 +26,11 @@ from photocluster.clustering.graph import (
     update_graph,
 )
 from photocluster.clustering.graph_file import load_graph, save_graph
-from photocluster.config import Settings
+from photocluster.config import Settings, calibration_for
 from photocluster.errors import GraphUnavailable, UnknownUser
+from photocluster.library.copies import UserCopies
 from photocluster.store import Change, Store, Transaction
+from photocluster.store.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +42,27 @@ class UserGraphs:
     store: Store
     settings: Settings
     calibrations: StoredCalibrations
+    copies: UserCopies
 
     def floor(self, model: str) -> float:
         """The graph's floor for ``model``: from its persisted calibration when it has one."""
         return self.settings.floor_for(model, self.calibrations.get(model))
 
-    def params(self, model: str) -> GraphParams:
+    def params(self, model: str, floor: float | None = None) -> GraphParams:
+        calibration = self.calibrations.get(model)
+        high = self.settings.thresholds_for(model, calibration or calibration_for(model))["high"]
         return GraphParams(
-            floor=self.floor(model),
+            floor=self.floor(model) if floor is None else min(floor, self.floor(model)),
             max_neighbours=self.settings.index_max_neighbours,
             linkage_max=self.settings.index_linkage_max,
+            copy_similarity=max(COPY_SIMILARITY, high),
+        )
+
+    def build(self, user_id: str, snapshot: Snapshot, floor: float | None = None) -> NeighbourGraph:
+        """The graph of the stored rows from scratch, with the user's copies."""
+        copies = self.copies.rows(user_id, snapshot.ids)
+        return build_graph(
+            snapshot.ids, snapshot.vectors, self.params(snapshot.model, floor), copies
         )
 
     def path(self, user_id: str) -> Path:
@@ -90,9 +104,12 @@ class UserGraphs:
                 self.save(tx, graph)
             return
         if graph is None:
-            new = build_graph(snapshot.ids, snapshot.vectors, self.params(snapshot.model))
+            new = self.build(tx.user_id, snapshot)
         else:
-            new = update_graph(graph, snapshot.ids, snapshot.vectors, change.kept, change.appended)
+            copies = self.copies.rows(tx.user_id, snapshot.ids)
+            new = update_graph(
+                graph, snapshot.ids, snapshot.vectors, change.kept, change.appended, copies
+            )
         self.save(tx, new)
 
     def save(self, tx: Transaction, graph: NeighbourGraph) -> NeighbourGraph:
@@ -145,10 +162,10 @@ class UserGraphs:
                     raise UnknownUser(f"no embeddings stored for user {user_id!r}")
                 if graph is not None:
                     log.info("user %s: graph predates average linkage; relinking it", user_id)
-                    return self.save(tx, relink(graph, snapshot.vectors))
+                    copies = self.copies.rows(user_id, snapshot.ids)
+                    return self.save(tx, relink(graph, snapshot.vectors, copies))
                 log.warning("user %s: graph stale (a writer died?); rebuilding it", user_id)
-                params = self.params(snapshot.model)
-                return self.save(tx, build_graph(snapshot.ids, snapshot.vectors, params))
+                return self.save(tx, self.build(user_id, snapshot))
         except OSError as exc:
             log.error("user %s: stale graph could not be rebuilt: %s", user_id, exc)
             raise GraphUnavailable(f"the graph of user {user_id!r} is being rebuilt") from exc
@@ -169,20 +186,10 @@ class UserGraphs:
     def on_demand(self, user_id: str, floor: float) -> NeighbourGraph:
         """A graph built now from the stored vectors, down to ``floor`` (exact, slower)."""
         snapshot = self.store.read(user_id)
-        params = GraphParams(
-            floor=min(floor, self.floor(snapshot.model)),
-            max_neighbours=self.settings.index_max_neighbours,
-            linkage_max=self.settings.index_linkage_max,
-        )
         log.info(
-            "user %s: clustering on demand (floor %.3f, %d images)",
-            user_id,
-            params.floor,
-            snapshot.n,
+            "user %s: clustering on demand (floor %.3f, %d images)", user_id, floor, snapshot.n
         )
-        return stamp(
-            build_graph(snapshot.ids, snapshot.vectors, params), snapshot.generation, snapshot.model
-        )
+        return stamp(self.build(user_id, snapshot, floor), snapshot.generation, snapshot.model)
 
     def _cached(self, path: Path) -> NeighbourGraph | None:
         graph = self.store.memory.get(("graph", path))

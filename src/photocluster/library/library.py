@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photocluster.calibrations import StoredCalibrations, TierDefaults, tier_defaults
-from photocluster.clustering.graph import NeighbourGraph, build_graph
+from photocluster.clustering.graph import NeighbourGraph
 from photocluster.clustering.similarity import (
     Neighbour,
     Pair,
@@ -42,6 +42,7 @@ from photocluster.errors import (
 )
 from photocluster.ids import IdArray, decode_ids, positions, validate_image_id, validate_user_id
 from photocluster.library import decisions, groups, images
+from photocluster.library.copies import UserCopies
 from photocluster.library.decisions import Decisions, UserDecisions
 from photocluster.library.graphs import UserGraphs
 from photocluster.library.groups import TierPage
@@ -70,6 +71,7 @@ class Library:
     records: UserImages
     decisions: UserDecisions
     calibrations: StoredCalibrations
+    copies: UserCopies
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Library:
@@ -83,13 +85,15 @@ class Library:
         )
         catalogs = CatalogFiles(fsync=settings.store_fsync, memory=store.memory)
         calibrations = StoredCalibrations(settings.store_root, fsync=settings.store_fsync)
+        copies = UserCopies(store)
         return cls(
             store,
             settings,
-            UserGraphs(store, settings, calibrations),
+            UserGraphs(store, settings, calibrations, copies),
             UserImages(store, catalogs),
             UserDecisions(store),
             calibrations,
+            copies,
         )
 
     # ------------------------------------------------------------------ writes
@@ -102,10 +106,13 @@ class Library:
         vectors: npt.ArrayLike,
         keys: Sequence[str | None] | None = None,
         modified: Sequence[float | None] | None = None,
+        features: Sequence[bytes | None] | None = None,
     ) -> WriteResult:
         """Upsert embeddings, bring the graph up to date, record the images as ready
         (idempotent). ``keys`` and ``modified`` (S3 LastModified) say which object each
-        vector came from; a vector of an object already superseded or deleted is ignored."""
+        vector came from; a vector of an object already superseded or deleted is ignored.
+        ``features``: each photo's packed ORB features for the geometric check (None: its
+        vector alone groups it)."""
         now = time.time()
         ready = [
             ImageRecord(image_id, "ready", key, None, now, now, None, mod)
@@ -122,6 +129,12 @@ class Library:
             ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
             graph = self.graphs.for_update(tx)
             change = tx.upsert(model, ids, vectors if all(fresh) else _rows(vectors, fresh))
+            if not change.is_noop and tx.snapshot is not None:
+                given = dict(zip(image_ids, features or [None] * len(image_ids), strict=True))
+                snapshot = tx.snapshot
+                self.copies.after_upsert(
+                    user_id, snapshot.ids, snapshot.vectors, change.appended, given
+                )
             self.graphs.update(tx, graph, change)
             self.records.record(user_id, [r for r, n in zip(ready, fresh, strict=True) if n], now)
             return _result(change, tx, stale=len(ready) - len(ids))
@@ -144,6 +157,7 @@ class Library:
         with self.store.transaction(user_id) as tx:
             graph = self.graphs.for_update(tx)
             change = _missing(image_ids) if tx.snapshot is None else tx.delete(image_ids)
+            self.copies.forget(user_id, image_ids)
             self.graphs.update(tx, graph, change)
             known = self.records.current(user_id)
             stored = set(tx.snapshot.id_list()) if tx.snapshot is not None else set()
@@ -177,9 +191,7 @@ class Library:
             snapshot = tx.snapshot
             if snapshot is None:
                 raise UnknownUser(f"no embeddings stored for user {user_id!r}")
-            return self.graphs.save(
-                tx, build_graph(snapshot.ids, snapshot.vectors, self.graphs.params(snapshot.model))
-            )
+            return self.graphs.save(tx, self.graphs.build(user_id, snapshot))
 
     def mark_not_similar(self, user_id: str, image_ids: Sequence[str]) -> tuple[int, int]:
         """Record that no two of these photos are alike (every pair among them); returns

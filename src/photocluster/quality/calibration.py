@@ -124,6 +124,7 @@ def calibrate_model(
                 linkages=[linkage],
                 progress=progress,
                 runtime=runtime,
+                copy_check=False,  # the tiers are the vectors'; copies are raised above them
             )
             sets.append(report.sweep[linkage])
     pooled = pool_tiers(sets)

@@ -1,4 +1,4 @@
-"""The geometric check (:mod:`~photocluster.quality.verification`) measured on a labelled
+"""The geometric check (:mod:`~photocluster.clustering.copies`) measured on a labelled
 set: ``photocluster eval-verify DIR`` / ``make eval-verify``.
 
 The set is embedded and stored through the writer path, as ``photocluster eval`` does, and
@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
-from photocluster.quality.evaluation import EVAL_USER, embed_folder
-from photocluster.quality.metrics import TierScore, pairwise_scores, score_tier
-from photocluster.quality.verification import (
+from photocluster.clustering.copies import (
     CANDIDATE_FLOOR,
     FloatArray,
     features,
     raised,
     verified_pairs,
 )
+from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
+from photocluster.quality.evaluation import EVAL_USER, embed_folder
+from photocluster.quality.metrics import TierScore, pairwise_scores, score_tier
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def check_folder(
 ) -> CheckReport:
     """Embed ``folder`` through the writer path, run the check on its candidate pairs and
     score each tier (average linkage) without and with it."""
-    embedded = embed_folder(folder, model, work, progress)
+    embedded = embed_folder(folder, model, work, progress, copy_check=False)
     tiers = embedded.library.thresholds(embedded.model, thresholds)
     started = time.perf_counter()
     limits = ImageLimits()

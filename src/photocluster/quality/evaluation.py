@@ -19,7 +19,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from photocluster.config import LINKAGES, TIER_NAMES, EncoderRuntime, Settings
-from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
+from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, copy_features, decode_image
 from photocluster.library import Library
 from photocluster.quality.evalset import LabelledImage, read_set, truth_at
 from photocluster.quality.metrics import TierScore, score_tier
@@ -76,14 +76,18 @@ def embed_folder(
     progress: bool = True,
     batch: int = 16,
     runtime: EncoderRuntime = "torch",
+    copy_check: bool = True,
 ) -> Embedded:
-    """Embed every image of ``folder`` and store the vectors through the writer path."""
+    """Embed every image of ``folder`` and store the vectors through the writer path; with
+    ``copy_check``, each photo's ORB features too, as ingest sends them (the writer's
+    geometric check then runs as in production)."""
     from photocluster.embedder.loader import load_encoder
 
     images = read_set(folder)
     encoder = load_encoder(model, batch_size=batch, runtime=runtime)
     limits = ImageLimits()
     vectors = np.zeros((len(images), encoder.dim), dtype=np.float32)
+    features: list[bytes | None] = []
     with tqdm(
         total=len(images),
         desc=f"embedding ({encoder.model_id})",
@@ -96,11 +100,13 @@ def embed_folder(
                 decode_image(item.path.read_bytes(), limits, ENCODER_MIN_SIDE) for item in chunk
             ]
             vectors[start : start + len(chunk)] = encoder.embed(pictures)
+            features += [copy_features(p) if copy_check else None for p in pictures]
             bar.update(len(chunk))
     library = Library.from_settings(
         Settings(store_root=store_root, model=encoder.model_id, store_fsync=False)
     )
-    library.write(EVAL_USER, encoder.model_id, [i.image_id for i in images], vectors)
+    ids = [i.image_id for i in images]
+    library.write(EVAL_USER, encoder.model_id, ids, vectors, features=features)
     truth: dict[str, dict[str, str | None]] = {t: truth_at(images, t) for t in TIER_NAMES}
     return Embedded(images, vectors, encoder.model_id, library, truth)
 
@@ -114,10 +120,12 @@ def evaluate(
     progress: bool = True,
     sweep: bool = True,
     runtime: EncoderRuntime = "torch",
+    copy_check: bool = True,
 ) -> tuple[EvalReport, Embedded]:
     """Score the tiers (the model's defaults unless given) and, optionally, a sweep.
-    ``work`` holds the evaluation's store while the caller still needs it."""
-    embedded = embed_folder(folder, model, work, progress, runtime=runtime)
+    ``work`` holds the evaluation's store while the caller still needs it; ``copy_check``:
+    with the writer's geometric check, as in production."""
+    embedded = embed_folder(folder, model, work, progress, runtime=runtime, copy_check=copy_check)
     library = embedded.library
     tiers = library.thresholds(embedded.model, thresholds or {})
     groups = {i.group for i in embedded.images if i.group is not None}

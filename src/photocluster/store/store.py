@@ -21,8 +21,10 @@ from photocluster.ids import validate_user_id
 from photocluster.store.files import remove_leftovers
 from photocluster.store.format import (
     CATALOG_SUFFIX,
+    COPIES_SUFFIX,
     DATA_SUFFIX,
     DECISIONS_SUFFIX,
+    FEATURES_SUFFIX,
     GRAPH_SUFFIX,
     HEADER_SIZE,
     LOCK_SUFFIX,
@@ -44,6 +46,8 @@ class UserPaths:
     graph: Path
     catalog: Path
     decisions: Path
+    copies: Path
+    features: Path  # a folder
 
 
 @dataclass
@@ -76,7 +80,13 @@ class Store:
             *(folder / f"{user_id}{suffix}" for suffix in (DATA_SUFFIX, LOCK_SUFFIX)),
             *(
                 folder / f"{user_id}{suffix}"
-                for suffix in (GRAPH_SUFFIX, CATALOG_SUFFIX, DECISIONS_SUFFIX)
+                for suffix in (
+                    GRAPH_SUFFIX,
+                    CATALOG_SUFFIX,
+                    DECISIONS_SUFFIX,
+                    COPIES_SUFFIX,
+                    FEATURES_SUFFIX,
+                )
             ),
         )
 
@@ -132,7 +142,7 @@ class Store:
         paths.data.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(paths.lock, exclusive=True):
             tx = Transaction(self.options, self.cache, user_id, paths.data)
-            remove_leftovers(paths.data, paths.graph, paths.catalog, paths.decisions)
+            remove_leftovers(paths.data, paths.graph, paths.catalog, paths.decisions, paths.copies)
             try:
                 tx.open()
                 yield tx

@@ -1,5 +1,5 @@
-"""A geometric check of candidate pairs, measured beside the vectors (README, Quality: "A
-geometric check"); not yet part of the writer.
+"""Is one photo a copy of the other: the geometric check of candidate pairs (README,
+Quality: "The geometric check").
 
 A copy lies inside its original (a crop, a padded or screenshotted photo, a straightened
 one) or covers it (a burst frame); another shot of the scene sticks out of it, the camera
@@ -8,11 +8,16 @@ homography with enough inliers and one picture, mapped through it, lies almost w
 inside the other. ORB is not mirror-invariant: each photo is also matched against its
 pair's mirrored picture, for flips.
 
-``photocluster eval-verify DIR`` measures it (:mod:`~photocluster.quality.check_report`).
+Ingest computes a photo's :class:`Features` once, from the picture it decoded
+(:func:`encode` packs them, about 40 kB); the writer keeps them beside the store and checks
+each new photo against its most similar earlier ones (:mod:`photocluster.library.copies`).
+``photocluster eval-verify DIR`` measures the check alone
+(:mod:`~photocluster.quality.check_report`). OpenCV is imported only where a check runs.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +27,7 @@ from PIL import Image, ImageOps
 
 FloatArray = npt.NDArray[np.float32]
 
-KEYPOINTS = 500
+KEYPOINTS = 500  # 256 keep half the bytes but miss strong zooms (README, Quality)
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0
 MIN_INLIERS = 20
@@ -59,6 +64,54 @@ def _keypoints(picture: Image.Image) -> Keypoints:
     found, descriptors = orb.detectAndCompute(gray, None)
     points = np.array([k.pt for k in found], dtype=np.float32).reshape(-1, 2)
     return Keypoints(points, descriptors, (gray.shape[0], gray.shape[1]))
+
+
+_MAGIC = b"PCORB1"
+_HEADER = struct.Struct("<6sHHI")  # magic, height, width, number of points
+
+
+class InvalidFeatures(ValueError):
+    """Bytes that are not a photo's packed features."""
+
+
+def encode(found: Features) -> bytes:
+    """The features packed: for the plain and the mirrored picture, a header, the points
+    (float32) and the descriptors."""
+    return b"".join(_pack(k) for k in (found.plain, found.mirrored))
+
+
+def decode(data: bytes) -> Features:
+    """The features :func:`encode` packed; InvalidFeatures for anything else."""
+    plain, used = _unpack(data, 0)
+    mirrored, used = _unpack(data, used)
+    if used != len(data):
+        raise InvalidFeatures(f"{len(data) - used} bytes after the features")
+    return Features(plain, mirrored)
+
+
+def _pack(keypoints: Keypoints) -> bytes:
+    n = len(keypoints.points) if keypoints.descriptors is not None else 0
+    header = _HEADER.pack(_MAGIC, *keypoints.shape, n)
+    if n == 0:
+        return header
+    assert keypoints.descriptors is not None
+    points = np.ascontiguousarray(keypoints.points, dtype="<f4").tobytes()
+    return header + points + np.ascontiguousarray(keypoints.descriptors, dtype=np.uint8).tobytes()
+
+
+def _unpack(data: bytes, start: int) -> tuple[Keypoints, int]:
+    if len(data) < start + _HEADER.size:
+        raise InvalidFeatures("truncated header")
+    magic, height, width, n = _HEADER.unpack_from(data, start)
+    if magic != _MAGIC or not height or not width or n > 8 * KEYPOINTS:
+        raise InvalidFeatures("not photocluster ORB features")
+    start += _HEADER.size
+    end = start + n * (8 + 32)
+    if len(data) < end:
+        raise InvalidFeatures("truncated points")
+    points = np.frombuffer(data, "<f4", 2 * n, start).reshape(n, 2).astype(np.float32)
+    descriptors = np.frombuffer(data, np.uint8, 32 * n, start + 8 * n).reshape(n, 32)
+    return Keypoints(points, descriptors if n else None, (height, width)), end
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,200 @@
+"""Each user's copies: the pairs of photos the geometric check accepted, and the features
+it needs.
+
+Ingest sends a photo's packed ORB features with its vector
+(:func:`photocluster.clustering.copies.encode`). Under the user's exclusive lock, the
+writer keeps them in ``{user_id}.pcf/`` beside the store (one file per photo, about 40 kB)
+and checks the new photo against its ``CANDIDATES`` most similar photos with cosine at
+least ``CANDIDATE_FLOOR``; the pairs it accepts join ``{user_id}.pcp`` (JSON, image ids,
+rewritten whole and atomically). The graph raises them (:mod:`photocluster.clustering.graph`).
+Copies are about image ids, like decisions: they outlive compaction and reindexing, and go
+when either photo is deleted or replaced. A photo stored without features (ingest could not
+compute them, or it predates the check) is grouped by its vector alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from photocluster.clustering.copies import CANDIDATE_FLOOR, Features, InvalidFeatures, decode
+from photocluster.clustering.copies import is_copy as _is_copy
+from photocluster.clustering.graph import Pairs
+from photocluster.errors import StoreCorrupt
+from photocluster.ids import IdArray, decode_ids, positions
+from photocluster.store import Store
+from photocluster.store.files import replace_with, temp_path, write_all
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+#: The most similar photos each new photo is checked against (about 3 ms a pair).
+CANDIDATES = 32
+
+Pair = tuple[str, str]
+
+
+@dataclass
+class UserCopies:
+    """Every user's copies file and features folder."""
+
+    store: Store
+
+    def path(self, user_id: str) -> Path:
+        return self.store.paths(user_id).copies
+
+    def folder(self, user_id: str) -> Path:
+        return self.store.paths(user_id).features
+
+    def read(self, user_id: str) -> set[Pair]:
+        path = self.path(user_id)
+        try:
+            document = json.loads(path.read_bytes())
+            if document.get("format") != FORMAT:
+                raise ValueError(f"format {document.get('format')!r}")
+            return {(str(a), str(b)) for a, b in document["copies"]}
+        except FileNotFoundError:
+            return set()
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StoreCorrupt(f"{path}: not a copies file ({exc})") from exc
+
+    def rows(self, user_id: str, ids: IdArray) -> Pairs:
+        """The user's copies as rows of ``ids`` (pairs with a photo not there left out)."""
+        pairs = sorted(self.read(user_id))
+        if not pairs:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        at = positions(ids, [name for pair in pairs for name in pair]).reshape(-1, 2)
+        at = at[(at >= 0).all(axis=1)]
+        return at[:, 0], at[:, 1]
+
+    # ------------------------------------------------------------ writes (lock held)
+
+    def after_upsert(
+        self,
+        user_id: str,
+        ids: IdArray,
+        vectors: npt.NDArray[np.float32],
+        new_rows: int,
+        features: Mapping[str, bytes | None],
+    ) -> int:
+        """Keep the features of the last ``new_rows`` rows (new or replaced photos), forget
+        their old pairs, check them against their candidates; returns the pairs accepted."""
+        new_ids = decode_ids(ids[len(ids) - new_rows :]) if new_rows else []
+        if not new_ids:
+            return 0
+        current = self.read(user_id)
+        kept = {pair for pair in current if not set(pair) & set(new_ids)}
+        for image_id in new_ids:
+            self.keep(user_id, image_id, features.get(image_id))
+        found = self._check(user_id, ids, vectors, new_rows, features)
+        if kept | found != current:
+            self._write(user_id, kept | found)
+        return len(found)
+
+    def forget(self, user_id: str, image_ids: Iterable[str]) -> None:
+        """Drop the pairs and the features of deleted photos."""
+        gone = set(image_ids)
+        current = self.read(user_id)
+        kept = {pair for pair in current if not set(pair) & gone}
+        if kept != current:
+            self._write(user_id, kept)
+        for image_id in gone:
+            self._feature_path(user_id, image_id).unlink(missing_ok=True)
+
+    def _check(
+        self,
+        user_id: str,
+        ids: IdArray,
+        vectors: npt.NDArray[np.float32],
+        new_rows: int,
+        features: Mapping[str, bytes | None],
+    ) -> set[Pair]:
+        names = decode_ids(ids)
+        loaded: dict[int, Features | None] = {}
+        found: set[Pair] = set()
+        for row in range(len(ids) - new_rows, len(ids)):
+            mine = self._features(user_id, names[row], features, loaded, row)
+            if mine is None:
+                continue
+            for other in candidates(vectors, row):
+                theirs = self._features(user_id, names[other], features, loaded, int(other))
+                if theirs is not None and _is_copy(mine, theirs):
+                    a, b = sorted((names[row], names[other]))
+                    found.add((a, b))
+        return found
+
+    def _features(
+        self,
+        user_id: str,
+        image_id: str,
+        given: Mapping[str, bytes | None],
+        loaded: dict[int, Features | None],
+        row: int,
+    ) -> Features | None:
+        if row not in loaded:
+            data = given.get(image_id) if image_id in given else self.stored(user_id, image_id)
+            loaded[row] = _decoded(image_id, data)
+        return loaded[row]
+
+    def stored(self, user_id: str, image_id: str) -> bytes | None:
+        try:
+            return self._feature_path(user_id, image_id).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def keep(self, user_id: str, image_id: str, data: bytes | None) -> None:
+        """Keep (None: drop) one photo's packed features."""
+        path = self._feature_path(user_id, image_id)
+        if data is None:  # a replaced photo's old features must not be checked
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._replace(path, data)
+
+    def _feature_path(self, user_id: str, image_id: str) -> Path:
+        name = hashlib.sha256(image_id.encode()).hexdigest()[:32]
+        return self.folder(user_id) / f"{name}.orb"
+
+    def _write(self, user_id: str, pairs: set[Pair]) -> None:
+        rows = sorted([a, b] for a, b in pairs)
+        data = json.dumps({"format": FORMAT, "copies": rows}, separators=(",", ":"))
+        self._replace(self.path(user_id), data.encode())
+
+    def _replace(self, path: Path, data: bytes) -> None:
+        tmp = temp_path(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, data, 0)
+            replace_with(tmp, path, fd, fsync=self.store.fsync)
+        finally:
+            os.close(fd)
+
+
+def candidates(
+    vectors: npt.NDArray[np.float32], row: int, limit: int = CANDIDATES
+) -> npt.NDArray[np.int64]:
+    """The rows before ``row`` most similar to it (cosine >= the floor), at most ``limit``,
+    most similar first: each pair among new photos is checked once."""
+    if row == 0:
+        return np.zeros(0, np.int64)
+    sims = vectors[:row] @ vectors[row]
+    rows = np.flatnonzero(sims >= CANDIDATE_FLOOR)
+    return rows[np.argsort(-sims[rows], kind="stable")[:limit]].astype(np.int64)
+
+
+def _decoded(image_id: str, data: bytes | None) -> Features | None:
+    if data is None:
+        return None
+    try:
+        return decode(data)
+    except InvalidFeatures as exc:  # derived data: the photo is grouped by its vector
+        log.warning("features of %s unreadable (%s); not checked", image_id, exc)
+        return None
