@@ -177,3 +177,25 @@ def test_unreadable_stored_features_only_skip_the_check(library: Library) -> Non
     library.write("u1", "test-model", ["b.jpg"], vectors[1:], features=[_packed(SHOT)])
     assert library.copies.read("u1") == set()
     assert library.clusters("u1").n_images == 2
+
+
+def test_a_writer_that_died_before_the_check_is_made_good_by_the_redelivery(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = np.array([[1, 0], [0.4, np.sqrt(0.84)]], dtype=np.float32)
+    library.write("u1", "test-model", ["shot.jpg"], vectors[:1], features=[_packed(SHOT)])
+    cropped = _packed(crop((160, 140, 380, 360)))
+
+    def dies(*args: object, **kwargs: object) -> bool:
+        raise OSError("the writer died here")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(library.copies, "after_upsert", dies)
+        with pytest.raises(OSError, match="died"):
+            library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
+    assert library.store.read("u1").n == 2 and library.copies.read("u1") == set()
+    again = library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
+    assert again.unchanged == 1  # the store has nothing to change; the check runs all the same
+    assert library.copies.read("u1") == {("crop.jpg", "shot.jpg")}
+    assert sorted(library.clusters("u1").tiers[-1].groups[0]) == ["crop.jpg", "shot.jpg"]
+    assert library.graphs.fresh("u1", edges=True) is not None

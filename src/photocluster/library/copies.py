@@ -82,22 +82,42 @@ class UserCopies:
         user_id: str,
         ids: IdArray,
         vectors: npt.NDArray[np.float32],
-        new_rows: int,
+        appended: int,
         features: Mapping[str, bytes | None],
-    ) -> int:
-        """Keep the features of the last ``new_rows`` rows (new or replaced photos), forget
-        their old pairs, check them against their candidates; returns the pairs accepted."""
-        new_ids = decode_ids(ids[len(ids) - new_rows :]) if new_rows else []
-        if not new_ids:
-            return 0
+    ) -> bool:
+        """Keep the features of the new or replaced photos (the last ``appended`` rows),
+        forget their old pairs, check them against their candidates. A photo stored without
+        the features now given (a writer that died between the two: the message comes
+        again, and the store has nothing to change) is checked now. Returns whether that
+        changed the copies of such photos: then the graph is to be built again."""
+        names = decode_ids(ids)
+        first = len(ids) - appended
+        late = self._unchecked(user_id, ids, features, first)
+        rows = late + list(range(first, len(ids)))
+        if not rows:
+            return False
+        checked = {names[row] for row in rows}
         current = self.read(user_id)
-        kept = {pair for pair in current if not set(pair) & set(new_ids)}
-        for image_id in new_ids:
+        kept = {pair for pair in current if not set(pair) & checked}
+        for image_id in checked:
             self.keep(user_id, image_id, features.get(image_id))
-        found = self._check(user_id, ids, vectors, new_rows, features)
-        if kept | found != current:
-            self._write(user_id, kept | found)
-        return len(found)
+        found = self._check(user_id, names, vectors, rows, features)
+        if kept | found == current:
+            return False
+        self._write(user_id, kept | found)
+        return bool(late)
+
+    def _unchecked(
+        self, user_id: str, ids: IdArray, features: Mapping[str, bytes | None], first: int
+    ) -> list[int]:
+        """Rows before ``first`` given features that are not kept yet."""
+        given = [image_id for image_id, data in features.items() if data is not None]
+        at = positions(ids, given)
+        return [
+            int(row)
+            for image_id, row in zip(given, at, strict=True)
+            if 0 <= row < first and not self._feature_path(user_id, image_id).exists()
+        ]
 
     def forget(self, user_id: str, image_ids: Iterable[str]) -> None:
         """Drop the pairs and the features of deleted photos."""
@@ -112,19 +132,22 @@ class UserCopies:
     def _check(
         self,
         user_id: str,
-        ids: IdArray,
+        names: list[str],
         vectors: npt.NDArray[np.float32],
-        new_rows: int,
+        rows: list[int],
         features: Mapping[str, bytes | None],
     ) -> set[Pair]:
-        names = decode_ids(ids)
+        checking = np.zeros(len(names), dtype=bool)
+        checking[rows] = True
         loaded: dict[int, Features | None] = {}
         found: set[Pair] = set()
-        for row in range(len(ids) - new_rows, len(ids)):
+        for row in rows:
             mine = self._features(user_id, names[row], features, loaded, row)
             if mine is None:
                 continue
-            for other in candidates(vectors, row):
+            later = checking.copy()
+            later[: row + 1] = False  # a pair of two checked photos is checked once
+            for other in candidates(vectors, row, later):
                 theirs = self._features(user_id, names[other], features, loaded, int(other))
                 if theirs is not None and _is_copy(mine, theirs):
                     a, b = sorted((names[row], names[other]))
@@ -179,15 +202,20 @@ class UserCopies:
 
 
 def candidates(
-    vectors: npt.NDArray[np.float32], row: int, limit: int = CANDIDATES
+    vectors: npt.NDArray[np.float32],
+    row: int,
+    skip: npt.NDArray[np.bool_] | None = None,
+    limit: int = CANDIDATES,
 ) -> npt.NDArray[np.int64]:
-    """The rows before ``row`` most similar to it (cosine >= the floor), at most ``limit``,
-    most similar first: each pair among new photos is checked once."""
-    if row == 0:
-        return np.zeros(0, np.int64)
-    sims = vectors[:row] @ vectors[row]
-    rows = np.flatnonzero(sims >= CANDIDATE_FLOOR)
-    return rows[np.argsort(-sims[rows], kind="stable")[:limit]].astype(np.int64)
+    """The other rows most similar to ``row`` (cosine >= the floor, not in ``skip``), at
+    most ``limit``, most similar first."""
+    sims = vectors @ vectors[row]
+    eligible = sims >= CANDIDATE_FLOOR
+    eligible[row] = False
+    if skip is not None:
+        eligible &= ~skip
+    found = np.flatnonzero(eligible)
+    return found[np.argsort(-sims[found], kind="stable")[:limit]].astype(np.int64)
 
 
 def _decoded(image_id: str, data: bytes | None) -> Features | None:

@@ -129,15 +129,23 @@ class Library:
             ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
             graph = self.graphs.for_update(tx)
             change = tx.upsert(model, ids, vectors if all(fresh) else _rows(vectors, fresh))
-            if not change.is_noop and tx.snapshot is not None:
-                given = dict(zip(image_ids, features or [None] * len(image_ids), strict=True))
-                snapshot = tx.snapshot
-                self.copies.after_upsert(
-                    user_id, snapshot.ids, snapshot.vectors, change.appended, given
-                )
+            if self._check_copies(tx, change, dict(zip(ids, _given(features, fresh), strict=True))):
+                graph = None  # copies found for photos already stored: the graph is rebuilt
             self.graphs.update(tx, graph, change)
             self.records.record(user_id, [r for r, n in zip(ready, fresh, strict=True) if n], now)
             return _result(change, tx, stale=len(ready) - len(ids))
+
+    def _check_copies(
+        self, tx: Transaction, change: Change, features: dict[str, bytes | None]
+    ) -> bool:
+        """The writer's geometric check (:mod:`photocluster.library.copies`); True when it
+        changed the copies of photos stored before (the graph is then built again)."""
+        snapshot = tx.snapshot
+        if snapshot is None:
+            return False
+        return self.copies.after_upsert(
+            tx.user_id, snapshot.ids, snapshot.vectors, change.appended, features
+        )
 
     def delete(
         self,
@@ -474,6 +482,13 @@ def _rows(vectors: npt.ArrayLike, keep: list[bool]) -> npt.NDArray[np.float64]:
     if array.ndim != 2 or len(array) != len(keep):
         raise InvalidVector(f"{len(keep)} ids but embeddings of shape {array.shape}")
     return np.asarray(array[np.array(keep, dtype=bool)], dtype=np.float64)
+
+
+def _given(features: Sequence[bytes | None] | None, fresh: list[bool]) -> list[bytes | None]:
+    """The features of the photos a write stores (``fresh``), None where none were given."""
+    if features is None:
+        return [None] * sum(fresh)
+    return [f for f, news in zip(features, fresh, strict=True) if news]
 
 
 def _missing(image_ids: Sequence[str]) -> Change:
