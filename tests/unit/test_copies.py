@@ -179,9 +179,12 @@ def test_unreadable_stored_features_only_skip_the_check(library: Library) -> Non
     assert library.clusters("u1").n_images == 2
 
 
-def test_a_writer_that_died_before_the_check_is_made_good_by_the_redelivery(
-    library: Library, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("dies_in", ["after_upsert", "_write", "keep"])
+def test_a_writer_that_died_in_the_check_is_made_good_by_the_redelivery(
+    library: Library, monkeypatch: pytest.MonkeyPatch, dies_in: str
 ) -> None:
+    """Killed before the check, before the copies are written, or before the features are
+    kept: the upload delivered again (the store has nothing to change) is checked."""
     vectors = np.array([[1, 0], [0.4, np.sqrt(0.84)]], dtype=np.float32)
     library.write("u1", "test-model", ["shot.jpg"], vectors[:1], features=[_packed(SHOT)])
     cropped = _packed(crop((160, 140, 380, 360)))
@@ -190,12 +193,17 @@ def test_a_writer_that_died_before_the_check_is_made_good_by_the_redelivery(
         raise OSError("the writer died here")
 
     with monkeypatch.context() as patch:
-        patch.setattr(library.copies, "after_upsert", dies)
+        patch.setattr(library.copies, dies_in, dies)
         with pytest.raises(OSError, match="died"):
             library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
-    assert library.store.read("u1").n == 2 and library.copies.read("u1") == set()
+    assert library.store.read("u1").n == 2
     again = library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
     assert again.unchanged == 1  # the store has nothing to change; the check runs all the same
     assert library.copies.read("u1") == {("crop.jpg", "shot.jpg")}
     assert sorted(library.clusters("u1").tiers[-1].groups[0]) == ["crop.jpg", "shot.jpg"]
     assert library.graphs.fresh("u1", edges=True) is not None
+    assert library.copies.stored("u1", "crop.jpg") == cropped
+    calls = []
+    monkeypatch.setattr(library.copies, "_check", lambda *a: calls.append(a) or set())
+    library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
+    assert calls == []  # a duplicate delivery, once kept, checks nothing again

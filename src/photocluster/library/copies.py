@@ -99,24 +99,26 @@ class UserCopies:
         checked = {names[row] for row in rows}
         current = self.read(user_id)
         kept = {pair for pair in current if not set(pair) & checked}
+        found = self._check(user_id, names, vectors, rows, features)
+        if kept | found != current:
+            self._write(user_id, kept | found)
+        # last: a writer that dies before this point leaves features unkept, and the
+        # redelivered upload is checked again
         for image_id in checked:
             self.keep(user_id, image_id, features.get(image_id))
-        found = self._check(user_id, names, vectors, rows, features)
-        if kept | found == current:
-            return False
-        self._write(user_id, kept | found)
-        return bool(late)
+        return bool(late) and kept | found != current
 
     def _unchecked(
         self, user_id: str, ids: IdArray, features: Mapping[str, bytes | None], first: int
     ) -> list[int]:
-        """Rows before ``first`` given features that are not kept yet."""
+        """Rows before ``first`` given features other than those kept (none kept, or a
+        replaced photo's)."""
         given = [image_id for image_id, data in features.items() if data is not None]
         at = positions(ids, given)
         return [
             int(row)
             for image_id, row in zip(given, at, strict=True)
-            if 0 <= row < first and not self._feature_path(user_id, image_id).exists()
+            if 0 <= row < first and self.stored(user_id, image_id) != features[image_id]
         ]
 
     def forget(self, user_id: str, image_ids: Iterable[str]) -> None:
