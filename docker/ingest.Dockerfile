@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image, two Lambda functions: ingest (SQS -> SageMaker -> writer) and writer (EFS).
 # Terraform sets image_config.command to handler.handler or writer.handler.
-# Only the `ingest` extra: no torch, no transformers.
+# Only the `ingest` extra: no torch, no transformers; OpenCV (headless) for the geometric check.
 #   docker build -f docker/ingest.Dockerfile -t photocluster-ingest .
 
 FROM public.ecr.aws/lambda/python:3.11
