@@ -3,6 +3,8 @@ another shot sticks out of it. Its features packed, and copies raised in the gra
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -34,6 +36,27 @@ def test_a_crop_of_the_shot_is_a_copy_and_so_is_its_mirror() -> None:
     assert check.is_copy(shot, mirrored)
     found = check.match(shot.plain, cropped.plain)
     assert found is not None and found.contained >= check.CONTAINED
+
+
+def test_the_check_does_not_depend_on_which_photo_came_first() -> None:
+    # a 35% crop and the whole picture padded with white: matched crop -> padded, enough
+    # inliers; padded -> crop, too few (found by uploading them in either order)
+    side = round(512 * 0.35**0.5)
+    cropped = ASTRONAUT.crop((256 - side // 2, 256 - side // 2, 256 + side // 2, 256 + side // 2))
+    padded = Image.new("RGB", (912, 812), "white")
+    padded.paste(ASTRONAUT, (200, 150))
+    a, b = (check.features(_decoded(p)) for p in (cropped, padded))
+    assert check.is_copy(a, b) == check.is_copy(b, a)
+    assert check.is_copy(a, b)
+
+
+def _decoded(picture: Image.Image) -> Image.Image:
+    """The picture as ingest decodes it for the encoder and the check."""
+    from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    return decode_image(buffer.getvalue(), ImageLimits(), ENCODER_MIN_SIDE)
 
 
 def test_another_shot_sticks_out_and_another_photo_does_not_match() -> None:

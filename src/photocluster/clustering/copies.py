@@ -153,10 +153,14 @@ def match(a: Keypoints, b: Keypoints) -> Match | None:
 
 
 def is_copy(a: Features, b: Features) -> bool:
-    for other in (b.plain, b.mirrored):
-        found = match(a.plain, other)
-        if found is not None and found.inliers >= MIN_INLIERS and found.contained >= CONTAINED:
-            return True
+    """Whether one photo is a copy of the other, in either order: the ratio test keeps
+    other matches from a to b than from b to a, so both are tried (a pair's answer must
+    not depend on which photo was uploaded first)."""
+    for source, target in ((a, b), (b, a)):
+        for other in (target.plain, target.mirrored):
+            found = match(source.plain, other)
+            if found is not None and found.inliers >= MIN_INLIERS and found.contained >= CONTAINED:
+                return True
     return False
 
 
