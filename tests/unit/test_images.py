@@ -86,3 +86,25 @@ def test_prepare_for_embedding_sends_a_small_jpeg() -> None:
     out = prepare_for_embedding(data, ImageLimits(), max_side=512)
     image = Image.open(io.BytesIO(out))
     assert image.format == "JPEG" and max(image.size) == 512
+
+
+def test_prepare_photo_adds_the_checks_features_only_when_asked() -> None:
+    from photocluster.clustering.copies import decode
+    from photocluster.ingest.images import prepare_photo
+
+    data = jpeg_bytes_for_features()
+    sent, none = prepare_photo(data, ImageLimits(), max_side=512, with_features=False)
+    same, packed = prepare_photo(data, ImageLimits(), max_side=512, with_features=True)
+    assert none is None and sent == same
+    assert packed is not None and len(decode(packed).plain.points) > 100
+
+
+def jpeg_bytes_for_features() -> bytes:
+    import io
+
+    from PIL import Image
+    from skimage import data as skdata
+
+    buffer = io.BytesIO()
+    Image.fromarray(skdata.astronaut()).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()

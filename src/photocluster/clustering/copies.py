@@ -37,7 +37,8 @@ MIN_INLIERS = 20
 CONTAINED = 0.95  # of one picture's 16 x 16 points, mapped, inside the other
 AREA_RATIO = (0.05, 20.0)  # the mapped frame's area over the picture's: a sane homography
 CANDIDATE_FLOOR = 0.30
-RAISED_TO = 0.9
+#: What a pair the check accepts counts at least in the graph (above every built-in high tier).
+COPY_SIMILARITY = 0.9
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,11 @@ def _keypoints(picture: Image.Image) -> Keypoints:
 
 _MAGIC = b"PCORB1"
 _HEADER = struct.Struct("<6sHHI")  # magic, height, width, number of points
+_POINT_BYTES = 8 + 32  # x, y as float32; ORB's descriptor
+#: The most points one picture's packed features may hold (ORB keeps at most KEYPOINTS).
+MAX_POINTS = 2 * KEYPOINTS
+#: The largest packed features: the plain and the mirrored picture's.
+MAX_PACKED_BYTES = 2 * (_HEADER.size + MAX_POINTS * _POINT_BYTES)
 
 
 class InvalidFeatures(ValueError):
@@ -106,10 +112,10 @@ def _unpack(data: bytes, start: int) -> tuple[Keypoints, int]:
     if len(data) < start + _HEADER.size:
         raise InvalidFeatures("truncated header")
     magic, height, width, n = _HEADER.unpack_from(data, start)
-    if magic != _MAGIC or not height or not width or n > 8 * KEYPOINTS:
+    if magic != _MAGIC or not height or not width or n > MAX_POINTS:
         raise InvalidFeatures("not photocluster ORB features")
     start += _HEADER.size
-    end = start + n * (8 + 32)
+    end = start + n * _POINT_BYTES
     if len(data) < end:
         raise InvalidFeatures("truncated points")
     points = np.frombuffer(data, "<f4", 2 * n, start).reshape(n, 2).astype(np.float32)
@@ -176,7 +182,7 @@ def verified_pairs(
 
 
 def raised(
-    similarity: FloatArray, pairs: set[tuple[int, int]], to: float = RAISED_TO
+    similarity: FloatArray, pairs: set[tuple[int, int]], to: float = COPY_SIMILARITY
 ) -> FloatArray:
     out = similarity.copy()
     for i, j in pairs:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from photocluster.clustering.copies import COPY_SIMILARITY
 from photocluster.clustering.linkage import (
     Copies,
     Edges,
@@ -61,7 +62,7 @@ class GraphParams:
     floor: float
     max_neighbours: int = 128
     linkage_max: int = 2000
-    copy_similarity: float = 0.9  # what a pair the geometric check accepted counts at least
+    copy_similarity: float = COPY_SIMILARITY  # what a copy counts at least
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from photocluster.clustering.copies import COPY_SIMILARITY
+
 IntArray = npt.NDArray[np.int32]
 IndexArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -72,7 +74,7 @@ class Copies(NamedTuple):
 
     u: IndexArray
     v: IndexArray
-    similarity: float = 0.9
+    similarity: float = COPY_SIMILARITY
 
     def among(self, members: IndexArray) -> Copies:
         """The pairs with both rows in ``members`` (sorted rows)."""
@@ -82,7 +84,7 @@ class Copies(NamedTuple):
         return Copies(self.u[inside], self.v[inside], self.similarity)
 
 
-def no_copies(similarity: float = 0.9) -> Copies:
+def no_copies(similarity: float = COPY_SIMILARITY) -> Copies:
     return Copies(np.zeros(0, np.int64), np.zeros(0, np.int64), similarity)
 
 

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from photocluster.calibrations import ModelCalibration
-from photocluster.clustering.copies import KEYPOINTS, InvalidFeatures, decode
+from photocluster.clustering.copies import MAX_PACKED_BYTES, InvalidFeatures, decode
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
 from photocluster.library import Library, WriteResult
 from photocluster.store.catalog import ImageError, ImageRecord
@@ -48,8 +48,8 @@ from photocluster.store.catalog import ImageError, ImageRecord
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 1000
-#: Base64 of a photo's packed features: twice the most keypoints, at 40 bytes each, and more.
-MAX_FEATURES_CHARS = 4 * (2 * KEYPOINTS * 40 + 64) // 3 + 4
+#: Base64 of the largest packed features.
+MAX_FEATURES_CHARS = 4 * (MAX_PACKED_BYTES + 2) // 3
 
 
 class _Strict(BaseModel):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from photocluster.errors import InvalidDecision, StoreCorrupt, TooManyDecisions
 from photocluster.ids import validate_image_id
 from photocluster.library import cursors
 from photocluster.store import Store
-from photocluster.store.files import replace_with, temp_path, version_of, write_all
+from photocluster.store.files import version_of, write_file
 
 FORMAT = 1
 #: Most not-similar pairs one user keeps (a decision about 100 photos is 4,950 pairs).
@@ -114,13 +113,7 @@ class UserDecisions:
         path = self.path(user_id)
         rows = sorted([a, b, t] for (a, b), t in pairs.items())
         data = json.dumps({"format": FORMAT, "not_similar": rows}, separators=(",", ":"))
-        tmp = temp_path(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            write_all(fd, data.encode(), 0)
-            replace_with(tmp, path, fd, fsync=self.store.fsync)
-        finally:
-            os.close(fd)
+        write_file(path, data.encode(), fsync=self.store.fsync)
 
 
 def _parse(path: Path) -> dict[Pair, float]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photocluster.calibrations import StoredCalibrations
-from photocluster.clustering.copies import RAISED_TO as COPY_SIMILARITY
+from photocluster.clustering.copies import COPY_SIMILARITY
 from photocluster.clustering.graph import (
     GraphParams,
     NeighbourGraph,

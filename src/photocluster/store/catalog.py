@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from photocluster.store.files import read_exact, replace_with, temp_path, write_all
+from photocluster.store.files import read_exact, write_all, write_file
 from photocluster.store.memory import RECORD_BYTES, MemoryCache
 
 log = logging.getLogger(__name__)
@@ -164,13 +164,7 @@ class CatalogFiles:
         kept = [r for r in parsed.records.values() if _worth_keeping(r, now)]
         if parsed.lines < 64 or parsed.lines < 2 * len(kept):
             return
-        tmp = temp_path(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            write_all(fd, b"".join(r.to_line() for r in kept), 0)
-            replace_with(tmp, path, fd, fsync=True)
-        finally:
-            os.close(fd)
+        write_file(path, b"".join(r.to_line() for r in kept), fsync=True)
 
     def _read(self, path: Path) -> _Parsed:
         with self._lock:

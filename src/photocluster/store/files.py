@@ -78,6 +78,18 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def write_file(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically: written at its temporary path, then
+    renamed over it (see :func:`replace_with`)."""
+    tmp = temp_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(fd, data, 0)
+        replace_with(tmp, path, fd, fsync=fsync)
+    finally:
+        os.close(fd)
+
+
 def replace_with(tmp: Path, path: Path, fd: int, fsync: bool = True) -> None:
     """Make the file behind ``fd`` (written at ``tmp``) the one at ``path``, atomically:
     fsync it, rename it over ``path``, fsync the folder."""
