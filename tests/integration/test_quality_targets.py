@@ -42,8 +42,12 @@ def test_make_eval_prints_every_tier_against_its_own_labels(tmp_path: Path) -> N
 
 def test_make_eval_verify_scores_every_tier_with_and_without_the_check(tmp_path: Path) -> None:
     printed = make("eval-verify", tmp_path)
-    counts = re.search(r"(\d+) candidate pairs .*; the check accepted (\d+): precision", printed)
-    assert counts and int(counts[2]) <= int(counts[1])
+    counts = re.search(
+        r"(\d+) candidate pairs .*; the check accepted (\d+) as copies: precision .*; "
+        r"and (\d+) as one scene",
+        printed,
+    )
+    assert counts and int(counts[2]) + int(counts[3]) <= int(counts[1])
     rows = [line.split("|") for line in printed.splitlines() if line.startswith("| ")]
     rows = [r for r in rows if r[2].strip()[:1].isdigit()]  # not the header
     assert [r[1].strip() for r in rows] == ["low", "medium", "high"]
@@ -65,7 +69,8 @@ def test_make_eval_verify_scores_every_tier_with_and_without_the_check(tmp_path:
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
         ).stdout
     )
-    assert report["accepted"] == int(counts[2]) and len(report["tiers"]) == 3
+    assert report["accepted"] == int(counts[2]) and report["scenes"] == int(counts[3])
+    assert len(report["tiers"]) == 3
     assert 0 <= report["accepted_precision"] <= 1 and 0 <= report["accepted_recall"] <= 1
 
 

@@ -1,5 +1,6 @@
 """The geometric check (README, Quality): a copy lies inside its original or covers it;
-another shot sticks out of it. Its features packed, and copies raised in the graph."""
+another shot sticks out of it, and shows the same scene when at least half of one lies in
+the other. Its features packed, and copies and scenes raised in the graph."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from skimage import data as skdata
 
 from photocluster.clustering import copies as check
 from photocluster.clustering.graph import GraphParams, build_graph, update_graph
+from photocluster.errors import StoreCorrupt
 from photocluster.ids import encode_ids
 from photocluster.library import Library
+from photocluster.library.copies import Verified
 from photocluster.quality.check_report import average_groups
 
 ASTRONAUT = Image.fromarray(skdata.astronaut())  # 512 x 512
@@ -65,6 +68,9 @@ def test_another_shot_sticks_out_and_another_photo_does_not_match() -> None:
     found = check.match(shot.plain, moved.plain)
     assert found is not None and found.inliers >= check.MIN_INLIERS  # it does match...
     assert found.contained < check.CONTAINED and not check.is_copy(shot, moved)  # ...but sticks out
+    assert check.relation(shot, moved) == check.relation(moved, shot) == check.SCENE
+    corner = check.features(crop((330, 330, 512, 512)))  # less than half of it in the shot
+    assert check.relation(shot, corner) is None and check.relation(corner, shot) is None
     coffee = Image.fromarray(skdata.coffee()).resize((340, 340))
     assert not check.is_copy(shot, check.features(coffee))
     flat = check.features(Image.new("RGB", (340, 340), (90, 140, 200)))  # no keypoints at all
@@ -75,11 +81,25 @@ def test_only_candidates_are_checked_and_raising_never_lowers() -> None:
     found = [check.features(p) for p in (SHOT, crop((160, 140, 380, 360)), SHOT)]
     similarity = np.array([[1, 0.5, 0.1], [0.5, 1, 0.1], [0.1, 0.1, 1]], dtype=np.float32)
     accepted, candidates = check.verified_pairs(found, similarity, floor=0.3)
-    assert (accepted, candidates) == ({(0, 1)}, 1)  # (0, 2) is identical but below the floor
+    # (0, 2) is identical but below the floor
+    assert (accepted, candidates) == (check.Verified({(0, 1)}, set()), 1)
     high = similarity.copy()
     high[0, 1] = high[1, 0] = 0.95
-    out = check.raised(high, {(0, 1)}, to=0.9)
+    out = check.raised(high, {(0, 1)}, copy_to=0.9)
     assert out[0, 1] == out[1, 0] == np.float32(0.95) and out[0, 2] == np.float32(0.1)
+
+
+def test_a_scene_pair_joins_the_copy_groups_of_its_photos() -> None:
+    # 0-1 and 3-4 are copies; 1 and 3 show one scene: every pair across {0, 1} and {3, 4}
+    # counts the scene's value at least; 2 and 5 are in neither
+    similarity = np.full((6, 6), 0.2, dtype=np.float32)
+    similarity[0, 3] = similarity[3, 0] = 0.7
+    out = check.raised(similarity, {(0, 1), (3, 4)}, {(1, 3)}, copy_to=0.9, scene_to=0.5)
+    assert out[0, 1] == out[3, 4] == np.float32(0.9)
+    across = out[np.ix_([0, 1], [3, 4])]
+    assert (across == np.array([[0.7, 0.5], [0.5, 0.5]], np.float32)).all()
+    assert (out == out.T).all() and out[2, 5] == out[0, 2] == out[1, 5] == np.float32(0.2)
+    assert check.scene_similarity(0.46, 0.56) == 0.51
 
 
 def test_the_full_matrix_linkage_groups_as_the_stored_graph_does() -> None:
@@ -120,32 +140,39 @@ def test_features_survive_packing_and_anything_else_is_refused() -> None:
 # --------------------------------------------------------------------- copies in the graph
 
 
-def _raised_matrix(vectors: np.ndarray, pairs: list[tuple[int, int]], to: float) -> np.ndarray:
-    sims = (vectors @ vectors.T).astype(np.float32)
-    return check.raised(sims, set(pairs), to)
+def _random_pairs(rng: np.random.Generator, n: int) -> list[tuple[int, int]]:
+    return sorted({tuple(sorted(map(int, rng.choice(30, 2, replace=False)))) for _ in range(n)})
+
+
+def _rows(pairs: list[tuple[int, int]], below: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    kept = [(a, b) for a, b in pairs if a < below and b < below]
+    return np.array([a for a, _ in kept], np.int64), np.array([b for _, b in kept], np.int64)
 
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**16), split=st.integers(1, 29))
 def test_copies_count_at_their_raised_similarity_in_every_linkage(seed: int, split: int) -> None:
-    """The graph with copies, built at once or over two writes, groups as the full matrix
-    with the copies raised does (average linkage); a copy below the floor joins too."""
+    """The graph with copies and scenes, built at once or over two writes, groups as the
+    full matrix raised (copies; the copy groups of scene pairs) does (average linkage); a
+    copy below the floor joins too."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(6, 16))
     vectors = np.repeat(centres, 5, axis=0) + rng.normal(scale=0.8, size=(30, 16))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    pairs = sorted({tuple(sorted(map(int, rng.choice(30, 2, replace=False)))) for _ in range(4)})
-    u, v = (np.array(side, np.int64) for side in zip(*pairs, strict=True))
+    pairs = _random_pairs(rng, 6)
+    scenes = [p for p in _random_pairs(rng, 3) if p not in pairs]
     ids = encode_ids([f"p{i}" for i in range(30)])
-    params = GraphParams(floor=0.2, copy_similarity=0.9)
-    whole = build_graph(ids, vectors, params, (u, v))
-    first = (u < split) & (v < split)
-    part = build_graph(ids[:split], vectors[:split], params, (u[first], v[first]))
+    params = GraphParams(floor=0.2, copy_similarity=0.9, scene_similarity=0.55)
+    whole = build_graph(ids, vectors, params, _rows(pairs), _rows(scenes))
+    part = build_graph(
+        ids[:split], vectors[:split], params, _rows(pairs, split), _rows(scenes, split)
+    )
     kept = np.ones(split, dtype=bool)
-    grown = update_graph(part, ids, vectors, kept, 30 - split, (u, v))
+    grown = update_graph(part, ids, vectors, kept, 30 - split, _rows(pairs), _rows(scenes))
     names = [f"p{i}" for i in range(30)]
-    lifted = _raised_matrix(vectors, pairs, 0.9)
-    for threshold in (0.3, 0.6, 0.85):
+    sims = (vectors @ vectors.T).astype(np.float32)
+    lifted = check.raised(sims, pairs, scenes, copy_to=0.9, scene_to=0.55)
+    for threshold in (0.3, 0.5, 0.6, 0.85):
         expected = {frozenset(g) for g in average_groups(names, lifted, threshold)}
         for graph in (whole, grown):
             labels = graph.labels(threshold, "average")
@@ -176,7 +203,7 @@ def test_the_writer_checks_new_photos_and_copies_join_the_high_tier(library: Lib
     library.write("u1", "test-model", ["shot.jpg"], vectors[:1], features=[_packed(SHOT)])
     crops = [_packed(crop((160, 140, 380, 360))), _packed(coffee)]
     library.write("u1", "test-model", ["crop.jpg", "coffee.jpg"], vectors[1:], features=crops)
-    assert library.copies.read("u1") == {("crop.jpg", "shot.jpg")}
+    assert library.copies.read("u1") == Verified(frozenset({("crop.jpg", "shot.jpg")}))
     high = library.clusters("u1").tiers[-1].groups
     assert high == [["crop.jpg", "shot.jpg"]] or high == [["shot.jpg", "crop.jpg"]]
     # a reader rebuilding the graph (stale, reindexed) keeps the copy
@@ -185,11 +212,50 @@ def test_the_writer_checks_new_photos_and_copies_join_the_high_tier(library: Lib
     assert len(library.reindex("u1").edge_u) == 1
     # replaced by a photo without features: its old pair and features go
     library.write("u1", "test-model", ["crop.jpg"], vectors[1:2] * 0.9 + 0.01, features=[None])
-    assert library.copies.read("u1") == set() and library.clusters("u1").tiers[-1].groups == []
+    assert library.copies.read("u1") == Verified()
+    assert library.clusters("u1").tiers[-1].groups == []
     # deleted: its features file goes too
     assert len(list(library.copies.folder("u1").iterdir())) == 2
     library.delete("u1", ["coffee.jpg"])
     assert len(list(library.copies.folder("u1").iterdir())) == 1
+
+
+def test_another_shot_joins_its_scene_at_the_medium_tier_and_not_the_high(
+    library: Library,
+) -> None:
+    # the shot and a crop of it are copies; another shot (the camera moved) matches the
+    # crop's copy group as one scene; their vectors alone (cosine 0.4) join nothing
+    e = np.eye(4, dtype=np.float32)
+    far = [0.4 * e[0] + np.sqrt(0.84) * e[k] for k in (1, 2, 3)]
+    vectors = np.stack([e[0], far[0], far[1]])
+    shots = [SHOT, crop((160, 140, 380, 360)), crop((0, 0, 384, 384))]
+    names = ["shot.jpg", "crop.jpg", "other-shot.jpg"]
+    library.write("u1", "test-model", names, vectors, features=[_packed(p) for p in shots])
+    pairs = library.copies.read("u1")
+    assert pairs.copies == {("crop.jpg", "shot.jpg")}
+    assert ("other-shot.jpg", "shot.jpg") in pairs.scenes
+    tiers = {t.name: t for t in library.clusters("u1").tiers}
+    assert [sorted(g) for g in tiers["medium"].groups] == [sorted(names)]
+    assert [sorted(g) for g in tiers["high"].groups] == [["crop.jpg", "shot.jpg"]]
+    graph = library.graphs.fresh("u1", edges=True)
+    assert graph is not None
+    assert graph.params.scene_similarity == check.scene_similarity(
+        tiers["medium"].threshold, tiers["high"].threshold
+    )
+    library.delete("u1", ["shot.jpg"])  # its pairs go with it
+    assert library.copies.read("u1") == Verified()
+    assert library.clusters("u1").tiers[1].groups == []
+
+
+def test_a_copies_file_of_the_first_format_reads_as_copies_only(library: Library) -> None:
+    path = library.copies.path("u1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"format": 1, "copies": [["a.jpg", "b.jpg"]]}')
+    assert library.copies.read("u1") == Verified(frozenset({("a.jpg", "b.jpg")}))
+    for bad in ('{"format": 3, "copies": []}', '{"format": 2, "copies": [["a"]]}', "[]"):
+        path.write_text(bad)
+        with pytest.raises(StoreCorrupt):
+            library.copies.read("u1")
 
 
 def test_unreadable_stored_features_only_skip_the_check(library: Library) -> None:
@@ -198,7 +264,7 @@ def test_unreadable_stored_features_only_skip_the_check(library: Library) -> Non
     (stored,) = library.copies.folder("u1").iterdir()
     stored.write_bytes(b"damaged")
     library.write("u1", "test-model", ["b.jpg"], vectors[1:], features=[_packed(SHOT)])
-    assert library.copies.read("u1") == set()
+    assert library.copies.read("u1") == Verified()
     assert library.clusters("u1").n_images == 2
 
 
@@ -222,11 +288,11 @@ def test_a_writer_that_died_in_the_check_is_made_good_by_the_redelivery(
     assert library.store.read("u1").n == 2
     again = library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
     assert again.unchanged == 1  # the store has nothing to change; the check runs all the same
-    assert library.copies.read("u1") == {("crop.jpg", "shot.jpg")}
+    assert library.copies.read("u1") == Verified(frozenset({("crop.jpg", "shot.jpg")}))
     assert sorted(library.clusters("u1").tiers[-1].groups[0]) == ["crop.jpg", "shot.jpg"]
     assert library.graphs.fresh("u1", edges=True) is not None
     assert library.copies.stored("u1", "crop.jpg") == cropped
     calls = []
-    monkeypatch.setattr(library.copies, "_check", lambda *a: calls.append(a) or set())
+    monkeypatch.setattr(library.copies, "_check", lambda *a: calls.append(a) or Verified())
     library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
     assert calls == []  # a duplicate delivery, once kept, checks nothing again

@@ -1,12 +1,13 @@
-"""Is one photo a copy of the other: the geometric check of candidate pairs (README,
-Quality: "The geometric check").
+"""Is one photo a copy of the other, or another shot of its scene: the geometric check of
+candidate pairs (README, Quality: "The geometric check").
 
 A copy lies inside its original (a crop, a padded or screenshotted photo, a straightened
 one) or covers it (a burst frame); another shot of the scene sticks out of it, the camera
 having moved. So a pair of photos is a near-duplicate when local features (ORB) agree on a
 homography with enough inliers and one picture, mapped through it, lies almost whole
-inside the other. ORB is not mirror-invariant: each photo is also matched against its
-pair's mirrored picture, for flips.
+inside the other; it is the same scene when at least half of one lies inside the other.
+ORB is not mirror-invariant: each photo is also matched against its pair's mirrored
+picture, for flips.
 
 Ingest computes a photo's :class:`Features` once, from the picture it decoded
 (:func:`encode` packs them, about 40 kB); the writer keeps them beside the store and checks
@@ -18,8 +19,9 @@ each new photo against its most similar earlier ones (:mod:`photocluster.library
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -35,10 +37,19 @@ RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0
 MIN_INLIERS = 20
 CONTAINED = 0.95  # of one picture's 16 x 16 points, mapped, inside the other
+#: At least this much of one picture inside the other, and not a copy: another shot of the
+#: same scene (the same view, for the most part). Another time at one place shows less of it.
+SCENE_SHARE = 0.5
 AREA_RATIO = (0.05, 20.0)  # the mapped frame's area over the picture's: a sane homography
 CANDIDATE_FLOOR = 0.30
 #: What a pair the check accepts counts at least in the graph (above every built-in high tier).
 COPY_SIMILARITY = 0.9
+#: What a scene pair's groups count at least, when no tiers say (the graph's is between the
+#: medium and the high tier: :func:`scene_similarity`).
+SCENE_SIMILARITY = 0.51
+
+COPY = "copy"
+SCENE = "scene"
 
 
 @dataclass(frozen=True)
@@ -158,36 +169,97 @@ def match(a: Keypoints, b: Keypoints) -> Match | None:
     return Match(int(mask.sum()), max(a_in_b, b_in_a))
 
 
-def is_copy(a: Features, b: Features) -> bool:
-    """Whether one photo is a copy of the other, in either order: the ratio test keeps
-    other matches from a to b than from b to a, so both are tried (a pair's answer must
-    not depend on which photo was uploaded first)."""
+def relation(a: Features, b: Features) -> str | None:
+    """:data:`COPY` when one photo is a copy of the other, :data:`SCENE` when they show the
+    same scene, None otherwise; in either order: the ratio test keeps other matches from a
+    to b than from b to a, so both are tried (a pair's answer must not depend on which photo
+    was uploaded first)."""
+    found: str | None = None
     for source, target in ((a, b), (b, a)):
         for other in (target.plain, target.mirrored):
-            found = match(source.plain, other)
-            if found is not None and found.inliers >= MIN_INLIERS and found.contained >= CONTAINED:
-                return True
-    return False
+            matched = match(source.plain, other)
+            if matched is None or matched.inliers < MIN_INLIERS:
+                continue
+            if matched.contained >= CONTAINED:
+                return COPY
+            if matched.contained >= SCENE_SHARE:
+                found = SCENE
+    return found
+
+
+def is_copy(a: Features, b: Features) -> bool:
+    return relation(a, b) == COPY
+
+
+def scene_similarity(medium: float, high: float) -> float:
+    """What a scene pair's groups count at least: between the medium and the high tier, so
+    another shot joins its scene's medium group and never its near-duplicates."""
+    return round((medium + high) / 2, 4)
+
+
+class Verified(NamedTuple):
+    """Pairs (i < j) the check accepted, by what they are."""
+
+    copies: set[tuple[int, int]]
+    scenes: set[tuple[int, int]]
 
 
 def verified_pairs(
     found: Sequence[Features], similarity: FloatArray, floor: float = CANDIDATE_FLOOR
-) -> tuple[set[tuple[int, int]], int]:
+) -> tuple[Verified, int]:
     """The candidate pairs (i < j, similarity >= floor) the check accepts, and how many
     candidates there were."""
     rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
-    pairs = [(int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
-    accepted = {(i, j) for i, j in pairs if is_copy(found[i], found[j])}
+    accepted = Verified(set(), set())
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        kind = relation(found[i], found[j])
+        if kind is not None:
+            (accepted.copies if kind == COPY else accepted.scenes).add((i, j))
     return accepted, len(rows)
 
 
 def raised(
-    similarity: FloatArray, pairs: set[tuple[int, int]], to: float = COPY_SIMILARITY
+    similarity: FloatArray,
+    copies: Iterable[tuple[int, int]],
+    scenes: Iterable[tuple[int, int]] = (),
+    copy_to: float = COPY_SIMILARITY,
+    scene_to: float = SCENE_SIMILARITY,
 ) -> FloatArray:
+    """The similarities the linkages read (a square matrix): a copy counts at least
+    ``copy_to``; a scene pair joins two *copy groups* (the connected components of the
+    copies), so every pair across the two counts at least ``scene_to``. Another shot
+    matches some of its scene's near-duplicates and not others (a crop of another corner);
+    raising one pair of many would barely move their groups' average."""
     out = similarity.copy()
-    for i, j in pairs:
-        out[i, j] = out[j, i] = max(out[i, j], to)
+    copy_pairs = sorted(copies)
+    for i, j in copy_pairs:
+        out[i, j] = out[j, i] = max(out[i, j], copy_to)
+    scene_pairs = sorted(scenes)
+    if not scene_pairs:
+        return out
+    group = _copy_groups(len(out), copy_pairs)
+    joined: set[tuple[int, int]] = set()
+    for i, j in scene_pairs:
+        a, b = sorted((int(group[i]), int(group[j])))
+        if a == b or (a, b) in joined:
+            continue
+        joined.add((a, b))
+        rows, cols = np.flatnonzero(group == a), np.flatnonzero(group == b)
+        block = np.maximum(out[np.ix_(rows, cols)], np.float32(scene_to))
+        out[np.ix_(rows, cols)] = block
+        out[np.ix_(cols, rows)] = block.T
     return out
+
+
+def _copy_groups(n: int, pairs: Sequence[tuple[int, int]]) -> npt.NDArray[np.int32]:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    u = np.array([i for i, _ in pairs], dtype=np.int64)
+    v = np.array([j for _, j in pairs], dtype=np.int64)
+    graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(n, n)).tocsr()
+    _, labels = connected_components(graph, directed=False)
+    return np.asarray(labels, dtype=np.int32)
 
 
 def _corners(shape: tuple[int, int]) -> FloatArray:

@@ -11,7 +11,9 @@ For a user's images (in store order) the graph keeps
 
 Pairs the geometric check found to be copies (:mod:`photocluster.clustering.copies`) are
 given with the rows: their edge is kept whatever its cosine, at a similarity of at least
-``copy_similarity`` (above the high tier), and the linkages count them so.
+``copy_similarity`` (above the high tier), and the linkages count them so. Pairs it found
+to show one scene are kept at ``scene_similarity`` (between the medium and the high tier),
+and the linkages count every pair across their copy groups so.
 
 A query at threshold ``t >= floor`` is then a cut: the connected components of the merges
 with ``s >= t`` are exactly the complete- (or average-) linkage clusters at ``t``, and the
@@ -34,7 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from photocluster.clustering.copies import COPY_SIMILARITY
+from photocluster.clustering.copies import COPY_SIMILARITY, SCENE_SIMILARITY
 from photocluster.clustering.linkage import (
     Copies,
     Edges,
@@ -44,7 +46,6 @@ from photocluster.clustering.linkage import (
     components,
     concat_linked,
     link_component,
-    no_copies,
 )
 from photocluster.ids import ID_DTYPE, IdArray
 
@@ -63,6 +64,7 @@ class GraphParams:
     max_neighbours: int = 128
     linkage_max: int = 2000
     copy_similarity: float = COPY_SIMILARITY  # what a copy counts at least
+    scene_similarity: float = SCENE_SIMILARITY  # what a scene pair's copy groups count at least
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,16 @@ Pairs = tuple[IndexArray, IndexArray]
 
 
 def build_graph(
-    ids: IdArray, vectors: FloatArray, params: GraphParams, copies: Pairs | None = None
+    ids: IdArray,
+    vectors: FloatArray,
+    params: GraphParams,
+    copies: Pairs | None = None,
+    scenes: Pairs | None = None,
 ) -> NeighbourGraph:
-    """The graph of ``vectors`` (unit rows, store order) from scratch; ``copies``: the rows
-    of pairs the geometric check accepted."""
+    """The graph of ``vectors`` (unit rows, store order) from scratch; ``copies`` and
+    ``scenes``: the rows of pairs the geometric check accepted, by what they are."""
     empty = empty_graph(params)
-    return update_graph(empty, ids, vectors, np.zeros(0, dtype=bool), len(ids), copies)
+    return update_graph(empty, ids, vectors, np.zeros(0, dtype=bool), len(ids), copies, scenes)
 
 
 def stamp(graph: NeighbourGraph, generation: int, model: str) -> NeighbourGraph:
@@ -158,20 +164,21 @@ def update_graph(
     kept: BoolArray,
     appended: int,
     copies: Pairs | None = None,
+    scenes: Pairs | None = None,
 ) -> NeighbourGraph:
     """The graph after a write that kept rows ``kept`` of ``old`` and appended ``appended``.
 
     ``ids``/``vectors`` are the new rows: ``old.ids[kept]`` followed by the appended ones;
-    ``copies``, every pair of them the geometric check accepted (new row numbers; those
-    between kept rows are already edges of ``old``). Only new images are compared with the
-    rest, and only the components that gained or lost an image are linked again; the
-    others keep their merges. Every component is linked again when ``old`` predates
-    average linkage (its edges are kept).
+    ``copies`` and ``scenes``, every pair of them the geometric check accepted (new row
+    numbers; those between kept rows are already edges of ``old``). Only new images are
+    compared with the rest, and only the components that gained or lost an image are
+    linked again; the others keep their merges. Every component is linked again when
+    ``old`` predates average linkage (its edges are kept).
     """
     n_kept = _check_update(old, ids, kept, appended)
     remap = np.full(old.n, -1, dtype=np.int64)
     remap[kept] = np.arange(n_kept)
-    pairs = _copies(copies, old.params.copy_similarity)
+    pairs = _verified(copies, scenes, old.params)
     edges, capped = _updated_edges(old, vectors, kept, remap, pairs)
     labels = components(len(ids), edges[0], edges[1])
     dirty = _dirty_components(old, kept, labels, n_kept)
@@ -201,22 +208,32 @@ def update_graph(
 
 
 def relink(
-    graph: NeighbourGraph, vectors: FloatArray, copies: Pairs | None = None
+    graph: NeighbourGraph,
+    vectors: FloatArray,
+    copies: Pairs | None = None,
+    scenes: Pairs | None = None,
 ) -> NeighbourGraph:
     """The same images and edges with every component linked again (e.g. a graph read
     from a file older than average linkage); ``vectors`` are the graph's rows."""
-    return update_graph(graph, graph.ids, vectors, np.ones(graph.n, dtype=bool), 0, copies)
+    every = np.ones(graph.n, dtype=bool)
+    return update_graph(graph, graph.ids, vectors, every, 0, copies, scenes)
 
 
-def _copies(pairs: Pairs | None, similarity: float) -> Copies:
+def _verified(copies: Pairs | None, scenes: Pairs | None, params: GraphParams) -> Copies:
+    copy_u, copy_v = _ordered(copies)
+    scene_u, scene_v = _ordered(scenes)
+    return Copies(copy_u, copy_v, params.copy_similarity, scene_u, scene_v, params.scene_similarity)
+
+
+def _ordered(pairs: Pairs | None) -> Pairs:
     """The pairs as (lower row, higher row), each once."""
     if pairs is None or not len(pairs[0]):
-        return no_copies(similarity)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     u, v = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
     if (u == v).any():
         raise ValueError("a photo is not a copy of itself")
     unique = np.unique(np.stack([np.minimum(u, v), np.maximum(u, v)], 1), axis=0)
-    return Copies(unique[:, 0], unique[:, 1], similarity)
+    return unique[:, 0], unique[:, 1]
 
 
 def _check_update(old: NeighbourGraph, ids: IdArray, kept: BoolArray, appended: int) -> int:
@@ -244,20 +261,27 @@ def _updated_edges(
 
 
 def _with_copies(edges: Edges, copies: Copies, n_kept: int, n: int) -> Edges:
-    """New edges with the copies that involve a new row: raised where they are edges
-    already, added where they are not (below the floor, or past the neighbour cap)."""
-    new = copies.v >= n_kept
-    cu, cv = copies.u[new], copies.v[new]
+    """New edges with the verified pairs that involve a new row: raised where they are
+    edges already, added where they are not (below the floor, or past the neighbour cap)."""
+    edges = _with_pairs(edges, copies.scene_u, copies.scene_v, copies.scene_similarity, n_kept, n)
+    return _with_pairs(edges, copies.u, copies.v, copies.similarity, n_kept, n)
+
+
+def _with_pairs(
+    edges: Edges, pu: IndexArray, pv: IndexArray, similarity: float, n_kept: int, n: int
+) -> Edges:
+    new = pv >= n_kept
+    cu, cv = pu[new], pv[new]
     u, v, s = edges
     if not len(cu):
         return edges
-    keys, copy_keys = u.astype(np.int64) * n + v, cu * n + cv
-    s = np.where(np.isin(keys, copy_keys), np.maximum(s, np.float32(copies.similarity)), s)
-    extra = ~np.isin(copy_keys, keys)
+    keys, pair_keys = u.astype(np.int64) * n + v, cu * n + cv
+    s = np.where(np.isin(keys, pair_keys), np.maximum(s, np.float32(similarity)), s)
+    extra = ~np.isin(pair_keys, keys)
     return (
         np.concatenate([u, cu[extra]]),
         np.concatenate([v, cv[extra]]),
-        np.concatenate([s, np.full(int(extra.sum()), copies.similarity, np.float32)]),
+        np.concatenate([s, np.full(int(extra.sum()), similarity, np.float32)]),
     )
 
 

@@ -12,6 +12,7 @@ next write or average-linkage query links its components again (its edges are ke
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -71,6 +72,7 @@ def _header_of(graph: NeighbourGraph, arrays: dict[str, np.ndarray]) -> dict[str
         "max_neighbours": graph.params.max_neighbours,
         "linkage_max": graph.params.linkage_max,
         "copy_similarity": graph.params.copy_similarity,
+        "scene_similarity": graph.params.scene_similarity,
         "exact_from": graph.exact_from,
         "capped": graph.capped,
         "generation": graph.generation,
@@ -106,6 +108,9 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
             linkage_max=int(header["linkage_max"]),
             # a file from before the geometric check has no copies: any value serves it
             copy_similarity=float(header.get("copy_similarity", GraphParams.copy_similarity)),
+            # a file from before scene pairs has none: NaN, the current value is taken
+            # (UserGraphs.for_update)
+            scene_similarity=float(header.get("scene_similarity", math.nan)),
         ),
         exact_from=float(header["exact_from"]),
         capped=bool(header["capped"]),

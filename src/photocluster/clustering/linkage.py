@@ -10,10 +10,12 @@ Average linkage (UPGMA) scores two clusters by the mean cosine similarity of the
 all of them: the pairs below the graph's floor inside a component count with their true
 similarity, read from the component's dense block of vectors that both dendrograms share.
 Pairs the geometric check accepted (:class:`Copies`) count at least ``similarity`` in the
-block (their edges carry that score too). An average-linkage cluster at ``t`` is connected
-by pairs ``>= t`` (each merge crosses at least one), so it lies inside one component of the
-edges, and a component split at a raised level (``linkage_max``) keeps it whole above that
-level, as for complete linkage.
+block (their edges carry that score too); a scene pair raises every pair across its two
+copy groups to ``scene_similarity`` (:func:`photocluster.clustering.copies.raised`). An
+average-linkage cluster at ``t`` is connected by pairs ``>= t`` (each merge crosses at least
+one; a raised pair's rows are joined by copy and scene edges at least as high), so it lies
+inside one component of the edges, and a component split at a raised level
+(``linkage_max``) keeps it whole above that level, as for complete linkage.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from photocluster.clustering.copies import COPY_SIMILARITY
+from photocluster.clustering.copies import COPY_SIMILARITY, SCENE_SIMILARITY, raised
 
 IntArray = npt.NDArray[np.int32]
 IndexArray = npt.NDArray[np.int64]
@@ -68,27 +70,46 @@ def components(
     return np.asarray(labels, dtype=np.int32)
 
 
+_NO_ROWS: IndexArray = np.zeros(0, np.int64)
+
+
 class Copies(NamedTuple):
     """Pairs of rows the geometric check found to be copies, and the similarity they count
-    at least (above the high tier: a copy is a near-duplicate whatever its vectors say)."""
+    at least (above the high tier: a copy is a near-duplicate whatever its vectors say);
+    and the pairs it found to show one scene, whose copy groups count ``scene_similarity``
+    at least (between the medium and the high tier)."""
 
     u: IndexArray
     v: IndexArray
     similarity: float = COPY_SIMILARITY
+    scene_u: IndexArray = _NO_ROWS
+    scene_v: IndexArray = _NO_ROWS
+    scene_similarity: float = SCENE_SIMILARITY
 
     def among(self, members: IndexArray) -> Copies:
         """The pairs with both rows in ``members`` (sorted rows)."""
-        if not len(self.u):
+        if not len(self.u) and not len(self.scene_u):
             return self
-        inside = _is_member(members, self.u) & _is_member(members, self.v)
-        return Copies(self.u[inside], self.v[inside], self.similarity)
+        copy = _is_member(members, self.u) & _is_member(members, self.v)
+        scene = _is_member(members, self.scene_u) & _is_member(members, self.scene_v)
+        return self._replace(
+            u=self.u[copy], v=self.v[copy], scene_u=self.scene_u[scene], scene_v=self.scene_v[scene]
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not len(self.u) and not len(self.scene_u)
 
 
-def no_copies(similarity: float = COPY_SIMILARITY) -> Copies:
-    return Copies(np.zeros(0, np.int64), np.zeros(0, np.int64), similarity)
+def no_copies(
+    similarity: float = COPY_SIMILARITY, scene_similarity: float = SCENE_SIMILARITY
+) -> Copies:
+    return Copies(_NO_ROWS, _NO_ROWS, similarity, _NO_ROWS, _NO_ROWS, scene_similarity)
 
 
 def _is_member(members: IndexArray, rows: IndexArray) -> npt.NDArray[np.bool_]:
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
     at = np.minimum(np.searchsorted(members, rows), len(members) - 1)
     return np.asarray(members[at] == rows)
 
@@ -162,6 +183,8 @@ def _link_pair(members: IndexArray, vectors: FloatArray, level: float, copies: C
     pair_sim = float(vectors[members[0]] @ vectors[members[1]])
     if len(copies.u):
         pair_sim = max(pair_sim, copies.similarity)
+    elif len(copies.scene_u):
+        pair_sim = max(pair_sim, copies.scene_similarity)
     if pair_sim < level:
         return no_merges()
     return members[:1], members[1:], np.array([pair_sim], dtype=np.float32)
@@ -173,10 +196,14 @@ def _dense_linkage(
     """Both dendrograms of one component from one product of its vectors."""
     sub_vectors = vectors[members]
     square = np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0)
-    if len(copies.u):
-        a, b = np.searchsorted(members, copies.u), np.searchsorted(members, copies.v)
-        raised = np.maximum(square[a, b], np.float32(copies.similarity))
-        square[a, b] = square[b, a] = raised
+    if not copies.empty:
+        square = raised(
+            square,
+            _local_pairs(members, copies.u, copies.v),
+            _local_pairs(members, copies.scene_u, copies.scene_v),
+            copies.similarity,
+            copies.scene_similarity,
+        )
     sims = _condensed(square)
     distances = 1.0 - sims
     linkage = _scipy_linkage()
@@ -186,6 +213,11 @@ def _dense_linkage(
     distances[sims < level] = 3.0
     complete = linkage(distances, method="complete")
     return Linked(_merges_of(complete, members, level), _merges_of(average, members, level))
+
+
+def _local_pairs(members: IndexArray, u: IndexArray, v: IndexArray) -> list[tuple[int, int]]:
+    a, b = np.searchsorted(members, u).tolist(), np.searchsorted(members, v).tolist()
+    return list(zip(a, b, strict=True))
 
 
 def _merges_of(tree: npt.NDArray[np.float64], members: IndexArray, level: float) -> Merges:

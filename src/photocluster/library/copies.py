@@ -1,12 +1,13 @@
-"""Each user's copies: the pairs of photos the geometric check accepted, and the features
-it needs.
+"""Each user's copies: the pairs of photos the geometric check accepted (copies, and
+pairs that show one scene), and the features it needs.
 
 Ingest sends a photo's packed ORB features with its vector
 (:func:`photocluster.clustering.copies.encode`). Under the user's exclusive lock, the
 writer keeps them in ``{user_id}.pcf/`` beside the store (one file per photo, about 40 kB)
 and checks the new photo against its ``CANDIDATES`` most similar photos with cosine at
-least ``CANDIDATE_FLOOR``; the pairs it accepts join ``{user_id}.pcp`` (JSON, image ids,
-rewritten whole and atomically). The graph raises them (:mod:`photocluster.clustering.graph`).
+least ``CANDIDATE_FLOOR``; the pairs it accepts join ``{user_id}.pcp`` (JSON, image ids by
+kind, rewritten whole and atomically; format 1 held copies only). The graph raises them
+(:mod:`photocluster.clustering.graph`).
 Copies are about image ids, like decisions: they outlive compaction and reindexing, and go
 when either photo is deleted or replaced. A photo stored without features (ingest could not
 compute them, or it predates the check) is grouped by its vector alone.
@@ -20,12 +21,20 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from photocluster.clustering.copies import CANDIDATE_FLOOR, Features, InvalidFeatures, decode
-from photocluster.clustering.copies import is_copy as _is_copy
+from photocluster.clustering.copies import (
+    CANDIDATE_FLOOR,
+    COPY,
+    SCENE,
+    Features,
+    InvalidFeatures,
+    decode,
+    relation,
+)
 from photocluster.clustering.graph import Pairs
 from photocluster.errors import StoreCorrupt
 from photocluster.ids import IdArray, decode_ids, positions
@@ -34,12 +43,38 @@ from photocluster.store.files import write_file
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+_READABLE = (1, 2)  # format 1: copies only
 #: The most similar photos each new photo is checked against (up to about 13 ms a pair:
 #: README, Quality, the geometric check's cost).
 CANDIDATES = 32
 
 Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A user's pairs (image ids, sorted) the check accepted, by what they are."""
+
+    copies: frozenset[Pair] = frozenset()
+    scenes: frozenset[Pair] = frozenset()
+
+    def without(self, image_ids: set[str]) -> Verified:
+        """The pairs with neither photo in ``image_ids``."""
+        return Verified(
+            frozenset(p for p in self.copies if not set(p) & image_ids),
+            frozenset(p for p in self.scenes if not set(p) & image_ids),
+        )
+
+    def __or__(self, other: Verified) -> Verified:
+        return Verified(self.copies | other.copies, self.scenes | other.scenes)
+
+
+class VerifiedRows(NamedTuple):
+    """A user's verified pairs as rows of the stored ids."""
+
+    copies: Pairs
+    scenes: Pairs
 
 
 @dataclass
@@ -54,26 +89,22 @@ class UserCopies:
     def folder(self, user_id: str) -> Path:
         return self.store.paths(user_id).features
 
-    def read(self, user_id: str) -> set[Pair]:
+    def read(self, user_id: str) -> Verified:
         path = self.path(user_id)
         try:
             document = json.loads(path.read_bytes())
-            if document.get("format") != FORMAT:
+            if document.get("format") not in _READABLE:
                 raise ValueError(f"format {document.get('format')!r}")
-            return {(str(a), str(b)) for a, b in document["copies"]}
+            return Verified(_pairs(document["copies"]), _pairs(document.get("scenes", [])))
         except FileNotFoundError:
-            return set()
+            return Verified()
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StoreCorrupt(f"{path}: not a copies file ({exc})") from exc
 
-    def rows(self, user_id: str, ids: IdArray) -> Pairs:
-        """The user's copies as rows of ``ids`` (pairs with a photo not there left out)."""
-        pairs = sorted(self.read(user_id))
-        if not pairs:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        at = positions(ids, [name for pair in pairs for name in pair]).reshape(-1, 2)
-        at = at[(at >= 0).all(axis=1)]
-        return at[:, 0], at[:, 1]
+    def rows(self, user_id: str, ids: IdArray) -> VerifiedRows:
+        """The user's pairs as rows of ``ids`` (pairs with a photo not there left out)."""
+        found = self.read(user_id)
+        return VerifiedRows(_rows(ids, found.copies), _rows(ids, found.scenes))
 
     # ------------------------------------------------------------ writes (lock held)
 
@@ -98,7 +129,7 @@ class UserCopies:
             return False
         checked = {names[row] for row in rows}
         current = self.read(user_id)
-        kept = {pair for pair in current if not set(pair) & checked}
+        kept = current.without(checked)
         found = self._check(user_id, names, vectors, rows, features)
         if kept | found != current:
             self._write(user_id, kept | found)
@@ -125,7 +156,7 @@ class UserCopies:
         """Drop the pairs and the features of deleted photos."""
         gone = set(image_ids)
         current = self.read(user_id)
-        kept = {pair for pair in current if not set(pair) & gone}
+        kept = current.without(gone)
         if kept != current:
             self._write(user_id, kept)
         for image_id in gone:
@@ -138,11 +169,11 @@ class UserCopies:
         vectors: npt.NDArray[np.float32],
         rows: list[int],
         features: Mapping[str, bytes | None],
-    ) -> set[Pair]:
+    ) -> Verified:
         checking = np.zeros(len(names), dtype=bool)
         checking[rows] = True
         loaded: dict[int, Features | None] = {}
-        found: set[Pair] = set()
+        found: dict[str, set[Pair]] = {COPY: set(), SCENE: set()}
         for row in rows:
             mine = self._features(user_id, names[row], features, loaded, row)
             if mine is None:
@@ -151,10 +182,11 @@ class UserCopies:
             later[: row + 1] = False  # a pair of two checked photos is checked once
             for other in candidates(vectors, row, later):
                 theirs = self._features(user_id, names[other], features, loaded, int(other))
-                if theirs is not None and _is_copy(mine, theirs):
+                kind = relation(mine, theirs) if theirs is not None else None
+                if kind is not None:
                     a, b = sorted((names[row], names[other]))
-                    found.add((a, b))
-        return found
+                    found[kind].add((a, b))
+        return Verified(frozenset(found[COPY]), frozenset(found[SCENE]))
 
     def _features(
         self,
@@ -188,10 +220,26 @@ class UserCopies:
         name = hashlib.sha256(image_id.encode()).hexdigest()[:32]
         return self.folder(user_id) / f"{name}.orb"
 
-    def _write(self, user_id: str, pairs: set[Pair]) -> None:
-        rows = sorted([a, b] for a, b in pairs)
-        data = json.dumps({"format": FORMAT, "copies": rows}, separators=(",", ":"))
+    def _write(self, user_id: str, pairs: Verified) -> None:
+        document = {
+            "format": FORMAT,
+            "copies": sorted([a, b] for a, b in pairs.copies),
+            "scenes": sorted([a, b] for a, b in pairs.scenes),
+        }
+        data = json.dumps(document, separators=(",", ":"))
         write_file(self.path(user_id), data.encode(), fsync=self.store.fsync)
+
+
+def _pairs(rows: list[list[str]]) -> frozenset[Pair]:
+    return frozenset((str(a), str(b)) for a, b in rows)
+
+
+def _rows(ids: IdArray, pairs: frozenset[Pair]) -> Pairs:
+    if not pairs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    at = positions(ids, [name for pair in sorted(pairs) for name in pair]).reshape(-1, 2)
+    at = at[(at >= 0).all(axis=1)]
+    return at[:, 0], at[:, 1]
 
 
 def candidates(

@@ -12,11 +12,12 @@ query, links its components again (its edges are kept).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from photocluster.calibrations import StoredCalibrations
-from photocluster.clustering.copies import COPY_SIMILARITY
+from photocluster.clustering.copies import COPY_SIMILARITY, scene_similarity
 from photocluster.clustering.graph import (
     GraphParams,
     NeighbourGraph,
@@ -50,20 +51,20 @@ class UserGraphs:
 
     def params(self, model: str, floor: float | None = None) -> GraphParams:
         calibration = self.calibrations.get(model)
-        high = self.settings.thresholds_for(model, calibration or calibration_for(model))["high"]
+        tiers = self.settings.thresholds_for(model, calibration or calibration_for(model))
         return GraphParams(
             floor=self.floor(model) if floor is None else min(floor, self.floor(model)),
             max_neighbours=self.settings.index_max_neighbours,
             linkage_max=self.settings.index_linkage_max,
-            copy_similarity=max(COPY_SIMILARITY, high),
+            copy_similarity=max(COPY_SIMILARITY, tiers["high"]),
+            scene_similarity=scene_similarity(tiers["medium"], tiers["high"]),
         )
 
     def build(self, user_id: str, snapshot: Snapshot, floor: float | None = None) -> NeighbourGraph:
-        """The graph of the stored rows from scratch, with the user's copies."""
-        copies = self.copies.rows(user_id, snapshot.ids)
-        return build_graph(
-            snapshot.ids, snapshot.vectors, self.params(snapshot.model, floor), copies
-        )
+        """The graph of the stored rows from scratch, with the user's copies and scenes."""
+        pairs = self.copies.rows(user_id, snapshot.ids)
+        params = self.params(snapshot.model, floor)
+        return build_graph(snapshot.ids, snapshot.vectors, params, pairs.copies, pairs.scenes)
 
     def path(self, user_id: str) -> Path:
         return self.store.paths(user_id).graph
@@ -83,11 +84,16 @@ class UserGraphs:
             except Exception:  # a damaged derived file is rebuilt, never fatal
                 log.exception("graph %s unreadable; rebuilding", path)
                 graph = None
+        params = self.params(snapshot.model)
+        if graph is not None and math.isnan(graph.params.scene_similarity):
+            # a graph from before scene pairs holds none: any value serves it
+            scenes = params.scene_similarity
+            graph = replace(graph, params=replace(graph.params, scene_similarity=scenes))
         if (
             graph is None
             or graph.generation != snapshot.generation
             or graph.model != snapshot.model
-            or graph.params != self.params(snapshot.model)
+            or graph.params != params
             or graph.n != snapshot.n
         ):
             return None
@@ -106,9 +112,15 @@ class UserGraphs:
         if graph is None:
             new = self.build(tx.user_id, snapshot)
         else:
-            copies = self.copies.rows(tx.user_id, snapshot.ids)
+            pairs = self.copies.rows(tx.user_id, snapshot.ids)
             new = update_graph(
-                graph, snapshot.ids, snapshot.vectors, change.kept, change.appended, copies
+                graph,
+                snapshot.ids,
+                snapshot.vectors,
+                change.kept,
+                change.appended,
+                pairs.copies,
+                pairs.scenes,
             )
         self.save(tx, new)
 
@@ -162,8 +174,9 @@ class UserGraphs:
                     raise UnknownUser(f"no embeddings stored for user {user_id!r}")
                 if graph is not None:
                     log.info("user %s: graph predates average linkage; relinking it", user_id)
-                    copies = self.copies.rows(user_id, snapshot.ids)
-                    return self.save(tx, relink(graph, snapshot.vectors, copies))
+                    pairs = self.copies.rows(user_id, snapshot.ids)
+                    relinked = relink(graph, snapshot.vectors, pairs.copies, pairs.scenes)
+                    return self.save(tx, relinked)
                 log.warning("user %s: graph stale (a writer died?); rebuilding it", user_id)
                 return self.save(tx, self.build(user_id, snapshot))
         except OSError as exc:

@@ -4,7 +4,8 @@ set: ``photocluster eval-verify DIR`` / ``make eval-verify``.
 The set is embedded and stored through the writer path, as ``photocluster eval`` does, and
 each tier is cut there (average linkage): the vectors alone. Then the check runs on the
 candidate pairs (similarity at or above a floor); the pairs it accepts have their
-similarity raised, and average linkage on that full matrix is cut at the same tiers. The
+similarity raised (copies, and the copy groups of scene pairs, as the graph raises them),
+and average linkage on that full matrix is cut at the same tiers. The
 full-matrix linkage equals the graph's on the same similarities (a unit test holds them
 together), so the difference between the two columns is the check's alone.
 """
@@ -23,6 +24,7 @@ from photocluster.clustering.copies import (
     FloatArray,
     features,
     raised,
+    scene_similarity,
     verified_pairs,
 )
 from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
@@ -43,7 +45,8 @@ class CheckReport:
     folder: str
     model: str
     candidates: int  # pairs at or above the floor
-    accepted: int  # of them, those the check accepted
+    accepted: int  # of them, those the check accepted as copies
+    scenes: int  # and those it accepted as one scene
     accepted_precision: float  # of those, near-duplicates by the labels
     accepted_recall: float  # of the near-duplicate pairs, those accepted
     ms_per_photo: float
@@ -69,12 +72,14 @@ def check_folder(
     accepted, candidates = verified_pairs(found, similarity)
     checked = time.perf_counter()
     ids = [i.image_id for i in embedded.images]
-    # each accepted pair scored as a group of two against the near-duplicate labels
+    # each accepted copy scored as a group of two against the near-duplicate labels
     precision, recall, *_ = pairwise_scores(
-        [[ids[i], ids[j]] for i, j in accepted], embedded.truth["high"]
+        [[ids[i], ids[j]] for i, j in accepted.copies], embedded.truth["high"]
     )
     stored = embedded.library.cut(EVAL_USER, tiers, "average").tiers
-    lifted = raised(similarity, accepted)
+    by_name = {t.name: t.threshold for t in stored}
+    scene_to = scene_similarity(by_name["medium"], by_name["high"])
+    lifted = raised(similarity, accepted.copies, accepted.scenes, scene_to=scene_to)
     scored = [
         CheckedTier(
             score_tier(t.name, t.threshold, t.groups, embedded.truth[t.name]),
@@ -91,7 +96,8 @@ def check_folder(
         str(folder),
         embedded.model,
         candidates,
-        len(accepted),
+        len(accepted.copies),
+        len(accepted.scenes),
         round(precision, 4),
         round(recall, 4),
         round(1000 * (featured - started) / max(1, len(ids)), 2),
@@ -123,8 +129,9 @@ def format_check(report: CheckReport) -> str:
         f"# The geometric check on {report.folder} ({report.model}, average linkage)",
         "",
         f"{report.candidates} candidate pairs (similarity >= {CANDIDATE_FLOOR}); the check "
-        f"accepted {report.accepted}: precision {report.accepted_precision:.3f}, "
-        f"{report.accepted_recall:.3f} of the near-duplicate pairs. "
+        f"accepted {report.accepted} as copies: precision {report.accepted_precision:.3f}, "
+        f"{report.accepted_recall:.3f} of the near-duplicate pairs; and {report.scenes} as "
+        "one scene. "
         f"{report.ms_per_photo:.1f} ms per photo, {report.ms_per_candidate:.2f} ms per pair.",
         "",
         "| tier | threshold | vectors P / R / F1 | + check P / R / F1 |",
