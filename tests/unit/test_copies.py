@@ -5,6 +5,7 @@ the other. Its features packed, and copies and scenes raised in the graph."""
 from __future__ import annotations
 
 import io
+import random
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from photocluster.ids import encode_ids
 from photocluster.library import Library
 from photocluster.library.copies import Verified
 from photocluster.quality.check_report import average_groups
+from photocluster.quality.edits import screenshot
 
 ASTRONAUT = Image.fromarray(skdata.astronaut())  # 512 x 512
 
@@ -75,6 +77,17 @@ def test_another_shot_sticks_out_and_another_photo_does_not_match() -> None:
     assert not check.is_copy(shot, check.features(coffee))
     flat = check.features(Image.new("RGB", (340, 340), (90, 140, 200)))  # no keypoints at all
     assert flat.plain.descriptors is None and not check.is_copy(shot, flat)
+
+
+def test_unrelated_screenshots_with_the_same_phone_bars_do_not_match() -> None:
+    # the same screen, clock and bars around two unrelated photos: matched on the bars
+    # alone, the identity maps one wholly inside the other (found by trying it)
+    photos = [ASTRONAUT, Image.fromarray(skdata.coffee()), Image.fromarray(skdata.chelsea())]
+    shots = [check.features(_decoded(screenshot(p, random.Random(2)))) for p in photos]
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert check.relation(shots[a], shots[b]) is None
+    # a screenshot of the shot itself is still its copy
+    assert check.is_copy(check.features(_decoded(screenshot(SHOT, random.Random(2)))), shots[0])
 
 
 def test_only_candidates_are_checked_and_raising_never_lowers() -> None:

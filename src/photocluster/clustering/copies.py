@@ -36,6 +36,10 @@ FAST_THRESHOLD = 5
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0
 MIN_INLIERS = 20
+#: Inliers count only where they lie inside this margin of one picture or the other: what
+#: apps add at a picture's edges (a phone's status and navigation bars, captions,
+#: watermarks) is the same on unrelated photos, and matched alone it maps one onto the other.
+EDGE = 0.125
 CONTAINED = 0.95  # of one picture's 16 x 16 points, mapped, inside the other
 #: At least this much of one picture inside the other, and not a copy: another shot of the
 #: same scene (the same view, for the most part). Another time at one place shows less of it.
@@ -136,7 +140,7 @@ def _unpack(data: bytes, start: int) -> tuple[Keypoints, int]:
 
 @dataclass(frozen=True)
 class Match:
-    inliers: int
+    inliers: int  # RANSAC's inliers away from both pictures' edges (EDGE)
     contained: float  # the larger share of either picture that lies inside the other
 
 
@@ -166,7 +170,9 @@ def match(a: Keypoints, b: Keypoints) -> Match | None:
     a_in_b = _inside(_mapped(_grid(a.shape), homography), b.shape)
     inverse = np.linalg.inv(homography).astype(np.float64)
     b_in_a = _inside(_mapped(_grid(b.shape), inverse), a.shape)
-    return Match(int(mask.sum()), max(a_in_b, b_in_a))
+    inlier = np.asarray(mask).ravel().astype(bool)
+    supported = inlier & (_interior(source, a.shape) | _interior(target, b.shape))
+    return Match(int(supported.sum()), max(a_in_b, b_in_a))
 
 
 def relation(a: Features, b: Features) -> str | None:
@@ -278,6 +284,13 @@ def _mapped(points: FloatArray, homography: npt.NDArray[np.float64]) -> FloatArr
 
     out: FloatArray = cv2.perspectiveTransform(points[None], homography)[0].astype(np.float32)
     return out
+
+
+def _interior(points: FloatArray, shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    h, w = shape
+    x, y = points[:, 0], points[:, 1]
+    inside_x = (x >= EDGE * w) & (x <= (1 - EDGE) * w)
+    return np.asarray(inside_x & (y >= EDGE * h) & (y <= (1 - EDGE) * h))
 
 
 def _inside(points: FloatArray, shape: tuple[int, int]) -> float:
