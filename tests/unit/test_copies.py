@@ -16,6 +16,7 @@ from skimage import data as skdata
 
 from photocluster.clustering import copies as check
 from photocluster.clustering.graph import GraphParams, build_graph, update_graph
+from photocluster.clustering.linkage import canonical_order
 from photocluster.errors import StoreCorrupt
 from photocluster.ids import encode_ids
 from photocluster.library import Library
@@ -185,8 +186,11 @@ def test_copies_count_at_their_raised_similarity_in_every_linkage(seed: int, spl
     names = [f"p{i}" for i in range(30)]
     sims = (vectors @ vectors.T).astype(np.float32)
     lifted = check.raised(sims, pairs, scenes, copy_to=0.9, scene_to=0.55)
+    order = canonical_order(vectors)  # raised values tie: scipy breaks ties by row order
+    in_order = lifted[np.ix_(order, order)]
     for threshold in (0.3, 0.5, 0.6, 0.85):
-        expected = {frozenset(g) for g in average_groups(names, lifted, threshold)}
+        ranked = average_groups([names[i] for i in order], in_order, threshold)
+        expected = {frozenset(g) for g in ranked}
         for graph in (whole, grown):
             labels = graph.labels(threshold, "average")
             found = {
@@ -199,6 +203,34 @@ def test_copies_count_at_their_raised_similarity_in_every_linkage(seed: int, spl
             assert (lifted[inside] >= np.float32(threshold) - 1e-6).all()
     single = whole.labels(0.9, "single")
     assert all(single[a] == single[b] for a, b in pairs)
+
+
+def test_groups_do_not_depend_on_the_order_photos_came_in() -> None:
+    # a crop lies inside the shot and inside another shot: two copies at the same raised
+    # value, a tie that complete linkage breaks one way or the other (found driving the API)
+    rng = np.random.default_rng(11)
+    vectors = rng.normal(size=(5, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    names = ["shot", "crop", "other-shot", "x", "y"]
+    copies = [("crop", "shot"), ("crop", "other-shot")]
+    found = []
+    for order in ([0, 1, 2, 3, 4], [2, 1, 0, 4, 3], [1, 3, 2, 0, 4]):
+        ids = [names[i] for i in order]
+        at = {name: row for row, name in enumerate(ids)}
+        u = np.array([at[a] for a, _ in copies], np.int64)
+        v = np.array([at[b] for _, b in copies], np.int64)
+        graph = build_graph(encode_ids(ids), vectors[order], GraphParams(floor=0.0), (u, v))
+        found.append(
+            {
+                linkage: {
+                    frozenset(n for n, g in zip(ids, labels, strict=True) if g == label)
+                    for label in set(labels.tolist())
+                }
+                for linkage in ("complete", "average")
+                for labels in [graph.labels(0.85, linkage)]
+            }
+        )
+    assert found[0] == found[1] == found[2]
 
 
 # --------------------------------------------------------------------- the writer's check
@@ -255,6 +287,12 @@ def test_another_shot_joins_its_scene_at_the_medium_tier_and_not_the_high(
     assert graph.params.scene_similarity == check.scene_similarity(
         tiers["medium"].threshold, tiers["high"].threshold
     )
+    # a pair scores the same from the graph and computed on demand below its floor
+    floor = graph.floor
+    from_graph = {(p.a, p.b): p.score for p in library.pairs("u1", floor).pairs}
+    on_demand = {(p.a, p.b): p.score for p in library.pairs("u1", 0.0).pairs if p.score >= floor}
+    assert from_graph == on_demand and len(from_graph) == 2
+    assert max(from_graph.values()) == np.float32(graph.params.copy_similarity)
     library.delete("u1", ["shot.jpg"])  # its pairs go with it
     assert library.copies.read("u1") == Verified()
     assert library.clusters("u1").tiers[1].groups == []

@@ -134,7 +134,7 @@ def test_chain_a_b_c_is_split_by_complete_and_joined_by_single() -> None:
     graph = build_graph(encode_ids(["A", "B", "C"]), vectors, GraphParams(floor=0.2))
     complete = cluster_graph(graph, {"low": 0.75}, "complete")[0].groups
     single = cluster_graph(graph, {"low": 0.75}, "single")[0].groups
-    assert complete == [["A", "B"]]
+    assert complete in ([["A", "B"]], [["B", "C"]])  # a tie: B goes with one of them
     assert single == [["A", "B", "C"]]
 
 

@@ -103,8 +103,8 @@ def cmd_eval_peers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Measure the geometric check (not yet in the writer): each tier of a labelled folder
-    with and without it (average linkage)."""
+    """Measure the geometric check alone (full matrix, every candidate): each tier of a
+    labelled folder with and without its copies and scenes (average linkage)."""
     import dataclasses
 
     from photocluster.quality.check_report import check_folder, format_check

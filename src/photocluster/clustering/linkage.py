@@ -204,6 +204,8 @@ def _dense_linkage(
             copies.similarity,
             copies.scene_similarity,
         )
+    order = canonical_order(sub_vectors)
+    square, members = square[np.ix_(order, order)], members[order]
     sims = _condensed(square)
     distances = 1.0 - sims
     linkage = _scipy_linkage()
@@ -213,6 +215,13 @@ def _dense_linkage(
     distances[sims < level] = 3.0
     complete = linkage(distances, method="complete")
     return Linked(_merges_of(complete, members, level), _merges_of(average, members, level))
+
+
+def canonical_order(vectors: FloatArray) -> IndexArray:
+    """Rows in an order of their vectors. scipy breaks ties (two copies of one photo, both
+    at the copy's value; a scene's raised block) by row order: in this order, not the
+    upload's, the groups are the same whatever order the photos came in."""
+    return np.lexsort(vectors[:, :3].T[::-1]).astype(np.int64)
 
 
 def _local_pairs(members: IndexArray, u: IndexArray, v: IndexArray) -> list[tuple[int, int]]:

@@ -93,14 +93,21 @@ def pairs_from_graph(graph: NeighbourGraph, min_score: float, max_score: float) 
 
 
 def pairs_on_demand(
-    vectors: npt.NDArray[np.float32], min_score: float, max_score: float
+    vectors: npt.NDArray[np.float32],
+    min_score: float,
+    max_score: float,
+    raised: RankedPairs | None = None,
 ) -> RankedPairs:
-    """Every pair with score in [min_score, max_score], highest first, computed blockwise."""
+    """Every pair with score in [min_score, max_score], highest first, computed blockwise;
+    ``raised``: pairs (rows u, v) that score at least s, as the graph's edges keep them (the
+    geometric check's copies and scene pairs)."""
     n = len(vectors)
     us, vs, ss = [], [], []
     for lo in range(0, n, _PAIR_BLOCK):
         hi = min(lo + _PAIR_BLOCK, n)
         block = np.clip(vectors[lo:hi] @ vectors.T, 0.0, 1.0)
+        if raised is not None:
+            _raise_in_block(block, lo, hi, raised)
         rows, cols = np.nonzero((block >= min_score) & (block <= max_score))
         upper = cols > rows + lo
         rows, cols = rows[upper], cols[upper]
@@ -112,3 +119,11 @@ def pairs_on_demand(
     u, v, s = np.concatenate(us), np.concatenate(vs), np.concatenate(ss).astype(np.float32)
     order = np.lexsort((v, u, -s))
     return u[order].astype(np.int64), v[order].astype(np.int64), s[order]
+
+
+def _raise_in_block(block: npt.NDArray[np.float32], lo: int, hi: int, raised: RankedPairs) -> None:
+    u, v, s = raised
+    for a, b in ((u, v), (v, u)):
+        inside = (a >= lo) & (a < hi)
+        rows, cols = a[inside] - lo, b[inside]
+        block[rows, cols] = np.maximum(block[rows, cols], s[inside].astype(block.dtype))

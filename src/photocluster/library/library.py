@@ -383,7 +383,25 @@ class Library:
             return graph.ids, pairs_from_graph(graph, min_score, max_score), not graph.capped
         self._check_on_demand(graph, min_score, "min_score")
         snapshot = self.store.read(user_id)
-        return snapshot.ids, pairs_on_demand(snapshot.vectors, min_score, max_score), True
+        raised = self._verified_pairs(user_id, snapshot.ids, graph)
+        pairs = pairs_on_demand(snapshot.vectors, min_score, max_score, raised)
+        return snapshot.ids, pairs, True
+
+    def _verified_pairs(self, user_id: str, ids: IdArray, graph: NeighbourGraph) -> RankedPairs:
+        """The user's copies and scene pairs at the scores the graph's edges keep them at, so
+        a pair scores the same on demand as from the graph."""
+        found = self.copies.rows(user_id, ids)
+        params = graph.params
+        return (
+            np.concatenate([found.copies[0], found.scenes[0]]),
+            np.concatenate([found.copies[1], found.scenes[1]]),
+            np.concatenate(
+                [
+                    np.full(len(found.copies[0]), params.copy_similarity, np.float32),
+                    np.full(len(found.scenes[0]), params.scene_similarity, np.float32),
+                ]
+            ),
+        )
 
     def _check_on_demand(self, graph: NeighbourGraph, lowest: float, name: str) -> None:
         """Refuse work below the graph's floor on a library too large for it (every pair
