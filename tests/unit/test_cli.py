@@ -215,3 +215,19 @@ def test_a_folder_where_a_store_file_should_be_is_a_one_line_error(
     Store(store_root).paths("u1").data.mkdir(parents=True)
     code, _, err = run(capsys, "clusters", "--user", "u1")
     assert code == 2 and "Is a directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_token_signs_with_the_secret_of_a_running_up_folder(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jwt
+
+    monkeypatch.delenv("PHOTOCLUSTER_JWT_SECRET", raising=False)
+    code, _, err = run(capsys, "token", "--user", "alice")
+    assert code != 0 and "PHOTOCLUSTER_JWT_SECRET" in err
+    (tmp_path / "env.json").write_text(json.dumps({"PHOTOCLUSTER_JWT_SECRET": "s" * 32}))
+    code, out, _ = run(capsys, "token", "--user", "alice", "--workdir", str(tmp_path))
+    claims = jwt.decode(out.strip(), "s" * 32, algorithms=["HS256"], options={"verify_aud": False})
+    assert code == 0 and claims["sub"] == "alice"
+    code, _, err = run(capsys, "token", "--user", "alice", "--workdir", str(tmp_path / "none"))
+    assert code != 0 and "env.json" in err

@@ -29,14 +29,27 @@ def cmd_api_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    """Print an HS256 token for a user (local jwt mode: PHOTOCLUSTER_JWT_SECRET)."""
+    """Print an HS256 token for a user (local jwt mode: PHOTOCLUSTER_JWT_SECRET, or the
+    secret of a ``photocluster up`` folder)."""
     from photocluster.api.auth import make_token
     from photocluster.ids import validate_user_id
 
-    if settings.jwt_secret is None:
-        raise UsageError("PHOTOCLUSTER_JWT_SECRET is not set")
-    print(make_token(settings.jwt_secret.get_secret_value(), validate_user_id(args.user), args.ttl))
+    secret = _secret_of(Path(args.workdir)) if args.workdir else None
+    if secret is None and settings.jwt_secret is not None:
+        secret = settings.jwt_secret.get_secret_value()
+    if secret is None:
+        raise UsageError("PHOTOCLUSTER_JWT_SECRET is not set (or give --workdir of `up`)")
+    print(make_token(secret, validate_user_id(args.user), args.ttl))
     return 0
+
+
+def _secret_of(workdir: Path) -> str:
+    """The JWT secret a running ``photocluster up`` wrote to its folder's env.json."""
+    env_file = workdir / "env.json"
+    try:
+        return str(json.loads(env_file.read_text())["PHOTOCLUSTER_JWT_SECRET"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{env_file}: no secret of `photocluster up` there ({exc})") from exc
 
 
 def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
@@ -137,6 +150,9 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "token", cmd_token, "print a local HS256 token for a user")
     p.add_argument("--user", required=True)
     p.add_argument("--ttl", type=int, default=3600, help="seconds")
+    p.add_argument(
+        "--workdir", help="the folder of a running `photocluster up`: sign with its secret"
+    )
 
     p = command(sub, "worker", cmd_worker, "poll the ingest queue (local event source mapping)")
     p.add_argument("--ready-file")

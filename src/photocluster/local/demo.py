@@ -310,7 +310,7 @@ def instructions(running: Running, env_file: Path) -> str:
     api, user = running.api_url, DEMO_USER
     return f"""
 A phone's upload, with curl (token for '{user}', valid 12 h; other users: photocluster token
---user U with PHOTOCLUSTER_JWT_SECRET from {env_file}):
+--user U --workdir {env_file.parent}):
   export TOKEN={token(running)}
   curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
     -d '{{"filename": "photo.jpg", "content_type": "image/jpeg"}}' {api}/v1/users/{user}/uploads
