@@ -114,6 +114,9 @@ def test_a_scene_pair_joins_the_copy_groups_of_its_photos() -> None:
     assert (across == np.array([[0.7, 0.5], [0.5, 0.5]], np.float32)).all()
     assert (out == out.T).all() and out[2, 5] == out[0, 2] == out[1, 5] == np.float32(0.2)
     assert check.scene_similarity(0.46, 0.56) == 0.51
+    # two copies of one photo show one scene at least, not a copy of each other
+    chained = check.raised(similarity, {(0, 1), (1, 2)}, set(), copy_to=0.9, scene_to=0.5)
+    assert chained[0, 2] == np.float32(0.5) and chained[0, 1] == chained[1, 2] == np.float32(0.9)
 
 
 def test_the_full_matrix_linkage_groups_as_the_stored_graph_does() -> None:

@@ -232,28 +232,29 @@ def raised(
     scene_to: float = SCENE_SIMILARITY,
 ) -> FloatArray:
     """The similarities the linkages read (a square matrix): a copy counts at least
-    ``copy_to``; a scene pair joins two *copy groups* (the connected components of the
-    copies), so every pair across the two counts at least ``scene_to``. Another shot
+    ``copy_to``. Photos joined by copies (a *copy group*: two edits of one photo) show one
+    scene at least, so every pair inside a copy group counts at least ``scene_to``; a scene
+    pair joins two copy groups, so every pair across the two counts that too. Another shot
     matches some of its scene's near-duplicates and not others (a crop of another corner);
-    raising one pair of many would barely move their groups' average."""
+    raising one pair of many would barely move their groups' average. A wrong copy joins
+    two groups at ``scene_to`` only (below the high tier), not at ``copy_to``."""
     out = similarity.copy()
     copy_pairs = sorted(copies)
-    for i, j in copy_pairs:
-        out[i, j] = out[j, i] = max(out[i, j], copy_to)
     scene_pairs = sorted(scenes)
-    if not scene_pairs:
+    if not copy_pairs and not scene_pairs:
         return out
     group = _copy_groups(len(out), copy_pairs)
-    joined: set[tuple[int, int]] = set()
+    blocks = {(int(g), int(g)) for g in group[[i for i, _ in copy_pairs]]}
     for i, j in scene_pairs:
-        a, b = sorted((int(group[i]), int(group[j])))
-        if a == b or (a, b) in joined:
-            continue
-        joined.add((a, b))
+        a, b = int(group[i]), int(group[j])
+        blocks.add((min(a, b), max(a, b)))
+    for a, b in sorted(blocks):
         rows, cols = np.flatnonzero(group == a), np.flatnonzero(group == b)
         block = np.maximum(out[np.ix_(rows, cols)], np.float32(scene_to))
         out[np.ix_(rows, cols)] = block
         out[np.ix_(cols, rows)] = block.T
+    for i, j in copy_pairs:
+        out[i, j] = out[j, i] = max(out[i, j], copy_to)
     return out
 
 
