@@ -78,7 +78,7 @@ def test_average_linkage_groups_and_their_scores(
         ("high=abc", "valid number"),
         ("linkage=ward", "'complete', 'single' or 'average'"),
         ("min_size=0", "greater than or equal to 1"),
-        ("low=nan", ""),
+        ("low=nan", "finite number"),
         ("medium=0.5", "must be greater than 'low'"),
     ],
 )
@@ -87,6 +87,16 @@ def test_bad_thresholds_get_422_with_a_clear_message(
 ) -> None:
     response = client.get(f"/v1/users/alice/clusters?{query}", headers=auth("alice"))
     assert message in said(error_of(response, 422))
+
+
+def test_scores_that_are_not_finite_numbers_get_422(client: TestClient) -> None:
+    for path in (
+        "pairs?min_score=nan",
+        "pairs?max_score=inf",
+        "images/a.jpg/similar?min_score=nan",
+    ):
+        response = client.get(f"/v1/users/alice/{path}", headers=auth("alice"))
+        assert "finite number" in said(error_of(response, 422))
 
 
 def test_a_threshold_below_the_floor_on_a_large_library_is_422_naming_the_floor(

@@ -24,7 +24,10 @@ UserId = Annotated[
     Path(pattern=USER_ID_REGEX, max_length=USER_ID_MAX, description="the authenticated user's id"),
 ]
 ImageId = Annotated[str, Path(pattern=IMAGE_ID_REGEX, max_length=IMAGE_ID_MAX)]
-Threshold = Annotated[float | None, Query(gt=0, le=1, description="cosine similarity in (0, 1]")]
+Threshold = Annotated[
+    float | None,
+    Query(gt=0, le=1, allow_inf_nan=False, description="cosine similarity in (0, 1]"),
+]
 
 
 def tier_thresholds(

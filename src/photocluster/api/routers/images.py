@@ -67,7 +67,7 @@ def similar(
     image_id: ImageId,
     library: LibraryDep,
     k: Annotated[int, Query(ge=1, le=K_MAX)] = 10,
-    min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
+    min_score: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 0.0,
 ) -> dict[str, Any]:
     """The k most similar other photos of one photo (409 while it is pending or failed);
     those the user marked not similar to it are flagged."""

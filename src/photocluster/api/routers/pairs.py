@@ -25,9 +25,10 @@ def pairs(
     user_id: Owner,
     library: LibraryDep,
     min_score: Annotated[
-        float | None, Query(ge=0, le=1, description=("default: the medium tier"))
+        float | None,
+        Query(ge=0, le=1, allow_inf_nan=False, description=("default: the medium tier")),
     ] = None,
-    max_score: Annotated[float, Query(ge=0, le=1)] = 1.0,
+    max_score: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 1.0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
