@@ -17,6 +17,7 @@ from skimage import data as skdata
 from photocluster.clustering import copies as check
 from photocluster.clustering.graph import GraphParams, build_graph, update_graph
 from photocluster.clustering.linkage import canonical_order
+from photocluster.config import OFFLINE_MODEL, Settings
 from photocluster.errors import StoreCorrupt
 from photocluster.ids import encode_ids
 from photocluster.library import Library
@@ -96,7 +97,7 @@ def test_only_candidates_are_checked_and_raising_never_lowers() -> None:
     similarity = np.array([[1, 0.5, 0.1], [0.5, 1, 0.1], [0.1, 0.1, 1]], dtype=np.float32)
     accepted, candidates = check.verified_pairs(found, similarity, floor=0.3)
     # (0, 2) is identical but below the floor
-    assert (accepted, candidates) == (check.Verified({(0, 1)}, set()), 1)
+    assert (accepted, candidates) == (check.Accepted({(0, 1)}, set()), 1)
     high = similarity.copy()
     high[0, 1] = high[1, 0] = 0.95
     out = check.raised(high, {(0, 1)}, copy_to=0.9)
@@ -113,7 +114,8 @@ def test_a_scene_pair_joins_the_copy_groups_of_its_photos() -> None:
     across = out[np.ix_([0, 1], [3, 4])]
     assert (across == np.array([[0.7, 0.5], [0.5, 0.5]], np.float32)).all()
     assert (out == out.T).all() and out[2, 5] == out[0, 2] == out[1, 5] == np.float32(0.2)
-    assert check.scene_similarity(0.46, 0.56) == 0.51
+    tiers = Settings().thresholds_for(OFFLINE_MODEL)  # the built-in tiers
+    assert check.scene_similarity(tiers["medium"], tiers["high"]) == check.SCENE_SIMILARITY
     # two copies of one photo show one scene at least, not a copy of each other
     chained = check.raised(similarity, {(0, 1), (1, 2)}, set(), copy_to=0.9, scene_to=0.5)
     assert chained[0, 2] == np.float32(0.5) and chained[0, 1] == chained[1, 2] == np.float32(0.9)

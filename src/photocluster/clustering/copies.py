@@ -48,8 +48,9 @@ AREA_RATIO = (0.05, 20.0)  # the mapped frame's area over the picture's: a sane 
 CANDIDATE_FLOOR = 0.30
 #: What a pair the check accepts counts at least in the graph (above every built-in high tier).
 COPY_SIMILARITY = 0.9
-#: What a scene pair's groups count at least, when no tiers say (the graph's is between the
-#: medium and the high tier: :func:`scene_similarity`).
+#: What a scene pair's groups count at least where no tiers are given (tools, tests): the
+#: built-in tiers' :func:`scene_similarity` (a unit test holds them together). The writer's
+#: graph takes it from the deployment's tiers.
 SCENE_SIMILARITY = 0.51
 
 COPY = "copy"
@@ -203,7 +204,7 @@ def scene_similarity(medium: float, high: float) -> float:
     return round((medium + high) / 2, 4)
 
 
-class Verified(NamedTuple):
+class Accepted(NamedTuple):
     """Pairs (i < j) the check accepted, by what they are."""
 
     copies: set[tuple[int, int]]
@@ -212,11 +213,11 @@ class Verified(NamedTuple):
 
 def verified_pairs(
     found: Sequence[Features], similarity: FloatArray, floor: float = CANDIDATE_FLOOR
-) -> tuple[Verified, int]:
+) -> tuple[Accepted, int]:
     """The candidate pairs (i < j, similarity >= floor) the check accepts, and how many
     candidates there were."""
     rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
-    accepted = Verified(set(), set())
+    accepted = Accepted(set(), set())
     for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
         kind = relation(found[i], found[j])
         if kind is not None:

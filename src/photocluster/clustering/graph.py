@@ -260,28 +260,46 @@ def _updated_edges(
     return (edge_u, edge_v, edge_s), capped
 
 
+def verified_edges(copies: Pairs | None, scenes: Pairs | None, params: GraphParams) -> Edges:
+    """The edges the geometric check's pairs are kept at: a copy at ``copy_similarity``, a
+    scene pair at ``scene_similarity`` (a pair given as both counts as a copy)."""
+    return _edges_of(_verified(copies, scenes, params))
+
+
+def _edges_of(copies: Copies) -> Edges:
+    u = np.concatenate([copies.u, copies.scene_u])
+    v = np.concatenate([copies.v, copies.scene_v])
+    s = np.concatenate(
+        [
+            np.full(len(copies.u), copies.similarity, np.float32),
+            np.full(len(copies.scene_u), copies.scene_similarity, np.float32),
+        ]
+    )
+    order = np.lexsort((-s, v, u))  # each pair once, at its highest value
+    u, v, s = u[order], v[order], s[order]
+    first = np.ones(len(u), dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+    return u[first], v[first], s[first]
+
+
 def _with_copies(edges: Edges, copies: Copies, n_kept: int, n: int) -> Edges:
     """New edges with the verified pairs that involve a new row: raised where they are
     edges already, added where they are not (below the floor, or past the neighbour cap)."""
-    edges = _with_pairs(edges, copies.scene_u, copies.scene_v, copies.scene_similarity, n_kept, n)
-    return _with_pairs(edges, copies.u, copies.v, copies.similarity, n_kept, n)
-
-
-def _with_pairs(
-    edges: Edges, pu: IndexArray, pv: IndexArray, similarity: float, n_kept: int, n: int
-) -> Edges:
+    pu, pv, ps = _edges_of(copies)
     new = pv >= n_kept
-    cu, cv = pu[new], pv[new]
+    cu, cv, cs = pu[new], pv[new], ps[new]
     u, v, s = edges
     if not len(cu):
         return edges
     keys, pair_keys = u.astype(np.int64) * n + v, cu * n + cv
-    s = np.where(np.isin(keys, pair_keys), np.maximum(s, np.float32(similarity)), s)
+    at = np.searchsorted(pair_keys, keys)  # pair_keys are sorted: (u, v) ascending
+    found = (at < len(pair_keys)) & (pair_keys[np.minimum(at, len(pair_keys) - 1)] == keys)
+    s = np.where(found, np.maximum(s, cs[np.minimum(at, len(cs) - 1)]), s).astype(np.float32)
     extra = ~np.isin(pair_keys, keys)
     return (
         np.concatenate([u, cu[extra]]),
         np.concatenate([v, cv[extra]]),
-        np.concatenate([s, np.full(int(extra.sum()), similarity, np.float32)]),
+        np.concatenate([s, cs[extra]]),
     )
 
 

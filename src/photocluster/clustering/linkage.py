@@ -221,7 +221,9 @@ def canonical_order(vectors: FloatArray) -> IndexArray:
     """Rows in an order of their vectors. scipy breaks ties (two copies of one photo, both
     at the copy's value; a scene's raised block) by row order: in this order, not the
     upload's, the groups are the same whatever order the photos came in."""
-    return np.lexsort(vectors[:, :3].T[::-1]).astype(np.int64)
+    # a fixed direction of all the dimensions: a few leading ones can be equal across rows
+    probe = np.random.default_rng(0).standard_normal(vectors.shape[1])
+    return np.argsort(vectors.astype(np.float64) @ probe, kind="stable").astype(np.int64)
 
 
 def _local_pairs(members: IndexArray, u: IndexArray, v: IndexArray) -> list[tuple[int, int]]:

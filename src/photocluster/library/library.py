@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photocluster.calibrations import StoredCalibrations, TierDefaults, tier_defaults
-from photocluster.clustering.graph import NeighbourGraph
+from photocluster.clustering.graph import NeighbourGraph, verified_edges
 from photocluster.clustering.similarity import (
     Neighbour,
     Pair,
@@ -391,17 +391,8 @@ class Library:
         """The user's copies and scene pairs at the scores the graph's edges keep them at, so
         a pair scores the same on demand as from the graph."""
         found = self.copies.rows(user_id, ids)
-        params = graph.params
-        return (
-            np.concatenate([found.copies[0], found.scenes[0]]),
-            np.concatenate([found.copies[1], found.scenes[1]]),
-            np.concatenate(
-                [
-                    np.full(len(found.copies[0]), params.copy_similarity, np.float32),
-                    np.full(len(found.scenes[0]), params.scene_similarity, np.float32),
-                ]
-            ),
-        )
+        u, v, s = verified_edges(found.copies, found.scenes, graph.params)
+        return u.astype(np.int64), v.astype(np.int64), s
 
     def _check_on_demand(self, graph: NeighbourGraph, lowest: float, name: str) -> None:
         """Refuse work below the graph's floor on a library too large for it (every pair
