@@ -12,7 +12,18 @@ from photocluster.clustering.graph import NeighbourGraph
 
 def write_format_1(graph: NeighbourGraph, path: Path) -> None:
     """The graph file as the code before average linkage wrote it (magic PCGRAPH1)."""
+    write_format(graph, path, 1)
+
+
+def write_format_2(graph: NeighbourGraph, path: Path) -> None:
+    """The graph file as the code before stored group scores and positions wrote it."""
+    write_format(graph, path, 2)
+
+
+def write_format(graph: NeighbourGraph, path: Path, version: int) -> None:
     names = ("ids", "edge_u", "edge_v", "edge_s", "merge_u", "merge_v", "merge_s")
+    if version >= 2:
+        names = (*names, "average_u", "average_v", "average_s")
     arrays = {name: np.ascontiguousarray(getattr(graph, name)) for name in names}
     arrays["ids"] = graph.ids.astype(f"S{max(1, int(np.char.str_len(graph.ids).max()))}")
     sections, offset = {}, 0
@@ -33,6 +44,6 @@ def write_format_1(graph: NeighbourGraph, path: Path) -> None:
     }
     encoded = json.dumps(header).encode()
     with path.open("wb") as handle:
-        handle.write(b"PCGRAPH1" + len(encoded).to_bytes(8, "little") + encoded)
+        handle.write(f"PCGRAPH{version}".encode() + len(encoded).to_bytes(8, "little") + encoded)
         for name in names:
             handle.write(arrays[name].tobytes())

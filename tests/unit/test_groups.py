@@ -67,7 +67,7 @@ def test_every_groups_score_is_its_lowest_similarity_with_or_without_marks(
     tiers = cluster_graph(
         graph, {"low": 0.4, "medium": 0.6, "high": 0.8}, linkage, 2, (pairs[:, 0], pairs[:, 1])
     )
-    for page in groups.pages(tiers, ids, vectors, same_rows=True):
+    for page in groups.pages(tiers, vectors):
         for group in page.groups:
             rows = [int(i[1:]) for i in group.image_ids]
             similarity = vectors[rows] @ vectors[rows].T

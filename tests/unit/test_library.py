@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from photocluster.clustering.graph_file import load_graph
+from photocluster.clustering.graph_file import GRAPH_MAGIC, load_graph
 from photocluster.clustering.tiers import cluster
 from photocluster.config import Settings
 from photocluster.errors import InvalidThresholds, ThresholdBelowFloor, UnknownImage, UnknownUser
@@ -140,7 +140,7 @@ def test_a_graph_file_older_than_average_linkage_serves_the_others_and_is_relink
     assert reader.clusters("u1", linkage="complete").tiers == expected["complete"]
     assert path.read_bytes()[:8] == b"PCGRAPH1"  # complete linkage needs no upgrade
     assert reader.clusters("u1", linkage="average").tiers == expected["average"]
-    assert path.read_bytes()[:8] == b"PCGRAPH2"
+    assert path.read_bytes()[:8] == GRAPH_MAGIC
     assert sum("predates average linkage" in r.getMessage() for r in caplog.records) == 1
 
 
@@ -155,7 +155,7 @@ def test_a_write_relinks_a_graph_file_older_than_average_linkage(
     writer = Library.from_settings(library.settings)
     extra = rng.standard_normal((1, 32)).astype(np.float32)
     writer.write("u1", "test-model", ["later"], extra)
-    assert path.read_bytes()[:8] == b"PCGRAPH2"
+    assert path.read_bytes()[:8] == GRAPH_MAGIC
     result = Library.from_settings(library.settings).clusters("u1", linkage="average")
     all_vectors = np.vstack([vectors, extra / np.linalg.norm(extra)])
     cut_at = {t.name: t.threshold for t in result.tiers}

@@ -4,6 +4,7 @@ who is calling, whose photos they may read, and the app's library and settings."
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Response, Security
@@ -144,15 +145,25 @@ def deployment(settings: Settings) -> str:
     return hashlib.blake2b(f"{__version__}{settings.model_dump_json()}".encode()).hexdigest()
 
 
-def conditional(request: Request, response: Response, user_id: Owner, library: LibraryDep) -> None:
-    """ETag and Cache-Control of a GET answer about a user's photos; 304 when the client's
-    copy (If-None-Match) is current. The tag is computed before any work, from what every
-    answer depends on: the user's data versions, the request and the deployment."""
+def conditional(records: bool) -> Callable[..., None]:
+    """The ETag check of a GET answer about a user's photos (see :func:`_check_etag`);
+    ``records``: the answer depends on the images' records too (statuses, listings)."""
+
+    def check(request: Request, response: Response, user_id: Owner, library: LibraryDep) -> None:
+        _check_etag(request, response, library.version(user_id, records))
+
+    return check
+
+
+def _check_etag(request: Request, response: Response, version: tuple[object, ...]) -> None:
+    """ETag and Cache-Control of a GET answer; 304 when the client's copy (If-None-Match)
+    is current. The tag is computed before any work, from what the answer depends on: the
+    user's data versions, the request and the deployment."""
     parts = (
         request.app.state.deployment,
         request.url.path,
         sorted(request.query_params.multi_items()),
-        library.version(user_id),
+        version,
     )
     tag = '"' + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest() + '"'
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
@@ -168,4 +179,7 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
     return "*" in candidates or tag in candidates
 
 
-Cached = Depends(conditional)
+#: Answers that depend on the images' records (statuses, listings, stats' counts).
+Cached = Depends(conditional(records=True))
+#: Answers from the store, the graph and the decisions alone (groups, neighbours, pairs).
+CachedGroups = Depends(conditional(records=False))

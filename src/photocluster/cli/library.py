@@ -65,7 +65,7 @@ def cmd_clusters(args: argparse.Namespace, settings: Settings) -> int:
     result, pages = library(settings).clusters_page(
         args.user, thresholds, args.linkage, args.min_size, args.limit, None, args.tier
     )
-    body = result.to_dict() | {"tiers": [page.to_dict() for page in pages]}
+    body = result.summary() | {"tiers": [page.to_dict() for page in pages]}
     print(json.dumps(body, indent=2 if args.pretty else None))
     return 0
 

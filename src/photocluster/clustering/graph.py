@@ -31,7 +31,7 @@ changes the components they are linked in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,8 @@ from photocluster.clustering.linkage import (
 from photocluster.ids import ID_DTYPE, IdArray
 
 _BLOCK_ROWS = 1024  # rows of the similarity product computed at once
+_NO_LOWS: npt.NDArray[np.float32] = np.zeros(0, np.float32)
+_NO_POSITIONS: npt.NDArray[np.int64] = np.zeros(0, np.int64)
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
@@ -85,6 +87,12 @@ class NeighbourGraph:
     average_s: FloatArray
     exact_from: float
     capped: bool
+    #: each average merge's cluster's lowest pair (NaN: read from a file that lacks them)
+    average_low: FloatArray = field(default_factory=lambda: _NO_LOWS)
+    #: where each row's record is in the store file (inode ``inode``) at ``generation``:
+    #: reads map the rows they need instead of loading the user (empty: not known)
+    positions: npt.NDArray[np.int64] = field(default_factory=lambda: _NO_POSITIONS)
+    inode: int = -1
     generation: int = -1
     model: str = ""
     has_edges: bool = True  # False when loaded for clustering only (edges skipped)
@@ -152,9 +160,18 @@ def build_graph(
     return update_graph(empty, ids, vectors, np.zeros(0, dtype=bool), len(ids), copies, scenes)
 
 
-def stamp(graph: NeighbourGraph, generation: int, model: str) -> NeighbourGraph:
-    """The same graph, labelled with the store generation and model it reflects."""
-    return replace(graph, generation=generation, model=model)
+def stamp(
+    graph: NeighbourGraph,
+    generation: int,
+    model: str,
+    positions: npt.NDArray[np.int64] = _NO_POSITIONS,
+    inode: int = -1,
+) -> NeighbourGraph:
+    """The same graph, labelled with the store generation and model it reflects, and
+    where its rows' records are in that store file (``inode``)."""
+    if len(positions) not in (0, graph.n):
+        raise ValueError(f"{len(positions)} positions for a graph of {graph.n} rows")
+    return replace(graph, generation=generation, model=model, positions=positions, inode=inode)
 
 
 def update_graph(
@@ -189,7 +206,7 @@ def update_graph(
         )
         merges.append(linked)
         exact_from = max(exact_from, exact)
-    (merge_u, merge_v, merge_s), (average_u, average_v, average_s) = concat_linked(merges)
+    (merge_u, merge_v, merge_s), (average_u, average_v, average_s), low = concat_linked(merges)
     return NeighbourGraph(
         ids=ids,
         params=old.params,
@@ -204,6 +221,7 @@ def update_graph(
         average_s=average_s.astype(np.float32),
         exact_from=float(exact_from),
         capped=old.capped or capped,
+        average_low=low.astype(np.float32),
     )
 
 
@@ -327,10 +345,18 @@ def _clean_merges(
 ) -> tuple[list[Linked], float]:
     """The old merges of components that stay clean (renumbered), and the threshold from
     which they are exact."""
-    complete = _kept_merges((old.merge_u, old.merge_v, old.merge_s), remap, labels, dirty)
-    average = _kept_merges((old.average_u, old.average_v, old.average_s), remap, labels, dirty)
+    complete, _ = _kept_merges((old.merge_u, old.merge_v, old.merge_s), remap, labels, dirty)
+    old_average = (old.average_u, old.average_v, old.average_s)
+    average, kept = _kept_merges(old_average, remap, labels, dirty)
     exact_from = old.exact_from if len(complete[0]) or len(average[0]) else old.params.floor
-    return [Linked(complete, average)], exact_from
+    return [Linked(complete, average, _lows(old)[kept])], exact_from
+
+
+def _lows(graph: NeighbourGraph) -> FloatArray:
+    """The graph's average merges' lows, NaN for a graph read from a file without them."""
+    if len(graph.average_low) == len(graph.average_s):
+        return graph.average_low
+    return np.full(len(graph.average_s), np.nan, dtype=np.float32)
 
 
 def _kept_merges(
@@ -338,14 +364,14 @@ def _kept_merges(
     remap: IndexArray,
     labels: npt.NDArray[np.int32],
     dirty: BoolArray,
-) -> Merges:
+) -> tuple[Merges, BoolArray]:
     u, v, s = merges
     keep = np.zeros(len(u), dtype=bool)
     if len(u):
         mu, mv = remap[u], remap[v]
         keep = (mu >= 0) & (mv >= 0)
         keep[keep] = ~dirty[labels[mu[keep]]]
-    return remap[u[keep]], remap[v[keep]], s[keep]
+    return (remap[u[keep]], remap[v[keep]], s[keep]), keep
 
 
 def _dirty_members(labels: npt.NDArray[np.int32], dirty: BoolArray) -> list[IndexArray]:

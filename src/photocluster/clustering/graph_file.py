@@ -7,13 +7,17 @@ derived data: rebuilt from the store whenever missing or stale, written atomical
 Format 2 added the average-linkage merges. A format-1 file still loads, without them
 (``has_average`` False): complete and single linkage are served from it as it is, and the
 next write or average-linkage query links its components again (its edges are kept).
+Format 3 added each average merge's lowest pair (group scores a read never computes), the
+store positions of the rows and the store file's inode (reads map the rows they need); an
+older file loads without them, its groups' scores computed for the page that shows them.
+
+:func:`read_header` reads the header alone: the counts a stats answer needs, no arrays.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,21 +25,33 @@ import numpy as np
 
 from photocluster.clustering.graph import GraphParams, NeighbourGraph
 from photocluster.errors import StoreCorrupt
-from photocluster.store.files import temp_path
+from photocluster.store.files import replace_with, temp_path
 
-GRAPH_MAGIC = b"PCGRAPH2"
+GRAPH_MAGIC = b"PCGRAPH3"
 #: Format versions this code reads, by magic.
-_VERSIONS = {b"PCGRAPH1": 1, GRAPH_MAGIC: 2}
+_VERSIONS = {b"PCGRAPH1": 1, b"PCGRAPH2": 2, GRAPH_MAGIC: 3}
 
 _AVERAGE_ARRAYS = ("average_u", "average_v", "average_s")
-_ARRAYS = ("ids", "edge_u", "edge_v", "edge_s", "merge_u", "merge_v", "merge_s", *_AVERAGE_ARRAYS)
-_CLUSTER_ARRAYS = ("ids", "merge_u", "merge_v", "merge_s", *_AVERAGE_ARRAYS)
-#: The empty stand-ins of arrays a format-1 file lacks.
-_MISSING_IN_V1 = {"average_u": np.int32, "average_v": np.int32, "average_s": np.float32}
+_V3_ARRAYS = ("average_low", "positions")
+_ARRAYS = (
+    "ids",
+    "edge_u",
+    "edge_v",
+    "edge_s",
+    "merge_u",
+    "merge_v",
+    "merge_s",
+    *_AVERAGE_ARRAYS,
+    *_V3_ARRAYS,
+)
+_CLUSTER_ARRAYS = ("ids", "merge_u", "merge_v", "merge_s", *_AVERAGE_ARRAYS, *_V3_ARRAYS)
+#: The arrays each older format lacks, by the version that added them.
+_ADDED_IN = {name: 2 for name in _AVERAGE_ARRAYS} | {name: 3 for name in _V3_ARRAYS}
+_DTYPES = {"average_u": np.int32, "average_v": np.int32, "average_s": np.float32}
 
 
 def save_graph(graph: NeighbourGraph, path: Path, fsync: bool = True) -> None:
-    """Write ``graph`` atomically (temp file, fsync, rename)."""
+    """Write ``graph`` atomically (temp file, fsync, rename, fsync of the folder)."""
     arrays = _arrays_of(graph)
     header = json.dumps(_header_of(graph, arrays)).encode()
     tmp = temp_path(path)
@@ -46,9 +62,7 @@ def save_graph(graph: NeighbourGraph, path: Path, fsync: bool = True) -> None:
         for name in _ARRAYS:
             handle.write(arrays[name].tobytes())
         handle.flush()
-        if fsync:
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
+        replace_with(tmp, path, handle.fileno(), fsync=fsync)
 
 
 def _arrays_of(graph: NeighbourGraph) -> dict[str, np.ndarray]:
@@ -77,6 +91,7 @@ def _header_of(graph: NeighbourGraph, arrays: dict[str, np.ndarray]) -> dict[str
         "capped": graph.capped,
         "generation": graph.generation,
         "model": graph.model,
+        "inode": graph.inode,
         "sections": sections,
     }
 
@@ -88,19 +103,18 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
     except FileNotFoundError:
         return None
     with handle:
-        version = _VERSIONS.get(handle.read(8))
-        if version is None:
-            raise StoreCorrupt(f"{path} is not a photocluster graph file")
-        size = int.from_bytes(handle.read(8), "little")
-        header = json.loads(handle.read(size))
+        version, size, header = _read_header(handle, path)
         wanted = _CLUSTER_ARRAYS if for_clusters_only else _ARRAYS
-        stored = _ARRAYS if version >= 2 else tuple(n for n in _ARRAYS if n not in _MISSING_IN_V1)
+        stored = tuple(n for n in _ARRAYS if _ADDED_IN.get(n, 1) <= version)
         arrays = {
             name: _read_section(handle, header["sections"][name], 16 + size, name, wanted, path)
             for name in stored
         }
-        for name, dtype in _MISSING_IN_V1.items():
-            arrays.setdefault(name, np.zeros(0, dtype=dtype))
+    for name, dtype in _DTYPES.items():
+        arrays.setdefault(name, np.zeros(0, dtype=dtype))
+    arrays.setdefault("positions", np.zeros(0, dtype=np.int64))
+    # a file without the lows: NaN, the groups' scores are computed where shown
+    arrays.setdefault("average_low", np.full(len(arrays["average_s"]), np.nan, np.float32))
     return NeighbourGraph(
         params=GraphParams(
             floor=float(header["floor"]),
@@ -118,8 +132,31 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
         model=str(header["model"]),
         has_edges=not for_clusters_only,
         has_average=version >= 2,
+        inode=int(header.get("inode", -1)),
         **arrays,
     )
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The graph file's header alone (``n``, ``generation``, ``floor``, ``exact_from``,
+    the sections' ``count``s), or None if there is none: no array is read."""
+    try:
+        with path.open("rb") as handle:
+            return _read_header(handle, path)[2]
+    except FileNotFoundError:
+        return None
+
+
+def _read_header(handle: BinaryIO, path: Path) -> tuple[int, int, dict[str, Any]]:
+    """The file's format version, header length and header."""
+    version = _VERSIONS.get(handle.read(8))
+    if version is None:
+        raise StoreCorrupt(f"{path} is not a photocluster graph file")
+    size = int.from_bytes(handle.read(8), "little")
+    header = json.loads(handle.read(size))
+    if not isinstance(header, dict):
+        raise StoreCorrupt(f"{path}: damaged graph header")
+    return version, size, header
 
 
 def _read_section(

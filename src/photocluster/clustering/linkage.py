@@ -115,14 +115,21 @@ def _is_member(members: IndexArray, rows: IndexArray) -> npt.NDArray[np.bool_]:
 
 
 class Linked(NamedTuple):
-    """The merges of one or more components, per linkage."""
+    """The merges of one or more components, per linkage; and for each average-linkage
+    merge the lowest similarity of two photos in the cluster it makes (a group's score,
+    kept so a read never computes it)."""
 
     complete: Merges
     average: Merges
+    average_low: FloatArray
 
 
 def no_merges() -> Merges:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+
+
+def no_linked() -> Linked:
+    return Linked(no_merges(), no_merges(), np.zeros(0, np.float32))
 
 
 def link_component(
@@ -146,7 +153,8 @@ def link_component(
         return _link_in_parts(members, vectors, edges, linkage_max, level, copies)
     if len(members) == 2:
         pair = _link_pair(members, vectors, level, copies)
-        return Linked(pair, pair), level
+        low = np.clip(vectors[members[0]] @ vectors[members[1]], 0.0, 1.0)
+        return Linked(pair, pair, np.full(len(pair[2]), low, np.float32)), level
     return _dense_linkage(members, vectors, level, copies), level
 
 
@@ -163,7 +171,7 @@ def _link_in_parts(
     linked = [link_component(p, vectors, edges, linkage_max, raised, copies) for p in parts]
     exact = max([raised] + [exact for _, exact in linked])
     if not linked:
-        return Linked(no_merges(), no_merges()), exact
+        return no_linked(), exact
     return concat_linked([merges for merges, _ in linked]), exact
 
 
@@ -196,6 +204,7 @@ def _dense_linkage(
     """Both dendrograms of one component from one product of its vectors."""
     sub_vectors = vectors[members]
     square = np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0)
+    plain = square  # a group's score is its vectors' (copies raise what links, not scores)
     if not copies.empty:
         square = raised(
             square,
@@ -206,6 +215,7 @@ def _dense_linkage(
         )
     order = canonical_order(sub_vectors)
     square, members = square[np.ix_(order, order)], members[order]
+    plain = plain[np.ix_(order, order)] if plain is not square else square
     sims = _condensed(square)
     distances = 1.0 - sims
     linkage = _scipy_linkage()
@@ -214,7 +224,9 @@ def _dense_linkage(
     # maximally distant (a cheaper tree, the same merges above the level).
     distances[sims < level] = 3.0
     complete = linkage(distances, method="complete")
-    return Linked(_merges_of(complete, members, level), _merges_of(average, members, level))
+    average_merges = _merges_of(average, members, level)
+    low = _lowest_pairs(average, plain)[(1.0 - average[:, 2]).astype(np.float32) >= level]
+    return Linked(_merges_of(complete, members, level), average_merges, low)
 
 
 def canonical_order(vectors: FloatArray) -> IndexArray:
@@ -247,6 +259,32 @@ def _merges_of(tree: npt.NDArray[np.float64], members: IndexArray, level: float)
     return members[rep[a[valid]]], members[rep[b[valid]]], merge_s[valid]
 
 
+def _lowest_pairs(tree: npt.NDArray[np.float64], square: FloatArray) -> FloatArray:
+    """For each merge of a scipy linkage matrix, the lowest similarity of two leaves in the
+    cluster it makes (clipped to [0, 1]). In the dendrogram's leaf order every cluster is a
+    contiguous run, so the pairs a merge crosses are one block of the reordered matrix."""
+    from scipy.cluster.hierarchy import leaves_list  # loaded with hierarchy: writers only
+
+    k = len(square)
+    leaves = leaves_list(tree)
+    where = np.empty(k, dtype=np.int64)
+    where[leaves] = np.arange(k)
+    ordered = square[np.ix_(leaves, leaves)]
+    first = np.empty(2 * k - 1, dtype=np.int64)  # each cluster's first place in leaf order
+    size = np.ones(2 * k - 1, dtype=np.int64)
+    first[:k] = where
+    low = np.empty(2 * k - 1, dtype=np.float64)
+    low[:k] = np.inf
+    a, b = tree[:, 0].astype(np.int64), tree[:, 1].astype(np.int64)
+    for row in range(k - 1):  # O(k) steps at write time; the blocks cover each pair once
+        left, right = (a[row], b[row]) if first[a[row]] < first[b[row]] else (b[row], a[row])
+        start, middle = first[left], first[left] + size[left]
+        cross = ordered[start:middle, middle : middle + size[right]].min()
+        low[k + row] = min(low[left], low[right], cross)
+        first[k + row], size[k + row] = start, size[left] + size[right]
+    return np.asarray(np.clip(low[k:], 0.0, 1.0), dtype=np.float32)
+
+
 def concat_merges(parts: list[Merges]) -> Merges:
     return (
         np.concatenate([p[0] for p in parts]),
@@ -257,5 +295,7 @@ def concat_merges(parts: list[Merges]) -> Merges:
 
 def concat_linked(parts: list[Linked]) -> Linked:
     return Linked(
-        concat_merges([p.complete for p in parts]), concat_merges([p.average for p in parts])
+        concat_merges([p.complete for p in parts]),
+        concat_merges([p.average for p in parts]),
+        np.concatenate([p.average_low for p in parts]),
     )

@@ -5,6 +5,7 @@ Score = cosine similarity of L2-normalised embeddings, clipped to [0, 1].
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,18 @@ def similar(
     min_score: float = 0.0,
 ) -> list[Neighbour]:
     """The ``k`` most similar other images of ``image_id`` with score >= ``min_score``."""
+    return similar_by(ids, lambda row: scores(vectors, vectors[row]), image_id, k, min_score)
+
+
+def similar_by(
+    ids: IdArray,
+    scores_of: Callable[[int], npt.NDArray[np.float32]],
+    image_id: str,
+    k: int = 10,
+    min_score: float = 0.0,
+) -> list[Neighbour]:
+    """:func:`similar`, with ``scores_of(row)`` giving every row's score against that row
+    (e.g. one pass over a mapped file instead of a loaded matrix)."""
     if not 1 <= k <= K_MAX:
         raise InvalidThresholds(f"k must be between 1 and {K_MAX}, got {k}")
     if not 0.0 <= min_score <= 1.0:
@@ -70,7 +83,7 @@ def similar(
     if not len(hits):
         raise UnknownImage(f"no embedding stored for image {image_id!r}")
     row = int(hits[0])
-    sims = scores(vectors, vectors[row])
+    sims = np.array(scores_of(row), dtype=np.float32)
     sims[row] = -1.0  # never its own neighbour
     k = min(k, len(sims) - 1)
     if k <= 0:

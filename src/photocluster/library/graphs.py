@@ -15,6 +15,7 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from photocluster.calibrations import StoredCalibrations
 from photocluster.clustering.copies import COPY_SIMILARITY, scene_similarity
@@ -26,9 +27,10 @@ from photocluster.clustering.graph import (
     stamp,
     update_graph,
 )
-from photocluster.clustering.graph_file import load_graph, save_graph
+from photocluster.clustering.graph_file import load_graph, read_header, save_graph
 from photocluster.config import Settings, calibration_for
 from photocluster.errors import GraphUnavailable, UnknownUser
+from photocluster.ids import IdArray
 from photocluster.library.copies import UserCopies
 from photocluster.store import Change, Store, Transaction
 from photocluster.store.snapshot import Snapshot
@@ -127,7 +129,9 @@ class UserGraphs:
     def save(self, tx: Transaction, graph: NeighbourGraph) -> NeighbourGraph:
         snapshot = tx.snapshot
         assert snapshot is not None
-        graph = stamp(graph, snapshot.generation, snapshot.model)
+        graph = stamp(
+            graph, snapshot.generation, snapshot.model, snapshot.positions, snapshot.inode
+        )
         path = self.path(tx.user_id)
         save_graph(graph, path, fsync=self.store.fsync)
         self._remember(path, graph)
@@ -151,6 +155,30 @@ class UserGraphs:
                 with self.store.shared_lock(user_id):
                     pass  # once we hold it, any write that was in progress has finished
         return None
+
+    def fresh_header(self, user_id: str) -> dict[str, Any] | None:
+        """The header of the user's graph file if it matches the store's generation (as
+        :meth:`fresh`, without reading a single array), else None."""
+        path = self.path(user_id)
+        for attempt in range(2):
+            generation = self.store.header(user_id).generation
+            try:
+                header = read_header(path)
+            except Exception:  # derived data: a damaged file is rebuilt, never fatal
+                log.exception("graph %s unreadable", path)
+                return None
+            if header is not None and header.get("generation") == generation:
+                return header
+            if attempt == 0:
+                with self.store.shared_lock(user_id):
+                    pass  # once we hold it, any write that was in progress has finished
+        return None
+
+    def stored_ids(self, user_id: str) -> IdArray:
+        """The ids the store holds, in store order: the fresh graph's (no user is loaded),
+        else the store's own."""
+        graph = self.fresh(user_id, edges=False)
+        return graph.ids if graph is not None else self.store.read(user_id).ids
 
     def current(self, user_id: str, edges: bool, average: bool = False) -> NeighbourGraph:
         """The user's graph as of the store's generation: the saved one when fresh, else
@@ -202,7 +230,8 @@ class UserGraphs:
         log.info(
             "user %s: clustering on demand (floor %.3f, %d images)", user_id, floor, snapshot.n
         )
-        return stamp(self.build(user_id, snapshot, floor), snapshot.generation, snapshot.model)
+        graph = self.build(user_id, snapshot, floor)
+        return stamp(graph, snapshot.generation, snapshot.model, snapshot.positions, snapshot.inode)
 
     def _cached(self, path: Path) -> NeighbourGraph | None:
         graph = self.store.memory.get(("graph", path))

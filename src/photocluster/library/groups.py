@@ -13,7 +13,6 @@ import numpy.typing as npt
 
 from photocluster.clustering.tiers import Tier
 from photocluster.errors import InvalidCursor
-from photocluster.ids import IdArray, positions
 from photocluster.library import cursors
 
 #: Similarities computed in one batch of :func:`scores` (32 MB of float32).
@@ -82,18 +81,23 @@ def scores(vectors: npt.NDArray[np.float32], rows: list[npt.NDArray[np.int64]]) 
     return found
 
 
+Rows = npt.NDArray[np.int64]
+#: What scores groups the cut could not: the vectors of the tiers' rows, or a function that
+#: gives the scores of groups of those rows (e.g. reading just their rows from the store).
+Vectors = npt.NDArray[np.float32] | Callable[[list[Rows]], list[float]]
+
+
 def pages(
     tiers: list[Tier],
-    ids: IdArray,
-    vectors: npt.NDArray[np.float32],
+    vectors: Vectors,
     limit: int | None = None,
     cursor: str | None = None,
     only: str | None = None,
-    same_rows: bool = False,
 ) -> list[TierPage]:
     """A page of ``limit`` groups (None: all) of each tier, or of the cursor's tier from
-    where the cursor left off (``only``: of that tier alone). ``same_rows``: the tiers were
-    cut from these very ids (their rows index ``vectors``), else members are looked up."""
+    where the cursor left off (``only``: of that tier alone). Only the page's groups are
+    named and scored: its cost does not grow with the groups it does not show.
+    ``vectors``: of the rows the tiers were cut from, read for scores the cut did not know."""
     start = 0
     if cursor is not None:
         named, start = _decode(cursor)
@@ -103,69 +107,59 @@ def pages(
     if only is not None and only not in {t.name for t in tiers}:
         raise InvalidCursor(f"no tier {only!r} in this request")
     result = []
-    ids_of: dict[int, str] = {}  # a group's id by its list: as a member and as a parent
-
-    def name(members: list[str]) -> str:
-        if id(members) not in ids_of:
-            ids_of[id(members)] = group_id(members)
-        return ids_of[id(members)]
-
     for looser, tier in zip([None, *tiers[:-1]], tiers, strict=True):
         if only is not None and tier.name != only:
             continue
-        end = len(tier.groups) if limit is None else start + limit
-        window = tier.groups[start:end]
-        parents = _parents(looser, window, name)
-        lowest = _lowest(tier, start, end, window, ids, vectors, same_rows)
+        end = tier.n_groups if limit is None else min(start + limit, tier.n_groups)
+        start_at = min(start, end)
+        members = tier.names(start_at, end)
+        parents = _parents(looser, tier, start_at, end)
+        lowest = _lowest(tier, start_at, end, vectors)
         groups = [
-            GroupInfo(name(members), score, members, parent)
-            for members, parent, score in zip(window, parents, lowest, strict=True)
+            GroupInfo(group_id(names), score, names, parent)
+            for names, parent, score in zip(members, parents, lowest, strict=True)
         ]
-        following = _encode(tier.name, end) if end < len(tier.groups) else None
-        total_images = sum(len(g) for g in tier.groups)
+        following = _encode(tier.name, end) if end < tier.n_groups else None
         result.append(
-            TierPage(tier.name, tier.threshold, groups, len(tier.groups), total_images, following)
+            TierPage(tier.name, tier.threshold, groups, tier.n_groups, tier.n_images, following)
         )
     return result
 
 
-def _lowest(
-    tier: Tier,
-    start: int,
-    end: int,
-    window: list[list[str]],
-    ids: IdArray,
-    vectors: npt.NDArray[np.float32],
-    same_rows: bool,
-) -> list[float]:
+def _lowest(tier: Tier, start: int, end: int, vectors: Vectors) -> list[float]:
     """The window's scores: as the cut knew them, the others from the vectors."""
     if tier.lowest is None:
-        known: list[float | None] = [None] * len(window)
+        known = np.full(end - start, np.nan, dtype=np.float32)
     else:
-        known = [None if x != x else round(x, 6) for x in tier.lowest[start:end].tolist()]
-    missing = [i for i, value in enumerate(known) if value is None]
-    if missing:
-        rows = tier.rows[start:end] if same_rows and tier.rows else _rows(ids, window)
-        for i, value in zip(missing, scores(vectors, [rows[i] for i in missing]), strict=True):
-            known[i] = value
-    return [value if value is not None else 1.0 for value in known]
+        known = tier.lowest[start:end].copy()
+    missing = np.flatnonzero(np.isnan(known))
+    if len(missing):
+        rows = tier.rows(start, end)
+        wanted = [rows[i] for i in missing.tolist()]
+        known[missing] = vectors(wanted) if callable(vectors) else scores(vectors, wanted)
+    return [round(float(x), 6) for x in known.tolist()]
 
 
-def _rows(ids: IdArray, groups: list[list[str]]) -> list[npt.NDArray[np.int64]]:
-    """Each group's rows in ``ids`` (one lookup for all of them)."""
-    found = positions(ids, [i for members in groups for i in members])
-    bounds = np.cumsum([len(members) for members in groups])[:-1]
-    return [rows[rows >= 0] for rows in np.split(found, bounds)] if groups else []
+def scores_of_rows(
+    read: Callable[[Rows], npt.NDArray[np.float32]], groups: list[Rows]
+) -> list[float]:
+    """:func:`scores` of groups of rows, reading each row's vector once (``read``: the
+    vectors of sorted, distinct rows)."""
+    if not groups:
+        return []
+    unique, local = np.unique(np.concatenate(groups), return_inverse=True)
+    bounds = np.cumsum([len(at) for at in groups])[:-1]
+    return scores(np.asarray(read(unique), np.float32), np.split(local, bounds))
 
 
-def _parents(
-    looser: Tier | None, groups: list[list[str]], name: Callable[[list[str]], str]
-) -> list[str | None]:
+def _parents(looser: Tier | None, tier: Tier, start: int, end: int) -> list[str | None]:
+    """The id of the looser tier's group holding each group of the window (None: none)."""
     if looser is None:
-        return [None] * len(groups)
-    wanted = {members[0] for members in groups}
-    holder = {i: members for members in looser.groups for i in members if i in wanted}
-    return [name(holder[m[0]]) if m[0] in holder else None for m in groups]
+        return [None] * (end - start)
+    heads = tier.members[tier.starts[start:end]]
+    holder = looser.group_of_rows()[heads]
+    found = {int(g): group_id(*looser.names(int(g), int(g) + 1)) for g in np.unique(holder)}
+    return [found[int(g)] if g >= 0 else None for g in holder]
 
 
 def _encode(tier: str, offset: int) -> str:

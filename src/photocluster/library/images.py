@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from photocluster.ids import IdArray, decode_ids
 from photocluster.library import cursors
 from photocluster.library.results import ImagesPage
 from photocluster.store import Store
@@ -28,6 +29,8 @@ class UserImages:
 
     store: Store
     files: CatalogFiles
+    #: the ids the store holds now (from the graph when it is fresh: no user is loaded)
+    stored_ids: Callable[[str], IdArray]
 
     def path(self, user_id: str) -> Path:
         return self.store.paths(user_id).catalog
@@ -83,7 +86,7 @@ class UserImages:
             return listing
         ordered = [r for r in records.values() if r.status != "deleted"]
         if stored is not None:
-            ids = self.store.read(user_id).id_list()
+            ids = decode_ids(self.stored_ids(user_id))
             ordered += [ImageRecord(i, "ready") for i in ids if i not in records]
         ordered.sort(key=_order)
         weight = len(ordered) * RECORD_BYTES

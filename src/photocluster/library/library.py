@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +30,7 @@ from photocluster.clustering.similarity import (
     pairs_from_graph,
     pairs_on_demand,
     similar,
+    similar_by,
 )
 from photocluster.clustering.tiers import MIN_SIZE_MAX, cluster_graph
 from photocluster.config import LINKAGES, Settings, check_thresholds
@@ -57,6 +59,8 @@ from photocluster.library.results import (
 )
 from photocluster.store import Change, Store, Transaction
 from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
+from photocluster.store.format import HEADER_SIZE
+from photocluster.store.vectors import MappedVectors
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +90,12 @@ class Library:
         catalogs = CatalogFiles(fsync=settings.store_fsync, memory=store.memory)
         calibrations = StoredCalibrations(settings.store_root, fsync=settings.store_fsync)
         copies = UserCopies(store)
+        graphs = UserGraphs(store, settings, calibrations, copies)
         return cls(
             store,
             settings,
-            UserGraphs(store, settings, calibrations, copies),
-            UserImages(store, catalogs),
+            graphs,
+            UserImages(store, catalogs, graphs.stored_ids),
             UserDecisions(store),
             calibrations,
             copies,
@@ -236,15 +241,17 @@ class Library:
         window, next_cursor = decisions.page(current, limit, cursor)
         return DecisionsPage(window, len(current.not_similar), next_cursor)
 
-    def version(self, user_id: str) -> tuple[object, ...]:
+    def version(self, user_id: str, records: bool = True) -> tuple[object, ...]:
         """What changes whenever any answer about the user may: the store's version, the
-        images' records', the decisions' and the calibrations' (a header read, three stats)."""
-        return (
+        decisions' and the calibrations' (a header read, two stats), and with ``records``
+        the images' records' (their file parsed once per process: answers about groups and
+        neighbours leave it out, it is the largest of the user's small files)."""
+        parts: tuple[object, ...] = (
             self.store.version(user_id),
-            self.records.version(user_id, time.time()),
             self.decisions.read(user_id).version,
             self.calibrations.version(),
         )
+        return (*parts, self.records.version(user_id, time.time())) if records else parts
 
     # ------------------------------------------------------------------ reads
 
@@ -286,13 +293,22 @@ class Library:
         writer died) when it reaches that low, else computed on demand for libraries of at
         most ``on_demand_max_images`` (ThresholdBelowFloor for larger ones)."""
         validate_user_id(user_id)
+        return self._cut(user_id, thresholds, linkage, min_size)[0]
+
+    def _cut(
+        self,
+        user_id: str,
+        thresholds: Mapping[str, float],
+        linkage: str | None,
+        min_size: int,
+    ) -> tuple[ClusterResult, NeighbourGraph]:
+        """:meth:`cut`, and the graph its tiers' rows index."""
         linkage = linkage or self.settings.linkage
         if linkage not in LINKAGES:
             raise InvalidThresholds(f"linkage must be one of {list(LINKAGES)}")
         if not 1 <= min_size <= MIN_SIZE_MAX:
             raise InvalidThresholds(f"min_size must be between 1 and {MIN_SIZE_MAX}")
         tiers = check_thresholds(dict(thresholds))
-        header = self.store.header(user_id)
         graph = self.graphs.current(
             user_id, edges=linkage == "single", average=linkage == "average"
         )
@@ -301,16 +317,25 @@ class Library:
             self._check_on_demand(graph, lowest, "threshold")
             graph = self.graphs.on_demand(user_id, lowest)
         exact = linkage == "single" or min(tiers.values()) >= graph.exact_from
-        marked = _marked(graph.ids, self.decisions.read(user_id))
-        return ClusterResult(
+        current = self.decisions.read(user_id)
+        key = (
+            ("cut", user_id, graph.generation, graph.floor, current.version),
+            (linkage, min_size, tuple(tiers.items())),
+        )
+        cut = self.store.memory.get(key)
+        if cut is None:  # the same question of the same data is cut once per process
+            cut = cluster_graph(graph, tiers, linkage, min_size, _marked(graph.ids, current))
+            self.store.memory.put(key, cut, sum(t.nbytes for t in cut))
+        result = ClusterResult(
             user_id=user_id,
             n_images=graph.n,
-            model=header.model,
+            model=graph.model,
             linkage=linkage,
-            tiers=cluster_graph(graph, tiers, linkage, min_size, marked),
+            tiers=cut,
             exact=exact and not graph.capped,
             generation=graph.generation,
         )
+        return result, graph
 
     def clusters_page(
         self,
@@ -323,24 +348,36 @@ class Library:
         tier: str | None = None,
     ) -> tuple[ClusterResult, list[TierPage]]:
         """:meth:`clusters`, with its groups as objects (id, score, parent), ``limit`` per
-        tier (None: all), from the cursor's place in its tier or of ``tier`` alone."""
-        result = self.clusters(user_id, thresholds, linkage, min_size)
+        tier (None: all), from the cursor's place in its tier or of ``tier`` alone. Only
+        the page's groups are named and scored (the user is never loaded for them)."""
+        validate_user_id(user_id)
+        header = self.store.header(user_id)
+        wanted = self.thresholds(header.model, thresholds or {})
+        result, graph = self._cut(user_id, wanted, linkage, min_size)
+        scorer = partial(self._group_scores, user_id, graph)
+        return result, groups.pages(result.tiers, scorer, limit, cursor, tier)
+
+    def _group_scores(
+        self, user_id: str, graph: NeighbourGraph, rows: list[npt.NDArray[np.int64]]
+    ) -> list[float]:
+        """Scores of groups of the graph's rows the cut did not know: their rows read from
+        the mapped store file; the user loaded only when the file moved on (compacted)."""
+        with self.store.mapped(user_id) as mapped:
+            if _positions_hold(graph, mapped):
+                return groups.scores_of_rows(lambda at: mapped.rows(graph.positions[at]), rows)
         snapshot = self.store.read(user_id)
-        same_rows = snapshot.generation == result.generation and snapshot.n == result.n_images
-        pages = groups.pages(
-            result.tiers, snapshot.ids, snapshot.vectors, limit, cursor, tier, same_rows
-        )
-        return result, pages
+        found = positions(snapshot.ids, decode_ids(graph.ids[np.concatenate(rows)]))
+        bounds = np.cumsum([len(at) for at in rows])[:-1]
+        return groups.scores(snapshot.vectors, [at[at >= 0] for at in np.split(found, bounds)])
 
     def similar(
         self, user_id: str, image_id: str, k: int = 10, min_score: float = 0.0
     ) -> list[Neighbour]:
-        """Top-k neighbours of one image (exact, from the stored vectors); ImageNotReady
-        for an image still pending or failed, UnknownImage for one never seen."""
+        """Top-k neighbours of one image (exact: one pass over the mapped store file);
+        ImageNotReady for an image still pending or failed, UnknownImage for one never seen."""
         validate_image_id(image_id)
         try:
-            snapshot = self.store.read(user_id)
-            found = similar(snapshot.ids, snapshot.vectors, image_id, k, min_score)
+            found = self._nearest(user_id, image_id, k, min_score)
         except (UnknownUser, UnknownImage):
             record = self.image(user_id, image_id)  # UnknownImage when there is none
             raise ImageNotReady(f"image {image_id!r} is {record.status}") from None
@@ -349,6 +386,22 @@ class Library:
             replace(n, not_similar=(min(image_id, n.image_id), max(image_id, n.image_id)) in marked)
             for n in found
         ]
+
+    def _nearest(self, user_id: str, image_id: str, k: int, min_score: float) -> list[Neighbour]:
+        """The neighbours from the graph's rows and the mapped file; from the loaded user
+        when the graph is stale or its positions are for another file."""
+        graph = self.graphs.fresh(user_id, edges=False)
+        if graph is not None:
+            with self.store.mapped(user_id) as mapped:
+                if _positions_hold(graph, mapped):
+                    at = graph.positions
+
+                    def row_scores(row: int) -> npt.NDArray[np.float32]:
+                        return mapped.similarities(mapped.rows(at[row : row + 1])[0], at)
+
+                    return similar_by(graph.ids, row_scores, image_id, k, min_score)
+        snapshot = self.store.read(user_id)
+        return similar(snapshot.ids, snapshot.vectors, image_id, k, min_score)
 
     def pairs(
         self,
@@ -436,25 +489,41 @@ class Library:
         return images.counts(self.records.listing(user_id, time.time()))
 
     def stats(self, user_id: str) -> Stats:
-        snapshot = self.store.read(user_id)
-        graph = self.graphs.fresh(user_id, edges=True)
-        path = self.store.paths(user_id).data
+        """The user's counts and files, from the store's and the graph's headers (no
+        vector or array is read); from the loaded user only while the graph is stale."""
+        header = self.store.header(user_id)
+        size = self.store.paths(user_id).data.stat().st_size
+        n_records = header.committed
+        if n_records is None:  # a version 1 file counts every complete record
+            n_records = (size - HEADER_SIZE) // header.record_size
+        graph = self.graphs.fresh_header(user_id)
+        n_images = graph["n"] if graph is not None else self.store.read(user_id).n
         return Stats(
             user_id=user_id,
-            model=snapshot.model,
-            dim=snapshot.dim,
-            dtype=snapshot.header.dtype,
-            n_images=snapshot.n,
-            n_records=snapshot.n_records,
-            n_dead=snapshot.n_dead,
-            file_bytes=path.stat().st_size,
-            generation=snapshot.generation,
+            model=header.model,
+            dim=header.dim,
+            dtype=header.dtype,
+            n_images=n_images,
+            n_records=n_records,
+            n_dead=n_records - n_images,
+            file_bytes=size,
+            generation=header.generation,
             graph_fresh=graph is not None,
-            graph_floor=graph.floor if graph else None,
-            graph_edges=len(graph.edge_u) if graph else None,
-            graph_exact_from=graph.exact_from if graph else None,
-            tiers=self.tier_defaults(snapshot.model).to_dict(),
+            graph_floor=graph["floor"] if graph else None,
+            graph_edges=graph["sections"]["edge_u"]["count"] if graph else None,
+            graph_exact_from=graph["exact_from"] if graph else None,
+            tiers=self.tier_defaults(header.model).to_dict(),
         )
+
+
+def _positions_hold(graph: NeighbourGraph, mapped: MappedVectors) -> bool:
+    """Whether the graph's rows are at its positions in this mapped file: it is the file
+    they were recorded for (records never move inside one file; a compaction makes a new one)."""
+    return (
+        len(graph.positions) == graph.n
+        and mapped.inode == graph.inode
+        and (graph.n == 0 or int(graph.positions.max()) < mapped.n_records)
+    )
 
 
 def _marked(

@@ -37,13 +37,17 @@ class ClusterResult:
     generation: int = -1  # of the store the groups were cut from (their rows index it)
 
     def to_dict(self) -> dict[str, object]:
+        return self.summary() | {"tiers": [tier.to_dict() for tier in self.tiers]}
+
+    def summary(self) -> dict[str, object]:
+        """Everything but the tiers (whose pages the caller names: no other group's
+        members are decoded)."""
         return {
             "user_id": self.user_id,
             "n_images": self.n_images,
             "model": self.model,
             "linkage": self.linkage,
             "exact": self.exact,
-            "tiers": [tier.to_dict() for tier in self.tiers],
         }
 
 

@@ -35,6 +35,7 @@ from photocluster.store.lock import FileLock
 from photocluster.store.memory import MemoryCache
 from photocluster.store.snapshot import Change, Snapshot, SnapshotCache
 from photocluster.store.transaction import Transaction, WriteOptions
+from photocluster.store.vectors import MappedVectors, mapped
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,16 @@ class Store:
                 return self.cache.load(fd, user_id, paths.data)[0]
             finally:
                 os.close(fd)
+
+    @contextlib.contextmanager
+    def mapped(self, user_id: str) -> Iterator[MappedVectors]:
+        """The user's file mapped read-only, to read some rows or make one pass over all of
+        them without loading the user (see :mod:`photocluster.store.vectors`)."""
+        try:
+            with mapped(self.paths(user_id).data) as view:
+                yield view
+        except FileNotFoundError:
+            raise UnknownUser(f"no embeddings stored for user {user_id!r}") from None
 
     @contextlib.contextmanager
     def shared_lock(self, user_id: str) -> Iterator[None]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from photocluster.api.deps import Cached, LibraryDep, Owner, SettingsDep, Tiers
+from photocluster.api.deps import CachedGroups, LibraryDep, Owner, SettingsDep, Tiers
 from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import ClustersResponse, Linkage, TierName
 from photocluster.clustering.tiers import MIN_SIZE_MAX
@@ -25,7 +25,7 @@ PAGE_DEFAULT, PAGE_MAX = 100, 1000
     operation_id="listClusters",
     response_model=ClustersResponse,
     responses={**ERRORS, **CACHED},
-    dependencies=[Cached],
+    dependencies=[CachedGroups],
 )
 def clusters(
     user_id: Owner,
@@ -78,7 +78,7 @@ def clusters_body(
                 if tier is None or tier == name
             ],
         }
-    return result.to_dict() | {"tiers": [page.to_dict() for page in pages]}
+    return result.summary() | {"tiers": [page.to_dict() for page in pages]}
 
 
 def _empty_tier(name: str, threshold: float) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from photocluster.api.deps import Cached, LibraryDep, Owner
+from photocluster.api.deps import CachedGroups, LibraryDep, Owner
 from photocluster.api.errors import BAD_BODY, CACHED, ERRORS, NOT_FOUND
 from photocluster.api.schemas import (
     DecisionChange,
@@ -54,7 +54,7 @@ def unmark_not_similar(
     operation_id="listDecisions",
     response_model=DecisionsResponse,
     responses={**ERRORS, **CACHED},
-    dependencies=[Cached],
+    dependencies=[CachedGroups],
 )
 def list_decisions(
     user_id: Owner,

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from photocluster.api.deps import BucketDep, Cached, ImageId, LibraryDep, Owner, SettingsDep
+from photocluster.api.deps import (
+    BucketDep,
+    Cached,
+    CachedGroups,
+    ImageId,
+    LibraryDep,
+    Owner,
+    SettingsDep,
+)
 from photocluster.api.errors import CACHED, ERRORS, NOT_FOUND, NOT_READY, UNAVAILABLE
 from photocluster.api.schemas import ImageInfo, ImagesResponse, ImageStatus, SimilarResponse
 from photocluster.clustering.similarity import K_MAX
@@ -60,7 +68,7 @@ def get_image(user_id: Owner, image_id: ImageId, library: LibraryDep) -> ImageIn
     response_model=SimilarResponse,
     responses={**ERRORS, **NOT_FOUND, **NOT_READY, **CACHED},
     tags=["clusters"],
-    dependencies=[Cached],
+    dependencies=[CachedGroups],
 )
 def similar(
     user_id: Owner,

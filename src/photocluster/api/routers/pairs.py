@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from photocluster.api.deps import Cached, LibraryDep, Owner
+from photocluster.api.deps import CachedGroups, LibraryDep, Owner
 from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import PairsResponse
 from photocluster.errors import InvalidThresholds, UnknownUser
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
     operation_id="listPairs",
     response_model=PairsResponse,
     responses={**ERRORS, **CACHED},
-    dependencies=[Cached],
+    dependencies=[CachedGroups],
 )
 def pairs(
     user_id: Owner,
