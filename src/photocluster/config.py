@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     store_fsync: bool = Field(True, description="fsync after each write (durability on crash).")
     compact_ratio: float = Field(0.3, gt=0, lt=1, description="Dead/total record ratio to compact.")
     compact_min_dead: int = Field(64, ge=1)
+    max_images_per_user: int = Field(
+        100_000,
+        ge=1,
+        description="Largest library a user may hold: the functions' memory is sized for it "
+        "(README, Sizing); a photo past it fails as library_full.",
+    )
 
     # --- encoder and embedding endpoint
     model: str = Field(DEFAULT_MODEL, description="Hub id, local folder, or efficientnet-lite0.")

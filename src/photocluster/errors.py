@@ -87,6 +87,13 @@ class ModelMismatch(StoreError, ValueError):
     code = "embed_failed"
 
 
+class LibraryFull(StoreError, ValueError):
+    """A write that would take a user's library past ``max_images_per_user`` photos: the
+    functions' memory holds a library of that size, no larger (refused, never killed)."""
+
+    code = "library_full"
+
+
 class UnknownUser(PhotoclusterError, LookupError):
     """No embeddings are stored for this user."""
 

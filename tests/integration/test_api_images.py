@@ -240,3 +240,15 @@ def test_similar_answers_409_while_a_photo_is_pending(client: TestClient, librar
     missing = client.get("/v1/users/alice/images/zzz.jpg/similar", headers=H)
     error_of(missing, 404, "unknown_image")
     assert client.get("/v1/users/alice/images/zzz.jpg", headers=H).status_code == 404
+
+
+def test_a_full_library_refuses_new_upload_urls_but_not_its_own_photos(
+    settings: Settings, s3: Any
+) -> None:
+    small = settings.model_copy(update={"max_images_per_user": 2})
+    library = Library.from_settings(small)
+    client = TestClient(create_app(small, library))
+    library.write("alice", "m", ["a.jpg", "b.jpg"], np.eye(2, 8))
+    error = error_of(ask(client, "c.jpg"), 409, "library_full")
+    assert "2 photos" in said(error)
+    assert ask(client, "a.jpg").status_code == 201  # a photo it holds: uploaded again

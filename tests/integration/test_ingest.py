@@ -379,3 +379,21 @@ def test_a_name_spelt_in_nfc_and_in_nfd_is_one_image(pipeline: Pipeline) -> None
         pipeline.upload(f"uploads/alice/{unicodedata.normalize(form, name)}", jpeg(3))
     pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 2))
     assert pipeline.stored("alice") == [image_id_for_filename(name)]
+
+
+def test_a_photo_past_the_largest_library_fails_as_library_full(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHOTOCLUSTER_MAX_IMAGES_PER_USER", "2")
+    get_settings.cache_clear()
+    full = Pipeline(
+        pipeline.s3, pipeline.sqs, pipeline.resources, load_handler(HANDLER), pipeline.store_root
+    )
+    get_settings.cache_clear()
+    for round_, keys in enumerate((["c1.jpg", "c2.jpg"], ["c3.jpg"])):
+        for at, name in enumerate(keys):
+            full.upload(f"uploads/carol/{name}", jpeg(20 + 2 * round_ + at))
+        messages = receive_all(full.sqs, full.resources.queue_url, len(keys))
+        assert full.deliver(messages) == {"batchItemFailures": []}
+    assert full.stored("carol") == ["c1.jpg", "c2.jpg"]
+    assert full.statuses("carol")["c3.jpg"] == ("failed", "library_full")

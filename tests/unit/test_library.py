@@ -11,7 +11,13 @@ import pytest
 from photocluster.clustering.graph_file import GRAPH_MAGIC, load_graph
 from photocluster.clustering.tiers import cluster
 from photocluster.config import Settings
-from photocluster.errors import InvalidThresholds, ThresholdBelowFloor, UnknownImage, UnknownUser
+from photocluster.errors import (
+    InvalidThresholds,
+    LibraryFull,
+    ThresholdBelowFloor,
+    UnknownImage,
+    UnknownUser,
+)
 from photocluster.library import Library
 from tests.helpers.data import grouped_vectors
 from tests.helpers.graph_files import write_format_1
@@ -232,3 +238,13 @@ def test_unknown_user(library: Library) -> None:
 def test_stats(library: Library, filled: Filled) -> None:
     stats = library.stats("u1")
     assert stats.n_images == len(filled[0]) and stats.dim == 32 and stats.graph_fresh
+
+
+def test_a_write_past_the_largest_library_is_refused_whole(settings: Settings) -> None:
+    library = Library.from_settings(settings.model_copy(update={"max_images_per_user": 3}))
+    library.write("u1", "test-model", ["a", "b"], np.eye(2, 8))
+    with pytest.raises(LibraryFull, match="3 photos"):
+        library.write("u1", "test-model", ["c", "d"], np.eye(2, 8)[::-1])
+    assert library.stats("u1").n_images == 2  # nothing of the refused batch was stored
+    library.write("u1", "test-model", ["a", "b", "c"], np.eye(3, 8))  # two were there
+    assert library.stats("u1").n_images == 3

@@ -26,6 +26,7 @@ from photocluster.errors import (
     InvalidId,
     InvalidImage,
     InvalidThresholds,
+    LibraryFull,
     StorageUnavailable,
     StoreError,
     ThresholdBelowFloor,
@@ -74,6 +75,7 @@ CLIENT_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
     InvalidImage: (422, None),  # a file type or size the product does not accept
     UnknownImage: (404, "unknown_image"),
     ImageNotReady: (409, "image_not_ready"),
+    LibraryFull: (409, None),
     StorageUnavailable: (503, "storage_unavailable"),
     UploadsNotConfigured: (503, "uploads_not_configured"),
 }

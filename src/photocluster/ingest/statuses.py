@@ -12,7 +12,11 @@ from typing import Any
 from photocluster.ingest.batch import Item
 
 #: Codes of the writer's refusals, by the error type it names (others: embed_failed).
-WRITER_REFUSALS = {"ModelMismatch": "embed_failed", "DimensionMismatch": "embed_failed"}
+WRITER_REFUSALS = {
+    "ModelMismatch": "embed_failed",
+    "DimensionMismatch": "embed_failed",
+    "LibraryFull": "library_full",
+}
 #: The code of an image whose retries ran out (the message goes to the DLQ).
 RETRIES_EXHAUSTED = "processing_failed"
 

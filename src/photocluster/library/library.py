@@ -38,11 +38,19 @@ from photocluster.errors import (
     ImageNotReady,
     InvalidThresholds,
     InvalidVector,
+    LibraryFull,
     ThresholdBelowFloor,
     UnknownImage,
     UnknownUser,
 )
-from photocluster.ids import IdArray, decode_ids, positions, validate_image_id, validate_user_id
+from photocluster.ids import (
+    IdArray,
+    decode_ids,
+    encode_ids,
+    positions,
+    validate_image_id,
+    validate_user_id,
+)
 from photocluster.library import decisions, groups, images
 from photocluster.library.copies import UserCopies
 from photocluster.library.decisions import Decisions, UserDecisions
@@ -132,6 +140,7 @@ class Library:
             known = self.records.current(user_id)
             fresh = [images.supersedes(known.get(r.image_id), r) for r in ready]
             ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
+            self._check_room(tx, ids)
             graph = self.graphs.for_update(tx)
             change = tx.upsert(model, ids, vectors if all(fresh) else _rows(vectors, fresh))
             if self._check_copies(tx, change, dict(zip(ids, _given(features, fresh), strict=True))):
@@ -139,6 +148,31 @@ class Library:
             self.graphs.update(tx, graph, change)
             self.records.record(user_id, [r for r, n in zip(ready, fresh, strict=True) if n], now)
             return _result(change, tx, stale=len(ready) - len(ids))
+
+    def check_room(self, user_id: str, image_id: str) -> None:
+        """LibraryFull when the user's library is full and ``image_id`` is not in it (the
+        upload route asks before it hands out an upload URL; the writer checks again)."""
+        validate_image_id(image_id)
+        limit = self.settings.max_images_per_user
+        if not self.store.exists(user_id) or self.stats(user_id).n_images < limit:
+            return
+        if image_id.encode("ascii") not in set(self.graphs.stored_ids(user_id).tolist()):
+            raise LibraryFull(
+                f"user {user_id!r} holds {limit} photos, the largest library this "
+                f"deployment holds: delete some before uploading more"
+            )
+
+    def _check_room(self, tx: Transaction, ids: Sequence[str]) -> None:
+        """LibraryFull when storing ``ids`` would take the user past the largest library
+        the deployment is sized for (an id already stored takes no more room)."""
+        stored = tx.snapshot.ids if tx.snapshot is not None else np.zeros(0, "S1")
+        new = len(set(ids)) - int(np.isin(encode_ids(list(set(ids))), stored).sum())
+        limit = self.settings.max_images_per_user
+        if new and len(stored) + new > limit:
+            raise LibraryFull(
+                f"user {tx.user_id!r} has {len(stored)} photos; {new} more would pass the "
+                f"largest library this deployment holds ({limit} photos)"
+            )
 
     def _check_copies(
         self, tx: Transaction, change: Change, features: dict[str, bytes | None]

@@ -32,7 +32,8 @@ def create_upload(
     bucket: BucketDep,
     response: Response,
 ) -> UploadTicket:
-    """A presigned PUT for one photo; the photo is pending from now until it is embedded."""
+    """A presigned PUT for one photo; the photo is pending from now until it is embedded
+    (409 library_full when the user holds the largest library the deployment is sized for)."""
     if bucket is None:
         raise UploadsNotConfigured("uploads are not configured here (PHOTOCLUSTER_BUCKET)")
     key = upload_key(settings.upload_prefix, user_id, upload.filename, upload.content_type)
@@ -40,6 +41,7 @@ def create_upload(
         limit = settings.image_max_bytes
         raise ImageTooLarge(f"{upload.size:,} bytes is over the limit of {limit:,} bytes")
     image_id = image_id_for_filename(key.rsplit("/", 1)[1])
+    library.check_room(user_id, image_id)
     presigned = bucket.presign_upload(key, upload.content_type.lower(), upload.size)
     now = time.time()
     expires = presigned.expires_at.timestamp() + settings.pending_grace_s
