@@ -79,3 +79,40 @@ def test_the_record_of_an_upload_url_never_used_is_hidden_once_it_expires() -> N
     pending = rec("a", "pending", expires=100.0)
     assert pending.visible(99.0) and not pending.visible(101.0)
     assert not rec("a", "deleted").visible(0.0)
+
+
+def test_a_process_that_parsed_nothing_finds_the_last_line_of_each_image_asked_for(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "u.pci"
+    path.write_bytes(
+        rec("a", "pending").to_line()
+        + rec("ab").to_line()  # an id that starts like another
+        + rec("a", "failed", error=ImageError("invalid_image", "x")).to_line()
+        + rec("b").to_line()
+        + b'{"image_id":"a","status":"ready","crea'  # a torn line: not a record
+    )
+    cold = CatalogFiles(fsync=False)
+    found = cold.latest(path, ["a", "b", "c"])
+    assert {k: r.status for k, r in found.items()} == {"a": "failed", "b": "ready"}
+    assert cold.memory.get(("catalog", path)) is None  # nothing was parsed whole
+    assert found["a"] == CatalogFiles().records(path)["a"]
+
+
+def test_a_damaged_last_line_of_an_image_gives_the_one_before(tmp_path: Path) -> None:
+    path = tmp_path / "u.pci"
+    path.write_bytes(rec("a", "pending").to_line() + b'{"image_id":"a",oops\n')
+    assert CatalogFiles().latest(path, ["a"])["a"].status == "pending"
+
+
+def test_a_process_that_parsed_nothing_checks_compaction_by_counting_lines(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "u.pci"
+    now = 1_000_000.0
+    path.write_bytes(b"".join(rec(f"i{i}", updated=now).to_line() for i in range(100)) * 2)
+    cold = CatalogFiles(fsync=False)
+    cold.compact_if_due(path, now, images=101)  # fewer lines than twice the photos: skipped
+    assert path.read_bytes().count(b"\n") == 200 and cold.memory.get(("catalog", path)) is None
+    CatalogFiles(fsync=False).compact_if_due(path, now, images=90)  # counted, parsed: due
+    assert path.read_bytes().count(b"\n") == 100

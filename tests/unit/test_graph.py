@@ -21,6 +21,7 @@ from photocluster.clustering.graph import (
     update_graph,
 )
 from photocluster.clustering.graph_file import load_graph, save_graph
+from photocluster.clustering.linkage import components
 from photocluster.clustering.tiers import cluster_graph, groups_from_labels
 from photocluster.ids import encode_ids
 from tests.helpers.data import grouped_vectors
@@ -150,6 +151,12 @@ def test_higher_tiers_nest_inside_lower_ones(seed: int, method: str) -> None:
             assert any(set(group) <= set(other) for other in looser.groups)
 
 
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two labellings put the same rows together (whatever the label numbers)."""
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -175,6 +182,7 @@ def test_incremental_updates_equal_a_rebuild(seed: int, steps: list[tuple[int, i
         ids = encode_ids([pool_ids[r] for r in current])
         graph = update_graph(graph, ids, pool[current], kept, len(new_rows))
         rebuilt = build_graph(ids, pool[current], params)
+        assert same_partition(graph.components, components(len(ids), graph.edge_u, graph.edge_v))
         for threshold in (0.5, 0.75, 0.9):
             for method in ("complete", "average", "single"):
                 assert graph_groups(graph, threshold, method) == graph_groups(

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from photocluster.clustering.graph import GraphParams, build_graph
 from photocluster.clustering.graph_file import load_graph
@@ -15,6 +17,7 @@ from photocluster.clustering.similarity import similar
 from photocluster.clustering.tiers import cluster_graph
 from photocluster.ids import encode_ids
 from photocluster.library import Library
+from photocluster.store import snapshot as snapshot_module
 from photocluster.store import vectors as mapped_vectors
 from tests.helpers.data import grouped_vectors
 from tests.helpers.graph_files import write_format_2
@@ -143,3 +146,32 @@ def test_one_pass_over_the_mapped_file_scores_every_live_record(
             found = mapped.similarities(query, loaded.positions)
     assert np.array_equal(query, loaded.vectors[4])
     assert found == pytest.approx(np.clip(loaded.vectors @ loaded.vectors[4], 0, 1), abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(names=st.lists(st.sampled_from(["a", "b", "c", "img-1", "img-10", "x" * 128]), max_size=30))
+def test_each_ids_last_record_is_found_by_hashes_as_by_sorting(names: list[str]) -> None:
+    ids = encode_ids(names)
+    expected = np.zeros(len(ids), dtype=bool)
+    if len(ids):
+        _, first_from_end = np.unique(ids[::-1], return_index=True)
+        expected[len(ids) - 1 - first_from_end] = True
+    assert np.array_equal(snapshot_module._last_of_each(ids), expected)
+    with pytest.MonkeyPatch.context() as patch:  # every hash the same: collisions, resolved
+        patch.setattr(snapshot_module, "_MIX", np.zeros(16, dtype=np.uint64))
+        assert np.array_equal(snapshot_module._last_of_each(ids), expected)
+
+
+def test_a_writer_reads_the_ids_and_leaves_the_vectors_in_the_file(
+    library: Library, filled: Filled
+) -> None:
+    """A write's snapshot maps the file: its memory is the ids, not the vectors."""
+    _, vectors = filled
+    with library.store.transaction("u1") as tx:
+        snapshot = tx.snapshot
+        assert snapshot is not None and isinstance(snapshot.rows, mapped_vectors.MappedRows)
+        assert snapshot.nbytes == snapshot.ids.nbytes + snapshot.positions.nbytes
+        assert np.allclose(snapshot.vectors, vectors, atol=1e-6)
+        first = snapshot.rows.dot(snapshot.rows.take(np.array([0, 5])))
+        assert first is snapshot.rows.dot(snapshot.rows.take(np.array([0, 5])))  # one pass
+        assert np.allclose(first, vectors[[0, 5]] @ vectors.T, atol=1e-5)

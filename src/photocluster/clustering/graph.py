@@ -48,10 +48,13 @@ from photocluster.clustering.linkage import (
     link_component,
 )
 from photocluster.ids import ID_DTYPE, IdArray
+from photocluster.store.vectors import Rows, as_rows
 
-_BLOCK_ROWS = 1024  # rows of the similarity product computed at once
+_BLOCK_ROWS = 512  # rows of the similarity product computed at once (100,000 rows: 205 MB)
+
 _NO_LOWS: npt.NDArray[np.float32] = np.zeros(0, np.float32)
 _NO_POSITIONS: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+_NO_LABELS: npt.NDArray[np.int32] = np.zeros(0, np.int32)
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
@@ -93,6 +96,10 @@ class NeighbourGraph:
     #: reads map the rows they need instead of loading the user (empty: not known)
     positions: npt.NDArray[np.int64] = field(default_factory=lambda: _NO_POSITIONS)
     inode: int = -1
+    #: each row's connected component of the edges (empty: not known, e.g. loaded for
+    #: clustering only); a write that only appends joins components instead of finding
+    #: them again over every edge
+    components: IntArray = field(default_factory=lambda: _NO_LABELS)
     generation: int = -1
     model: str = ""
     has_edges: bool = True  # False when loaded for clustering only (edges skipped)
@@ -149,7 +156,7 @@ Pairs = tuple[IndexArray, IndexArray]
 
 def build_graph(
     ids: IdArray,
-    vectors: FloatArray,
+    vectors: Rows | FloatArray,
     params: GraphParams,
     copies: Pairs | None = None,
     scenes: Pairs | None = None,
@@ -157,7 +164,8 @@ def build_graph(
     """The graph of ``vectors`` (unit rows, store order) from scratch; ``copies`` and
     ``scenes``: the rows of pairs the geometric check accepted, by what they are."""
     empty = empty_graph(params)
-    return update_graph(empty, ids, vectors, np.zeros(0, dtype=bool), len(ids), copies, scenes)
+    rows = as_rows(vectors)
+    return update_graph(empty, ids, rows, np.zeros(0, dtype=bool), len(ids), copies, scenes)
 
 
 def stamp(
@@ -177,7 +185,7 @@ def stamp(
 def update_graph(
     old: NeighbourGraph,
     ids: IdArray,
-    vectors: FloatArray,
+    vectors: Rows | FloatArray,
     kept: BoolArray,
     appended: int,
     copies: Pairs | None = None,
@@ -188,16 +196,16 @@ def update_graph(
     ``ids``/``vectors`` are the new rows: ``old.ids[kept]`` followed by the appended ones;
     ``copies`` and ``scenes``, every pair of them the geometric check accepted (new row
     numbers; those between kept rows are already edges of ``old``). Only new images are
-    compared with the rest, and only the components that gained or lost an image are
-    linked again; the others keep their merges. Every component is linked again when
-    ``old`` predates average linkage (its edges are kept).
+    compared with the rest, only the components that gained or lost an image are linked
+    again (all of them when ``old`` predates average linkage); the others keep their merges.
     """
     n_kept = _check_update(old, ids, kept, appended)
+    vectors = as_rows(vectors)
     remap = np.full(old.n, -1, dtype=np.int64)
     remap[kept] = np.arange(n_kept)
     pairs = _verified(copies, scenes, old.params)
-    edges, capped = _updated_edges(old, vectors, kept, remap, pairs)
-    labels = components(len(ids), edges[0], edges[1])
+    edges, capped, n_old = _updated_edges(old, vectors, kept, remap, pairs)
+    labels = _labels_after(old, kept, edges, n_old, len(ids))
     dirty = _dirty_components(old, kept, labels, n_kept)
     merges, exact_from = _clean_merges(old, remap, labels, dirty)
     for members in _dirty_members(labels, dirty):
@@ -222,12 +230,27 @@ def update_graph(
         exact_from=float(exact_from),
         capped=old.capped or capped,
         average_low=low.astype(np.float32),
+        components=labels,
     )
+
+
+def _labels_after(
+    old: NeighbourGraph, kept: BoolArray, edges: Edges, n_old: int, n: int
+) -> npt.NDArray[np.int32]:
+    """Each row's component after the write: when it only appended (and ``old`` knows its
+    components), the old components joined by the new rows' edges (``edges`` after the
+    first ``n_old``), in O(components + new edges); else found again over every edge."""
+    if not kept.all() or len(old.components) != old.n:
+        return components(n, edges[0], edges[1])
+    known = int(old.components.max()) + 1 if old.n else 0
+    node = np.concatenate([old.components, known + np.arange(n - old.n, dtype=np.int32)])
+    new_u, new_v = node[edges[0][n_old:]], node[edges[1][n_old:]]
+    return np.asarray(components(known + n - old.n, new_u, new_v)[node], dtype=np.int32)
 
 
 def relink(
     graph: NeighbourGraph,
-    vectors: FloatArray,
+    vectors: Rows | FloatArray,
     copies: Pairs | None = None,
     scenes: Pairs | None = None,
 ) -> NeighbourGraph:
@@ -265,17 +288,24 @@ def _check_update(old: NeighbourGraph, ids: IdArray, kept: BoolArray, appended: 
 
 
 def _updated_edges(
-    old: NeighbourGraph, vectors: FloatArray, kept: BoolArray, remap: IndexArray, copies: Copies
-) -> tuple[Edges, bool]:
-    """Old edges between kept rows (renumbered), then the new rows' edges, copies raised."""
+    old: NeighbourGraph, vectors: Rows, kept: BoolArray, remap: IndexArray, copies: Copies
+) -> tuple[Edges, bool, int]:
+    """Old edges between kept rows (renumbered), then the new rows' edges, copies raised;
+    whether a row's neighbours were capped, and how many of the edges are old."""
     n_kept = int(kept.sum())
-    keep_edge = kept[old.edge_u] & kept[old.edge_v] if old.n else np.zeros(0, dtype=bool)
     found_u, found_v, found_s, capped = _new_edges(vectors, n_kept, old.params)
     new_u, new_v, new_s = _with_copies((found_u, found_v, found_s), copies, n_kept, len(vectors))
-    edge_u = np.concatenate([remap[old.edge_u[keep_edge]], new_u]).astype(np.int32)
-    edge_v = np.concatenate([remap[old.edge_v[keep_edge]], new_v]).astype(np.int32)
-    edge_s = np.concatenate([old.edge_s[keep_edge], new_s]).astype(np.float32)
-    return (edge_u, edge_v, edge_s), capped
+    if kept.all():  # nothing removed: the old edges stand as they are
+        old_u, old_v, old_s = old.edge_u, old.edge_v, old.edge_s
+    else:
+        keep_edge = kept[old.edge_u] & kept[old.edge_v]
+        old_u = remap[old.edge_u[keep_edge]].astype(np.int32)
+        old_v = remap[old.edge_v[keep_edge]].astype(np.int32)
+        old_s = old.edge_s[keep_edge]
+    edge_u = np.concatenate([old_u, new_u.astype(np.int32)]).astype(np.int32)
+    edge_v = np.concatenate([old_v, new_v.astype(np.int32)]).astype(np.int32)
+    edge_s = np.concatenate([old_s, new_s]).astype(np.float32)
+    return (edge_u, edge_v, edge_s), capped, len(old_u)
 
 
 def verified_edges(copies: Pairs | None, scenes: Pairs | None, params: GraphParams) -> Edges:
@@ -333,7 +363,8 @@ def _dirty_components(
     dirty = np.zeros(n_labels, dtype=bool)
     dirty[labels[n_kept:]] = True
     if old.n and not kept.all():
-        old_labels = components(old.n, old.edge_u, old.edge_v)
+        known = len(old.components) == old.n
+        old_labels = old.components if known else components(old.n, old.edge_u, old.edge_v)
         lost = np.zeros(int(old_labels.max()) + 1, dtype=bool)
         lost[old_labels[~kept]] = True
         dirty[labels[:n_kept][lost[old_labels[kept]]]] = True
@@ -387,14 +418,15 @@ def _dirty_members(labels: npt.NDArray[np.int32], dirty: BoolArray) -> list[Inde
 
 
 def _new_edges(
-    vectors: FloatArray, start: int, params: GraphParams
+    vectors: Rows, start: int, params: GraphParams
 ) -> tuple[IndexArray, IndexArray, FloatArray, bool]:
     """Edges (earlier j, new i, s) for rows i >= start against every row j < i."""
     us, vs, ss = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     capped = False
     for lo in range(start, len(vectors), _BLOCK_ROWS):
         hi = min(lo + _BLOCK_ROWS, len(vectors))
-        sims = vectors[lo:hi] @ vectors[:hi].T  # (b, hi): only columns j < i matter
+        # (b, hi): only columns j < i matter
+        sims = vectors.dot(vectors.take(np.arange(lo, hi)), upto=hi)
         rows, cols = np.nonzero(sims >= params.floor)
         earlier = cols < rows + lo
         rows, cols = rows[earlier], cols[earlier]

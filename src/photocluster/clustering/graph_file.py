@@ -8,8 +8,9 @@ Format 2 added the average-linkage merges. A format-1 file still loads, without 
 (``has_average`` False): complete and single linkage are served from it as it is, and the
 next write or average-linkage query links its components again (its edges are kept).
 Format 3 added each average merge's lowest pair (group scores a read never computes), the
-store positions of the rows and the store file's inode (reads map the rows they need); an
-older file loads without them, its groups' scores computed for the page that shows them.
+store positions of the rows and the store file's inode (reads map the rows they need), and
+each row's component (a write that appends joins components); an older file loads without
+them, its groups' scores computed for the page that shows them.
 
 :func:`read_header` reads the header alone: the counts a stats answer needs, no arrays.
 """
@@ -32,7 +33,7 @@ GRAPH_MAGIC = b"PCGRAPH3"
 _VERSIONS = {b"PCGRAPH1": 1, b"PCGRAPH2": 2, GRAPH_MAGIC: 3}
 
 _AVERAGE_ARRAYS = ("average_u", "average_v", "average_s")
-_V3_ARRAYS = ("average_low", "positions")
+_V3_ARRAYS = ("average_low", "positions", "components")
 _ARRAYS = (
     "ids",
     "edge_u",
@@ -44,9 +45,15 @@ _ARRAYS = (
     *_AVERAGE_ARRAYS,
     *_V3_ARRAYS,
 )
-_CLUSTER_ARRAYS = ("ids", "merge_u", "merge_v", "merge_s", *_AVERAGE_ARRAYS, *_V3_ARRAYS)
-#: The arrays each older format lacks, by the version that added them.
-_ADDED_IN = {name: 2 for name in _AVERAGE_ARRAYS} | {name: 3 for name in _V3_ARRAYS}
+_CLUSTER_ARRAYS = (
+    "ids",
+    "merge_u",
+    "merge_v",
+    "merge_s",
+    *_AVERAGE_ARRAYS,
+    "average_low",
+    "positions",
+)
 _DTYPES = {"average_u": np.int32, "average_v": np.int32, "average_s": np.float32}
 
 
@@ -105,7 +112,7 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
     with handle:
         version, size, header = _read_header(handle, path)
         wanted = _CLUSTER_ARRAYS if for_clusters_only else _ARRAYS
-        stored = tuple(n for n in _ARRAYS if _ADDED_IN.get(n, 1) <= version)
+        stored = tuple(n for n in _ARRAYS if n in header["sections"])
         arrays = {
             name: _read_section(handle, header["sections"][name], 16 + size, name, wanted, path)
             for name in stored
@@ -113,6 +120,7 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
     for name, dtype in _DTYPES.items():
         arrays.setdefault(name, np.zeros(0, dtype=dtype))
     arrays.setdefault("positions", np.zeros(0, dtype=np.int64))
+    arrays.setdefault("components", np.zeros(0, dtype=np.int32))
     # a file without the lows: NaN, the groups' scores are computed where shown
     arrays.setdefault("average_low", np.full(len(arrays["average_s"]), np.nan, np.float32))
     return NeighbourGraph(

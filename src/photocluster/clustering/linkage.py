@@ -28,6 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from photocluster.clustering.copies import COPY_SIMILARITY, SCENE_SIMILARITY, raised
+from photocluster.store.vectors import Rows
 
 IntArray = npt.NDArray[np.int32]
 IndexArray = npt.NDArray[np.int64]
@@ -134,7 +135,7 @@ def no_linked() -> Linked:
 
 def link_component(
     members: IndexArray,
-    vectors: FloatArray,
+    vectors: Rows,
     edges: Edges,
     linkage_max: int,
     level: float,
@@ -152,15 +153,16 @@ def link_component(
     if len(members) > linkage_max:
         return _link_in_parts(members, vectors, edges, linkage_max, level, copies)
     if len(members) == 2:
-        pair = _link_pair(members, vectors, level, copies)
-        low = np.clip(vectors[members[0]] @ vectors[members[1]], 0.0, 1.0)
+        two = vectors.take(members)
+        pair = _link_pair(members, two, level, copies)
+        low = np.clip(two[0] @ two[1], 0.0, 1.0)
         return Linked(pair, pair, np.full(len(pair[2]), low, np.float32)), level
     return _dense_linkage(members, vectors, level, copies), level
 
 
 def _link_in_parts(
     members: IndexArray,
-    vectors: FloatArray,
+    vectors: Rows,
     edges: Edges,
     linkage_max: int,
     level: float,
@@ -187,8 +189,9 @@ def _parts_above(members: IndexArray, n_rows: int, edges: Edges, level: float) -
     return [members[sub == label] for label in np.unique(sub)]
 
 
-def _link_pair(members: IndexArray, vectors: FloatArray, level: float, copies: Copies) -> Merges:
-    pair_sim = float(vectors[members[0]] @ vectors[members[1]])
+def _link_pair(members: IndexArray, two: FloatArray, level: float, copies: Copies) -> Merges:
+    """The merge of a component of two rows (``two``: their vectors)."""
+    pair_sim = float(two[0] @ two[1])
     if len(copies.u):
         pair_sim = max(pair_sim, copies.similarity)
     elif len(copies.scene_u):
@@ -198,11 +201,9 @@ def _link_pair(members: IndexArray, vectors: FloatArray, level: float, copies: C
     return members[:1], members[1:], np.array([pair_sim], dtype=np.float32)
 
 
-def _dense_linkage(
-    members: IndexArray, vectors: FloatArray, level: float, copies: Copies
-) -> Linked:
+def _dense_linkage(members: IndexArray, vectors: Rows, level: float, copies: Copies) -> Linked:
     """Both dendrograms of one component from one product of its vectors."""
-    sub_vectors = vectors[members]
+    sub_vectors = vectors.take(members)
     square = np.clip(sub_vectors @ sub_vectors.T, -1.0, 1.0)
     plain = square  # a group's score is its vectors' (copies raise what links, not scores)
     if not copies.empty:

@@ -40,6 +40,7 @@ from photocluster.errors import StoreCorrupt
 from photocluster.ids import IdArray, decode_ids, positions
 from photocluster.store import Store
 from photocluster.store.files import write_file
+from photocluster.store.vectors import Rows
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class UserCopies:
         self,
         user_id: str,
         ids: IdArray,
-        vectors: npt.NDArray[np.float32],
+        vectors: Rows,
         appended: int,
         features: Mapping[str, bytes | None],
     ) -> bool:
@@ -166,7 +167,7 @@ class UserCopies:
         self,
         user_id: str,
         names: list[str],
-        vectors: npt.NDArray[np.float32],
+        vectors: Rows,
         rows: list[int],
         features: Mapping[str, bytes | None],
     ) -> Verified:
@@ -174,13 +175,16 @@ class UserCopies:
         checking[rows] = True
         loaded: dict[int, Features | None] = {}
         found: dict[str, set[Pair]] = {COPY: set(), SCENE: set()}
-        for row in rows:
-            mine = self._features(user_id, names[row], features, loaded, row)
-            if mine is None:
-                continue
+        featured = [r for r in rows if self._features(user_id, names[r], features, loaded, r)]
+        if not featured:  # no photo to check (an import): no pass over the others
+            return Verified(frozenset(), frozenset())
+        similarities = vectors.dot(vectors.take(np.array(featured, dtype=np.int64)))  # one pass
+        for row, sims in zip(featured, similarities, strict=True):
+            mine = loaded[row]
+            assert mine is not None
             later = checking.copy()
             later[: row + 1] = False  # a pair of two checked photos is checked once
-            for other in candidates(vectors, row, later):
+            for other in candidates(sims, row, later):
                 theirs = self._features(user_id, names[other], features, loaded, int(other))
                 kind = relation(mine, theirs) if theirs is not None else None
                 if kind is not None:
@@ -243,14 +247,13 @@ def _rows(ids: IdArray, pairs: frozenset[Pair]) -> Pairs:
 
 
 def candidates(
-    vectors: npt.NDArray[np.float32],
+    sims: npt.NDArray[np.float32],
     row: int,
     skip: npt.NDArray[np.bool_] | None = None,
     limit: int = CANDIDATES,
 ) -> npt.NDArray[np.int64]:
-    """The other rows most similar to ``row`` (cosine >= the floor, not in ``skip``), at
-    most ``limit``, most similar first."""
-    sims = vectors @ vectors[row]
+    """The other rows most similar to ``row`` (``sims``: every row's cosine with it; cosine
+    >= the floor, not in ``skip``), at most ``limit``, most similar first."""
     eligible = sims >= CANDIDATE_FLOOR
     eligible[row] = False
     if skip is not None:

@@ -66,7 +66,7 @@ class UserGraphs:
         """The graph of the stored rows from scratch, with the user's copies and scenes."""
         pairs = self.copies.rows(user_id, snapshot.ids)
         params = self.params(snapshot.model, floor)
-        return build_graph(snapshot.ids, snapshot.vectors, params, pairs.copies, pairs.scenes)
+        return build_graph(snapshot.ids, snapshot.rows, params, pairs.copies, pairs.scenes)
 
     def path(self, user_id: str) -> Path:
         return self.store.paths(user_id).graph
@@ -118,7 +118,7 @@ class UserGraphs:
             new = update_graph(
                 graph,
                 snapshot.ids,
-                snapshot.vectors,
+                snapshot.rows,
                 change.kept,
                 change.appended,
                 pairs.copies,
@@ -203,7 +203,7 @@ class UserGraphs:
                 if graph is not None:
                     log.info("user %s: graph predates average linkage; relinking it", user_id)
                     pairs = self.copies.rows(user_id, snapshot.ids)
-                    relinked = relink(graph, snapshot.vectors, pairs.copies, pairs.scenes)
+                    relinked = relink(graph, snapshot.rows, pairs.copies, pairs.scenes)
                     return self.save(tx, relinked)
                 log.warning("user %s: graph stale (a writer died?); rebuilding it", user_id)
                 return self.save(tx, self.build(user_id, snapshot))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,11 @@ class UserImages:
         read-only: the cache's own."""
         return self.files.read(self.path(user_id))[1]
 
+    def latest(self, user_id: str, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
+        """The latest record of each of these images the catalog knows (no full parse in
+        a process that has not parsed it yet: a write, one image's status)."""
+        return self.files.latest(self.path(user_id), image_ids)
+
     def version(self, user_id: str, now: float) -> tuple[object, int]:
         """What changes whenever the listing may: the file's version, and how many upload
         URLs never used have expired by ``now`` (their records stop showing)."""
@@ -51,10 +56,12 @@ class UserImages:
         )
         return version, expired
 
-    def record(self, user_id: str, records: Sequence[ImageRecord], now: float) -> list[bool]:
+    def record(
+        self, user_id: str, records: Sequence[ImageRecord], now: float, stored: int = 0
+    ) -> list[bool]:
         """Append what is news, in the caller's transaction (it holds the user's lock);
         returns, per record, whether it was news (False: about an older object)."""
-        known = self.current(user_id)
+        known = self.latest(user_id, [r.image_id for r in records])
         latest: dict[str, ImageRecord] = {}  # this call's own records, over the file's
         news, lines = [], []
         for record in records:
@@ -67,7 +74,7 @@ class UserImages:
                 latest[record.image_id] = full
         path = self.path(user_id)
         self.files.append(path, lines)
-        self.files.compact_if_due(path, now)
+        self.files.compact_if_due(path, now, stored)
         return news
 
     def listing(self, user_id: str, now: float) -> list[ImageRecord]:

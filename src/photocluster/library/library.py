@@ -120,12 +120,14 @@ class Library:
         keys: Sequence[str | None] | None = None,
         modified: Sequence[float | None] | None = None,
         features: Sequence[bytes | None] | None = None,
+        graph: bool = True,
     ) -> WriteResult:
         """Upsert embeddings, bring the graph up to date, record the images as ready
         (idempotent). ``keys`` and ``modified`` (S3 LastModified) say which object each
         vector came from; a vector of an object already superseded or deleted is ignored.
         ``features``: each photo's packed ORB features for the geometric check (None: its
-        vector alone groups it)."""
+        vector alone groups it). ``graph=False`` leaves the graph stale (a bulk import
+        builds it once at the end: :mod:`photocluster.library.bulk`)."""
         now = time.time()
         ready = [
             ImageRecord(image_id, "ready", key, None, now, now, None, mod)
@@ -137,16 +139,18 @@ class Library:
             )
         ]
         with self.store.transaction(user_id) as tx:
-            known = self.records.current(user_id)
+            known = self.records.latest(user_id, image_ids)
             fresh = [images.supersedes(known.get(r.image_id), r) for r in ready]
             ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
-            self._check_room(tx, ids)
-            graph = self.graphs.for_update(tx)
-            change = tx.upsert(model, ids, vectors if all(fresh) else _rows(vectors, fresh))
+            current = self.graphs.for_update(tx) if graph else None
+            rows = vectors if all(fresh) else _rows(vectors, fresh)
+            change = tx.upsert(model, ids, rows, self.settings.max_images_per_user)
             if self._check_copies(tx, change, dict(zip(ids, _given(features, fresh), strict=True))):
-                graph = None  # copies found for photos already stored: the graph is rebuilt
-            self.graphs.update(tx, graph, change)
-            self.records.record(user_id, [r for r, n in zip(ready, fresh, strict=True) if n], now)
+                current = None  # copies found for photos already stored: the graph is rebuilt
+            if graph:
+                self.graphs.update(tx, current, change)
+            news = [r for r, n in zip(ready, fresh, strict=True) if n]
+            self.records.record(user_id, news, now, _stored(tx))
             return _result(change, tx, stale=len(ready) - len(ids))
 
     def check_room(self, user_id: str, image_id: str) -> None:
@@ -162,17 +166,19 @@ class Library:
                 f"deployment holds: delete some before uploading more"
             )
 
-    def _check_room(self, tx: Transaction, ids: Sequence[str]) -> None:
-        """LibraryFull when storing ``ids`` would take the user past the largest library
-        the deployment is sized for (an id already stored takes no more room)."""
-        stored = tx.snapshot.ids if tx.snapshot is not None else np.zeros(0, "S1")
-        new = len(set(ids)) - int(np.isin(encode_ids(list(set(ids))), stored).sum())
+    def check_room_for(self, user_id: str, image_ids: Sequence[str]) -> None:
+        """LibraryFull when these photos would take the user past the largest library (those
+        it holds already take no more room): before a bulk import writes anything."""
         limit = self.settings.max_images_per_user
-        if new and len(stored) + new > limit:
-            raise LibraryFull(
-                f"user {tx.user_id!r} has {len(stored)} photos; {new} more would pass the "
-                f"largest library this deployment holds ({limit} photos)"
-            )
+        with self.store.transaction(user_id) as tx:
+            stored = tx.snapshot.ids if tx.snapshot is not None else np.zeros(0, "S1")
+            wanted = np.unique(encode_ids(list(image_ids)))
+            new = len(wanted) - int(np.isin(wanted, stored).sum())
+            if new and len(stored) + new > limit:
+                raise LibraryFull(
+                    f"user {user_id!r} has {len(stored)} photos; {new} more would pass the "
+                    f"largest library this deployment holds ({limit} photos)"
+                )
 
     def _check_copies(
         self, tx: Transaction, change: Change, features: dict[str, bytes | None]
@@ -183,7 +189,7 @@ class Library:
         if snapshot is None:
             return False
         return self.copies.after_upsert(
-            tx.user_id, snapshot.ids, snapshot.vectors, change.appended, features
+            tx.user_id, snapshot.ids, snapshot.rows, change.appended, features
         )
 
     def delete(
@@ -206,7 +212,7 @@ class Library:
             change = _missing(image_ids) if tx.snapshot is None else tx.delete(image_ids)
             self.copies.forget(user_id, image_ids)
             self.graphs.update(tx, graph, change)
-            known = self.records.current(user_id)
+            known = self.records.latest(user_id, image_ids)
             stored = set(tx.snapshot.id_list()) if tx.snapshot is not None else set()
             tombstones = [
                 ImageRecord(
@@ -215,7 +221,7 @@ class Library:
                 for i in dict.fromkeys(image_ids)
                 if i in known or i in stored or i in modified
             ]
-            self.records.record(user_id, tombstones, now)
+            self.records.record(user_id, tombstones, now, _stored(tx))
             self.decisions.forget(user_id, image_ids)
             return _result(change, tx)
 
@@ -229,8 +235,8 @@ class Library:
             validate_image_id(record.image_id)
             if record.status not in ("pending", "failed"):
                 raise ValueError(f"only pending and failed are recorded directly: {record}")
-        with self.store.transaction(user_id):
-            return self.records.record(user_id, records, time.time())
+        with self.store.transaction(user_id) as tx:
+            return self.records.record(user_id, records, time.time(), _stored(tx))
 
     def reindex(self, user_id: str) -> NeighbourGraph:
         """Rebuild the user's graph from the store."""
@@ -248,7 +254,7 @@ class Library:
         with self.store.transaction(user_id) as tx:
             stored = set(tx.snapshot.id_list()) if tx.snapshot is not None else set()
             now = time.time()
-            known = self.records.current(user_id)
+            known = self.records.latest(user_id, image_ids)
             unknown = sorted(
                 i
                 for i in set(image_ids)
@@ -509,7 +515,7 @@ class Library:
         """One image's record (UnknownImage when none is shown)."""
         validate_image_id(image_id)
         now = time.time()
-        record = self.records.current(user_id).get(image_id)
+        record = self.records.latest(user_id, [image_id]).get(image_id)
         if record is not None and record.visible(now):
             return record
         stored = record is None and self.store.exists(user_id)
@@ -601,6 +607,10 @@ def _given(features: Sequence[bytes | None] | None, fresh: list[bool]) -> list[b
     if features is None:
         return [None] * sum(fresh)
     return [f for f, news in zip(features, fresh, strict=True) if news]
+
+
+def _stored(tx: Transaction) -> int:
+    return tx.snapshot.n if tx.snapshot is not None else 0
 
 
 def _missing(image_ids: Sequence[str]) -> Change:

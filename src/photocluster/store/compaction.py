@@ -16,6 +16,7 @@ import numpy as np
 from photocluster.store.files import replace_with, temp_path, write_all
 from photocluster.store.format import HEADER_SIZE, live_records
 from photocluster.store.snapshot import Snapshot
+from photocluster.store.vectors import BLOCK_RECORDS, MappedRows
 
 
 def needs_compaction(snapshot: Snapshot, ratio: float, min_dead: int) -> bool:
@@ -37,8 +38,14 @@ def write_compacted(snapshot: Snapshot, path: Path) -> tuple[int, Snapshot]:
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         write_all(fd, header.encode(), 0)
-        records = live_records(snapshot.ids, snapshot.vectors, header.dim, header.dtype)
-        write_all(fd, records, HEADER_SIZE)
+        offset = HEADER_SIZE
+        for start in range(0, snapshot.n, BLOCK_RECORDS):  # memory: one block, not the user
+            block = np.arange(start, min(start + BLOCK_RECORDS, snapshot.n))
+            records = live_records(
+                snapshot.ids[block], snapshot.rows.take(block), header.dim, header.dtype
+            )
+            write_all(fd, records, offset)
+            offset += len(records)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -46,11 +53,12 @@ def write_compacted(snapshot: Snapshot, path: Path) -> tuple[int, Snapshot]:
         raise
     replace_with(tmp, path, fd, fsync=False)  # fsynced above, before the rename
     stat = os.fstat(fd)
+    positions = np.arange(snapshot.n, dtype=np.int64)
     compacted = replace(
         snapshot,
         header=header,
-        positions=np.arange(snapshot.n, dtype=np.int64),
-        _rows=None,
+        rows=MappedRows.of(fd, header, snapshot.n, positions),
+        positions=positions,
         n_records=snapshot.n,
         file_size=stat.st_size,
         inode=stat.st_ino,

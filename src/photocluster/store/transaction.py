@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from photocluster.errors import InvalidVector, ModelMismatch, StoreCorrupt, UnknownUser
+from photocluster.errors import (
+    InvalidVector,
+    LibraryFull,
+    ModelMismatch,
+    StoreCorrupt,
+    UnknownUser,
+)
 from photocluster.ids import ID_DTYPE, IdArray, encode_ids
 from photocluster.store.compaction import needs_compaction, write_compacted
 from photocluster.store.files import (
@@ -52,6 +58,7 @@ from photocluster.store.format import (
     tombstone_records,
 )
 from photocluster.store.snapshot import Change, PositionArray, Snapshot, SnapshotCache
+from photocluster.store.vectors import ArrayRows, MappedRows, Rows
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +105,7 @@ class Transaction:
         except FileNotFoundError:
             return
         try:
-            snapshot, needs_repair = self.cache.load(self.fd, self.user_id, self.path)
+            snapshot, needs_repair = self.cache.load(self.fd, self.user_id, self.path, True)
         except StoreCorrupt:
             self.close()
             raise
@@ -150,13 +157,20 @@ class Transaction:
 
     # -- operations
 
-    def upsert(self, model: str, ids: Sequence[str], vectors: npt.ArrayLike) -> Change:
-        """Insert new ids, replace changed ones, skip identical re-deliveries."""
+    def upsert(
+        self, model: str, ids: Sequence[str], vectors: npt.ArrayLike, max_rows: int | None = None
+    ) -> Change:
+        """Insert new ids, replace changed ones, skip identical re-deliveries; LibraryFull,
+        with nothing written, when the new ids would take the file past ``max_rows``."""
         encoded, vecs = self._validated(model, ids, vectors)
         if len(encoded) == 0:
             return self._noop()
+        n = self.snapshot.n if self.snapshot is not None else 0
+        if self.snapshot is None:
+            _check_room(self.user_id, 0, len(encoded), max_rows)  # before the file exists
         snap = self.snapshot if self.snapshot is not None else self._create(model, vecs.shape[1])
         plan = _plan_upsert(snap, encoded, vecs)
+        _check_room(self.user_id, n, plan.change.added, max_rows)
         if plan.change.appended:
             self._append(plan)
             self._maybe_compact()
@@ -190,11 +204,10 @@ class Transaction:
             replace(
                 snap,
                 ids=snap.ids[kept],
-                vectors=snap.vectors[kept],
+                rows=_kept_rows(snap.rows, kept),
                 positions=snap.positions[kept],
                 n_records=snap.n_records + len(found),
                 file_size=offset + len(found) * snap.header.record_size,
-                _rows=None,
             )
         )
         self._maybe_compact()
@@ -250,7 +263,7 @@ class Transaction:
         self._mark_dead(snap.positions[plan.replaced_rows])
         committed = self.snapshot
         assert committed is not None
-        self._refresh(_after_append(committed, plan, offset + len(plan.ids) * size))
+        self._refresh(_after_append(committed, plan, offset + len(plan.ids) * size, self.fd))
 
     # -- internals
 
@@ -281,7 +294,7 @@ class Transaction:
             user_id=self.user_id,
             header=header,
             ids=np.zeros(0, dtype=ID_DTYPE),
-            vectors=np.zeros((0, dim), dtype=np.float32),
+            rows=MappedRows.of(fd, header, 0, np.zeros(0, dtype=np.int64)),
             positions=np.zeros(0, dtype=np.int64),
             n_records=0,
             file_size=stat.st_size,
@@ -326,6 +339,14 @@ class Transaction:
             self.compact()
 
 
+def _check_room(user_id: str, n: int, added: int, max_rows: int | None) -> None:
+    if max_rows is not None and added and n + added > max_rows:
+        raise LibraryFull(
+            f"user {user_id!r} has {n} photos; {added} more would pass the largest library "
+            f"this deployment holds ({max_rows} photos)"
+        )
+
+
 def _plan_upsert(snap: Snapshot, ids: IdArray, vectors: FloatArray) -> _UpsertPlan:
     """New ids are appended, changed ones appended and their old rows superseded; a vector
     equal to the stored one (a duplicate delivery) changes nothing."""
@@ -334,7 +355,7 @@ def _plan_upsert(snap: Snapshot, ids: IdArray, vectors: FloatArray) -> _UpsertPl
     is_known = existing >= 0
     same = np.zeros(len(ids), dtype=bool)
     if is_known.any():
-        diff = np.abs(snap.vectors[existing[is_known]] - stored[is_known]).max(axis=1)
+        diff = np.abs(snap.rows.take(existing[is_known]) - stored[is_known]).max(axis=1)
         same[is_known] = diff <= UNCHANGED_ATOL[snap.header.dtype]
     write = ~same
     replaced_rows = existing[is_known & write]
@@ -350,28 +371,30 @@ def _plan_upsert(snap: Snapshot, ids: IdArray, vectors: FloatArray) -> _UpsertPl
     return _UpsertPlan(change, ids[write], stored[write], replaced_rows)
 
 
-def _after_append(snap: Snapshot, plan: _UpsertPlan, file_size: int) -> Snapshot:
-    """The snapshot once the plan's records are appended (in O(new rows) when none of the
-    old rows was superseded)."""
+def _after_append(snap: Snapshot, plan: _UpsertPlan, file_size: int, fd: int) -> Snapshot:
+    """The snapshot once the plan's records are appended: the file behind ``fd`` mapped
+    again (a writer never holds the user's vectors in memory, however it started)."""
     k = len(plan.ids)
-    positions = np.arange(snap.n_records, snap.n_records + k)
     kept = plan.change.kept
-    if kept.all():
-        ids, vectors, positions, rows = snap.appended(plan.ids, plan.vectors, positions)
-    else:
-        ids = np.concatenate([snap.ids[kept], plan.ids])
-        vectors = np.concatenate([snap.vectors[kept], plan.vectors])
-        positions = np.concatenate([snap.positions[kept], positions])
-        rows = None
+    ids = np.concatenate([snap.ids[kept], plan.ids])
+    positions = np.concatenate(
+        [snap.positions[kept], np.arange(snap.n_records, snap.n_records + k)]
+    )
     return replace(
         snap,
         ids=ids,
-        vectors=vectors,
+        rows=MappedRows.of(fd, snap.header, snap.n_records + k, positions),
         positions=positions,
         n_records=snap.n_records + k,
         file_size=file_size,
-        _rows=rows,
     )
+
+
+def _kept_rows(rows: Rows, kept: npt.NDArray[np.bool_]) -> Rows:
+    """The rows left once those not ``kept`` are gone (a mapped file's stay where they are)."""
+    if isinstance(rows, MappedRows):
+        return replace(rows, positions=rows.positions[kept])
+    return ArrayRows(rows.take(np.flatnonzero(kept)))
 
 
 def _positions_of(haystack: IdArray, needles: IdArray) -> npt.NDArray[np.int64]:

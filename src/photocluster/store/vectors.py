@@ -16,11 +16,13 @@ descriptor is open. The caller checks that the mapped file is the one its positi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import mmap
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -65,12 +67,7 @@ class MappedVectors:
         return np.asarray(np.clip(found[positions], 0.0, 1.0), dtype=np.float32)
 
     def _release(self, start: int, end: int) -> None:
-        """Hand the pages of records ``start`` to ``end`` back (the page cache keeps them)."""
-        if self._map is None:
-            return
-        size = self.records.dtype.itemsize
-        first = (HEADER_SIZE + start * size) // mmap.PAGESIZE * mmap.PAGESIZE
-        self._map.madvise(mmap.MADV_DONTNEED, first, HEADER_SIZE + end * size - first)
+        _release(self._map, self.records.dtype.itemsize, start, end)
 
 
 @contextlib.contextmanager
@@ -100,3 +97,120 @@ def mapped(path: Path) -> Iterator[MappedVectors]:
                 view.records, view._map = np.zeros(0, rdtype), None
     finally:
         os.close(fd)
+
+
+IndexArray = npt.NDArray[np.integer]
+
+
+class Rows(Protocol):
+    """A user's live vectors in store order, wherever they are kept: every row at once
+    never needs to be in memory (a writer's view of a 100,000-photo library)."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    def __len__(self) -> int: ...
+
+    def take(self, rows: IndexArray) -> FloatArray:
+        """The vectors of these rows (float32)."""
+        ...
+
+    def dot(self, queries: FloatArray, upto: int | None = None) -> FloatArray:
+        """Each query's product with every row (the first ``upto``): (queries, rows)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArrayRows:
+    """Rows held in memory (a loaded user, tests, the evaluation)."""
+
+    array: FloatArray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.array.shape[0], self.array.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def take(self, rows: IndexArray) -> FloatArray:
+        return self.array[rows]
+
+    def dot(self, queries: FloatArray, upto: int | None = None) -> FloatArray:
+        return np.asarray(queries @ self.array[:upto].T, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class MappedRows:
+    """Rows read from the mapped store file when asked: ``positions`` are the live rows'
+    record numbers. The map (a copy of the descriptor, mmap's own) lives as long as an
+    array views it; a pass hands each block's pages back once it is done."""
+
+    records: np.ndarray
+    positions: PositionArray
+    area: mmap.mmap | None
+    #: the last full product (a write's graph update and copy check ask for the same one)
+    _last: dict[bytes, FloatArray] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, fd: int, header: Header, count: int, positions: PositionArray) -> MappedRows:
+        """The ``positions`` of the first ``count`` records of the file behind ``fd``."""
+        rdtype = record_dtype(header.dim, header.dtype)
+        if count == 0:
+            return cls(np.zeros(0, rdtype), positions, None)
+        area = mmap.mmap(fd, HEADER_SIZE + count * rdtype.itemsize, prot=mmap.PROT_READ)
+        records = np.frombuffer(area, dtype=rdtype, count=count, offset=HEADER_SIZE)
+        return cls(records, positions, area)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.positions), int(self.records.dtype["vector"].shape[0])
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def take(self, rows: IndexArray) -> FloatArray:
+        return np.asarray(self.records["vector"][self.positions[rows]], dtype=np.float32)
+
+    def dot(self, queries: FloatArray, upto: int | None = None) -> FloatArray:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if upto is not None and upto < len(self.positions):
+            return self._pass(queries, upto)
+        key = hashlib.blake2b(queries.tobytes(), digest_size=16).digest()
+        if key not in self._last:
+            self._last.clear()
+            self._last[key] = self._pass(queries, None)
+            self._last[key].flags.writeable = False  # shared by its callers
+        return self._last[key]
+
+    def _pass(self, queries: FloatArray, upto: int | None) -> FloatArray:
+        """One pass over the records up to the ``upto``-th row's, a block at a time."""
+        positions = self.positions[:upto]
+        records = int(positions[-1]) + 1 if len(positions) else 0
+        queries = np.asarray(queries, dtype=np.float32)
+        found = np.empty((len(queries), records), dtype=np.float32)
+        vectors = self.records["vector"]
+        for start in range(0, records, BLOCK_RECORDS):
+            end = min(start + BLOCK_RECORDS, records)
+            found[:, start:end] = (vectors[start:end] @ queries.T).T  # rows as BLAS's A
+            self.release(start, end)
+        return found[:, positions]
+
+    def release(self, start: int, end: int) -> None:
+        """Hand the pages of records ``start`` to ``end`` back (the page cache keeps them)."""
+        _release(self.area, self.records.dtype.itemsize, start, end)
+
+
+def as_rows(vectors: Rows | npt.ArrayLike) -> Rows:
+    """``vectors`` as :class:`Rows` (an array is held as it is)."""
+    if isinstance(vectors, ArrayRows | MappedRows):
+        return vectors
+    return ArrayRows(np.asarray(vectors, dtype=np.float32))
+
+
+def _release(area: mmap.mmap | None, size: int, start: int, end: int) -> None:
+    """Hand the pages of records ``start`` to ``end`` back (the page cache keeps them)."""
+    if area is None:
+        return
+    first = (HEADER_SIZE + start * size) // mmap.PAGESIZE * mmap.PAGESIZE
+    area.madvise(mmap.MADV_DONTNEED, first, HEADER_SIZE + end * size - first)
