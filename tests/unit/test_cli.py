@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from photocluster import cli
+from photocluster.cli import library as cli_library
 from photocluster.clustering.tiers import cluster
-from photocluster.config import get_settings
+from photocluster.config import Settings, get_settings
+from photocluster.library import Library
 from photocluster.store import Store
 from tests.helpers.data import grouped_vectors
 
@@ -231,3 +233,40 @@ def test_token_signs_with_the_secret_of_a_running_up_folder(
     assert code == 0 and claims["sub"] == "alice"
     code, _, err = run(capsys, "token", "--user", "alice", "--workdir", str(tmp_path / "none"))
     assert code != 0 and "env.json" in err
+
+
+def test_an_import_streams_batches_and_builds_the_graph_once(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rng: np.random.Generator,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+) -> None:
+    """Batches of 7: the store grows a batch at a time, the graph is built at the end and
+    equals the one a single write builds."""
+    monkeypatch.setattr(cli_library, "BATCH", 7)
+    ids, vectors, _ = grouped_vectors(rng, 4, 5, 6, dim=32, noise=0.4)
+    npz = write_npz(tmp_path / "e.npz", ids=np.array(ids), embeddings=vectors)
+    code, out, _ = run(capsys, "import-embeddings", "--user", "u1", str(npz))
+    assert code == 0 and json.loads(out)["added"] == len(ids) == json.loads(out)["n_images"]
+    imported = Library.from_settings(settings)
+    assert imported.stats("u1").graph_fresh
+    whole = Library.from_settings(settings.model_copy(update={"store_root": tmp_path / "one"}))
+    whole.write("u1", settings.model, ids, vectors)
+    for linkage in ("average", "complete"):
+        mine, theirs = (
+            imported.clusters("u1", linkage=linkage),
+            whole.clusters("u1", linkage=linkage),
+        )
+        assert mine.tiers == theirs.tiers and mine.n_images == theirs.n_images
+
+
+def test_an_import_past_the_largest_library_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHOTOCLUSTER_MAX_IMAGES_PER_USER", "3")
+    get_settings.cache_clear()
+    npz = write_npz(tmp_path / "e.npz", ids=np.array(list("abcd")), embeddings=np.eye(4))
+    code, _, err = run(capsys, "import-embeddings", "--user", "u1", str(npz))
+    assert code == 2 and "3 photos" in err
+    assert not Store(get_settings().store_root).exists("u1")

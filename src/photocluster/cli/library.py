@@ -6,19 +6,25 @@ import argparse
 import json
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from photocluster.cli.common import SubParsers, UsageError, add_thresholds, command, library
 from photocluster.clustering.similarity import K_MAX
 from photocluster.clustering.tiers import MIN_SIZE_MAX
 from photocluster.config import TIER_NAMES, Settings
+from photocluster.library.bulk import BATCH, Batches, import_embeddings
 
 
 def cmd_import_embeddings(args: argparse.Namespace, settings: Settings) -> int:
-    """Bulk-import precomputed vectors (``.npz`` with arrays ``ids`` and ``embeddings``)."""
-    ids, embeddings = _read_npz(Path(args.file))
+    """Bulk-import precomputed vectors (``.npz`` with arrays ``ids`` and ``embeddings``),
+    streamed a batch at a time: bounded memory whatever the library's size."""
+    ids, batches = _open_npz(Path(args.file))
     repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
     if repeated:
         raise UsageError(
@@ -26,37 +32,69 @@ def cmd_import_embeddings(args: argparse.Namespace, settings: Settings) -> int:
             "each image needs one embedding"
         )
     model = args.model or settings.model
-    result = library(settings).write(args.user, model, ids, embeddings)
+    result = import_embeddings(library(settings), args.user, model, ids, batches)
     print(json.dumps({"user_id": args.user, "model": model, **result.to_dict()}))
     return 0
 
 
-def _read_npz(path: Path) -> tuple[list[str], np.ndarray]:
-    """The ids and embeddings of an ``.npz`` file, or a UsageError saying what is wrong."""
+def _open_npz(path: Path) -> tuple[list[str], Batches]:
+    """The ids of an ``.npz`` file and its embeddings as batches read from the archive as
+    they are needed, or a UsageError saying what is wrong (checked before any is read)."""
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
         raise UsageError(f"{path}: not a readable .npz file (expected numpy.savez output)")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = {"ids", "embeddings"} - set(data.files)
+        with zipfile.ZipFile(path) as archive:
+            found = {name.removesuffix(".npy") for name in archive.namelist()}
+            missing = {"ids", "embeddings"} - found
             if missing:
                 raise UsageError(
-                    f"{path}: missing array(s) {sorted(missing)}; found {sorted(data.files)}"
+                    f"{path}: missing array(s) {sorted(missing)}; found {sorted(found)}"
                 )
-            ids, embeddings = data["ids"], data["embeddings"]
+            with archive.open("ids.npy") as handle:
+                ids = np.load(handle, allow_pickle=False)
+            with archive.open("embeddings.npy") as handle:
+                shape, dtype = _npy_header(handle)
     except ValueError as exc:  # object arrays need pickle: refused
         raise UsageError(f"{path}: unreadable arrays ({exc})") from exc
-    except OSError as exc:
+    except (OSError, zipfile.BadZipFile) as exc:
         raise UsageError(f"{path}: not a readable .npz file ({exc})") from exc
     if ids.dtype.kind not in "US" or ids.ndim != 1:
         raise UsageError(f"{path}: 'ids' must be a 1-D array of strings, got {ids.dtype}")
-    if embeddings.ndim != 2 or embeddings.dtype.kind not in "fiu":
+    if len(shape) != 2 or dtype.kind not in "fiu":
         raise UsageError(f"{path}: 'embeddings' must be a 2-D numeric array")
-    if len(ids) != len(embeddings):
-        raise UsageError(f"{path}: {len(ids)} ids but {len(embeddings)} embeddings")
+    if len(ids) != shape[0]:
+        raise UsageError(f"{path}: {len(ids)} ids but {shape[0]} embeddings")
     names = [i.decode("ascii", "replace") if isinstance(i, bytes) else str(i) for i in ids.tolist()]
-    return names, embeddings
+    return names, partial(_npy_batches, path, shape, dtype)
+
+
+def _npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """The shape and dtype of the ``.npy`` behind ``handle`` (left at its first byte of data);
+    ValueError for what cannot be streamed by rows (Fortran order, objects)."""
+    version = np.lib.format.read_magic(handle)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
+    read = np.lib.format.read_array_header_2_0 if version == (2, 0) else read
+    if read is None:
+        raise ValueError(f".npy format version {version} (expected 1.0 or 2.0)")
+    shape, fortran, dtype = read(handle)
+    if fortran or dtype.hasobject:
+        raise ValueError("embeddings must be a C-ordered array of numbers")
+    return shape, dtype
+
+
+def _npy_batches(
+    path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> Iterator[npt.NDArray[Any]]:
+    """The embeddings of ``path``, ``BATCH`` rows at a time, read from the archive."""
+    rows, width = shape[0], shape[1] if len(shape) > 1 else 0
+    with zipfile.ZipFile(path) as archive, archive.open("embeddings.npy") as handle:
+        _npy_header(handle)
+        for start in range(0, rows, BATCH):
+            count = min(BATCH, rows - start)
+            data = handle.read(count * width * dtype.itemsize)
+            yield np.frombuffer(data, dtype=dtype).reshape(count, width)
 
 
 def cmd_clusters(args: argparse.Namespace, settings: Settings) -> int:

@@ -136,8 +136,10 @@ class UserCopies:
             self._write(user_id, kept | found)
         # last: a writer that dies before this point leaves features unkept, and the
         # redelivered upload is checked again
+        kept_any = self.folder(user_id).exists()  # else nothing to drop (an import's photos)
         for image_id in checked:
-            self.keep(user_id, image_id, features.get(image_id))
+            if kept_any or features.get(image_id) is not None:
+                self.keep(user_id, image_id, features.get(image_id))
         return bool(late) and kept | found != current
 
     def _unchecked(
