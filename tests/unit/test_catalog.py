@@ -116,3 +116,20 @@ def test_a_process_that_parsed_nothing_checks_compaction_by_counting_lines(
     assert path.read_bytes().count(b"\n") == 200 and cold.memory.get(("catalog", path)) is None
     CatalogFiles(fsync=False).compact_if_due(path, now, images=90)  # counted, parsed: due
     assert path.read_bytes().count(b"\n") == 100
+
+
+def test_the_unfinished_images_are_found_without_a_parse(tmp_path: Path) -> None:
+    path = tmp_path / "u.pci"
+    lines = [rec(f"r{i}").to_line() for i in range(200)]
+    lines += [rec("p", "pending", expires=50.0).to_line(), rec("f", "failed").to_line()]
+    lines += [rec("later", "pending").to_line(), rec("later").to_line()]  # ready since
+    lines += [rec("odd", key='x","status":"pending"').to_line()]  # the words inside a key
+    path.write_bytes(b"".join(lines))
+    cold = CatalogFiles(fsync=False)
+    version, found = cold.unfinished(path)
+    assert sorted(r.image_id for r in found) == ["f", "p"]
+    assert cold.memory.get(("catalog", path)) is None  # nothing was parsed whole
+    parsed = CatalogFiles(fsync=False)
+    parsed.records(path)
+    again, listed = parsed.unfinished(path)
+    assert again == version and sorted(listed) == sorted(found)

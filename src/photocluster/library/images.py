@@ -48,13 +48,16 @@ class UserImages:
     def version(self, user_id: str, now: float) -> tuple[object, int]:
         """What changes whenever the listing may: the file's version, and how many upload
         URLs never used have expired by ``now`` (their records stop showing)."""
-        version, records = self.files.read(self.path(user_id))
-        expired = sum(
-            1
-            for r in records.values()
-            if r.status == "pending" and r.expires is not None and r.expires < now
-        )
+        version, unfinished = self.files.unfinished(self.path(user_id))
+        expired = sum(1 for r in unfinished if r.status == "pending" and not r.visible(now))
         return version, expired
+
+    def unfinished(self, user_id: str, now: float) -> dict[str, int]:
+        """How many of the user's photos are pending and failed (no listing is built)."""
+        found = Counter(
+            r.status for r in self.files.unfinished(self.path(user_id))[1] if r.visible(now)
+        )
+        return {"pending": found.get("pending", 0), "failed": found.get("failed", 0)}
 
     def record(
         self, user_id: str, records: Sequence[ImageRecord], now: float, stored: int = 0

@@ -528,6 +528,11 @@ class Library:
         validate_user_id(user_id)
         return images.counts(self.records.listing(user_id, time.time()))
 
+    def unfinished(self, user_id: str) -> dict[str, int]:
+        """How many of the user's images are pending and failed (no listing is built)."""
+        validate_user_id(user_id)
+        return self.records.unfinished(user_id, time.time())
+
     def stats(self, user_id: str) -> Stats:
         """The user's counts and files, from the store's and the graph's headers (no
         vector or array is read); from the loaded user only while the graph is stale."""

@@ -171,6 +171,35 @@ class CatalogFiles:
                 found[image_id] = record
         return found
 
+    def unfinished(self, path: Path) -> tuple[tuple[int, int], list[ImageRecord]]:
+        """The file's version and the current record of every image that is pending or
+        failed (what a status count and an ETag need): a process that has not parsed the
+        file reads just the lines of images that ever were (the ready are most)."""
+        with self._lock:
+            cached = self.memory.get(("unfinished", path))
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return (-1, 0), []
+        known = self._parsed_if_current(path)
+        if known is not None:
+            found = [r for r in known.records.values() if r.status in ("pending", "failed")]
+            return (known.inode, known.offset), found
+        if cached is not None and cached[0] == (stat.st_ino, stat.st_size):
+            return cached[1], cached[2]
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        named = _unfinished_ids(data, end)
+        if named is None:  # many: parse it all once
+            parsed = self._read(path)
+            found = [r for r in parsed.records.values() if r.status in ("pending", "failed")]
+            return (parsed.inode, parsed.offset), found
+        latest = self.latest(path, named)
+        version = (stat.st_ino, end)
+        found = [r for r in latest.values() if r.status in ("pending", "failed")]
+        self.memory.put(("unfinished", path), ((stat.st_ino, stat.st_size), version, found), 4096)
+        return version, found
+
     def append(self, path: Path, records: Iterable[ImageRecord]) -> None:
         """Append records (the caller holds the user's exclusive lock)."""
         data = b"".join(record.to_line() for record in records)
@@ -252,6 +281,29 @@ class CatalogFiles:
                 )
         self.memory.put(("catalog", path), known, len(known.records) * RECORD_BYTES)
         return known
+
+
+def _unfinished_ids(data: bytes, end: int) -> set[str] | None:
+    """The ids of the lines (before ``end``) that say pending or failed, or None when there
+    are more than a line-by-line lookup pays for (a search for each status, no parse)."""
+    found: set[str] = set()
+    for status in (b'","status":"pending"', b'","status":"failed"'):
+        at = data.find(status, 0, end)
+        while at >= 0:
+            start = data.rfind(b"\n", 0, at) + 1
+            try:  # the line's first field, up to the status that follows it
+                line = json.loads(data[start:at] + b'"}') if data.startswith(_FIRST, start) else {}
+            except ValueError:  # the words stood inside another field
+                line = {}
+            if isinstance(line.get("image_id"), str):
+                found.add(line["image_id"])
+            if len(found) > _LOOKUPS_MAX:
+                return None
+            at = data.find(status, at + 1, end)
+    return found
+
+
+_FIRST = b'{"image_id":"'
 
 
 def _last_line_of(data: bytes, image_id: str, path: Path) -> ImageRecord | None:

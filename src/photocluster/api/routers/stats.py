@@ -38,8 +38,7 @@ _NO_PHOTOS: dict[str, Any] = {
 def stats(user_id: Owner, library: LibraryDep) -> dict[str, Any]:
     """Size of the user's library, how many photos are pending or failed, the state of its
     neighbour graph, and its model's default tiers (calibrated or not)."""
-    counts = library.counts(user_id)
-    statuses = {"pending": counts["pending"], "failed": counts["failed"]}
+    statuses = library.unfinished(user_id)
     try:
         figures = library.stats(user_id)
     except UnknownUser:
