@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install tools system-tools lint test test-fast bench loadtest faults demo up deploy plan destroy costs calibrate \
+.PHONY: help install tools system-tools lint test test-fast bench bench-scale loadtest faults demo up deploy plan destroy costs calibrate \
         embedder-serve api-serve eval eval-verify peers eval-peers compose-up compose-test compose-down clean
 
 help: ## list the commands
@@ -74,6 +74,11 @@ test-fast: install ## unit tests only
 
 bench: install ## benchmarks: medians and ratios against the baselines (not part of test)
 	$(BIN)/python -m bench
+
+BENCH_SCALE_ARGS ?=
+
+bench-scale: install ## a 100,000-photo library shaped like a real one: every route's latency, bytes read, RSS (BENCH_SCALE_ARGS)
+	$(BIN)/python -m bench.bench_scale $(BENCH_SCALE_ARGS)
 
 LOADTEST_ARGS ?=
 

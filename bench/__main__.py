@@ -1,4 +1,7 @@
-"""`make bench`: run every benchmark (or those named: python -m bench core api ...)."""
+"""`make bench`: run every benchmark (or those named: python -m bench core api ...).
+
+`python -m bench scale [flags]` runs the scale benchmark alone, with its own flags; it is
+not in the default list (it takes minutes: `make bench-scale`)."""
 
 from __future__ import annotations
 
@@ -9,14 +12,20 @@ import sys
 import numpy as np
 
 ALL = ["core", "api", "ingest", "pipeline", "encoder"]
+#: Run only when named first, and given the remaining arguments as their own flags.
+ON_REQUEST = {"scale"}
 
 
 def main() -> None:
-    names = [a for a in sys.argv[1:] if not a.startswith("-")] or ALL
+    args = sys.argv[1:]
     print(
         f"# photocluster benchmarks on {platform.machine()}, python {platform.python_version()},"
         f" numpy {np.__version__}"
     )
+    if args and args[0] in ON_REQUEST:
+        importlib.import_module(f"bench.bench_{args[0]}").main(args[1:])
+        return
+    names = [a for a in args if not a.startswith("-")] or ALL
     for name in names:
         importlib.import_module(f"bench.bench_{name}").main([])
 
