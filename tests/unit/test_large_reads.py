@@ -175,3 +175,22 @@ def test_a_writer_reads_the_ids_and_leaves_the_vectors_in_the_file(
         first = snapshot.rows.dot(snapshot.rows.take(np.array([0, 5])))
         assert first is snapshot.rows.dot(snapshot.rows.take(np.array([0, 5])))  # one pass
         assert np.allclose(first, vectors[[0, 5]] @ vectors.T, atol=1e-5)
+
+
+@pytest.mark.parametrize("upto", [1, 30, 67])
+def test_the_pairs_above_a_floor_are_the_same_from_memory_and_from_the_file(
+    library: Library, filled: Filled, upto: int
+) -> None:
+    _, vectors = filled
+    queries = vectors[[3, 40, 66]]
+    expected = np.argwhere(queries @ vectors[:upto].T >= 0.2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mapped_vectors, "BLOCK_RECORDS", 16)  # blocks across the dead records
+        patch.setattr(mapped_vectors, "ABOVE_BLOCK", 16)
+        with library.store.transaction("u1") as tx:
+            assert tx.snapshot is not None
+            for rows in (tx.snapshot.rows, mapped_vectors.ArrayRows(vectors)):
+                query, row, value = rows.above(queries, 0.2, upto)
+                found = sorted(zip(query.tolist(), row.tolist(), strict=True))
+                assert found == sorted(map(tuple, expected.tolist()))
+                assert value == pytest.approx((queries[query] * vectors[row]).sum(1), abs=1e-5)

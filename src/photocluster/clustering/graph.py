@@ -425,12 +425,10 @@ def _new_edges(
     capped = False
     for lo in range(start, len(vectors), _BLOCK_ROWS):
         hi = min(lo + _BLOCK_ROWS, len(vectors))
-        # (b, hi): only columns j < i matter
-        sims = vectors.dot(vectors.take(np.arange(lo, hi)), upto=hi)
-        rows, cols = np.nonzero(sims >= params.floor)
+        queries = vectors.take(np.arange(lo, hi))
+        rows, cols, s = vectors.above(queries, params.floor, upto=hi)  # only j < i matter
         earlier = cols < rows + lo
-        rows, cols = rows[earlier], cols[earlier]
-        s = sims[rows, cols]
+        rows, cols, s = rows[earlier], cols[earlier], s[earlier]
         keep = _nearest_per_row(rows, s, hi - lo, params.max_neighbours)
         capped = capped or not keep.all()
         us.append(cols[keep].astype(np.int64))

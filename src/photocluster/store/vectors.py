@@ -100,6 +100,10 @@ def mapped(path: Path) -> Iterator[MappedVectors]:
 
 
 IndexArray = npt.NDArray[np.integer]
+#: Query numbers, row numbers and their products.
+Pairs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]
+#: Rows compared at once by :meth:`Rows.above` (with 512 queries: 16 MB of products).
+ABOVE_BLOCK = 8192
 
 
 class Rows(Protocol):
@@ -117,6 +121,11 @@ class Rows(Protocol):
 
     def dot(self, queries: FloatArray, upto: int | None = None) -> FloatArray:
         """Each query's product with every row (the first ``upto``): (queries, rows)."""
+        ...
+
+    def above(self, queries: FloatArray, floor: float, upto: int) -> Pairs:
+        """The (query, row, product) of the first ``upto`` rows whose product with a query
+        is at least ``floor``: thresholded a block at a time, the full matrix never held."""
         ...
 
 
@@ -138,6 +147,13 @@ class ArrayRows:
 
     def dot(self, queries: FloatArray, upto: int | None = None) -> FloatArray:
         return np.asarray(queries @ self.array[:upto].T, dtype=np.float32)
+
+    def above(self, queries: FloatArray, floor: float, upto: int) -> Pairs:
+        found = []
+        for start in range(0, upto, ABOVE_BLOCK):
+            end = min(start + ABOVE_BLOCK, upto)
+            found.append(_over(queries @ self.array[start:end].T, floor, start))
+        return _joined(found)
 
 
 @dataclass(frozen=True)
@@ -183,6 +199,24 @@ class MappedRows:
             self._last[key].flags.writeable = False  # shared by its callers
         return self._last[key]
 
+    def above(self, queries: FloatArray, floor: float, upto: int) -> Pairs:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        key = hashlib.blake2b(queries.tobytes(), digest_size=16).digest()
+        if upto >= len(self.positions) and key in self._last:  # a write's product, again
+            return _over(self._last[key], floor, 0)
+        positions = self.positions[:upto]
+        records = int(positions[-1]) + 1 if len(positions) else 0
+        row_of = np.full(records, -1, dtype=np.int64)
+        row_of[positions] = np.arange(len(positions))
+        vectors, found = self.records["vector"], []
+        for start in range(0, records, BLOCK_RECORDS):
+            end = min(start + BLOCK_RECORDS, records)
+            query, record, value = _over((vectors[start:end] @ queries.T).T, floor, start)
+            live = row_of[record] >= 0  # dead records and records past ``upto`` drop out
+            found.append((query[live], row_of[record[live]], value[live]))
+            self.release(start, end)
+        return _joined(found)
+
     def _pass(self, queries: FloatArray, upto: int | None) -> FloatArray:
         """One pass over the records up to the ``upto``-th row's, a block at a time."""
         positions = self.positions[:upto]
@@ -199,6 +233,22 @@ class MappedRows:
     def release(self, start: int, end: int) -> None:
         """Hand the pages of records ``start`` to ``end`` back (the page cache keeps them)."""
         _release(self.area, self.records.dtype.itemsize, start, end)
+
+
+def _over(products: FloatArray, floor: float, first: int) -> Pairs:
+    """The (query, column + ``first``, product) of ``products`` at least ``floor``."""
+    query, column = np.nonzero(products >= floor)
+    return query.astype(np.int64), column.astype(np.int64) + first, products[query, column]
+
+
+def _joined(parts: list[Pairs]) -> Pairs:
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]).astype(np.float32),
+    )
 
 
 def as_rows(vectors: Rows | npt.ArrayLike) -> Rows:
