@@ -98,9 +98,13 @@ async def _call(client: Any, path: str, headers: dict[str, str]) -> dict[str, An
 
 
 def writer(spec: Spec) -> dict[str, Any]:
-    """One ``Library.write`` of the vectors in ``npz`` (a writer Lambda's cold call)."""
+    """One ``Library.write`` of the vectors in ``npz`` (a writer Lambda's first call: its
+    module load has imported scipy's hierarchical clustering, as the handler's does)."""
+    from photocluster.clustering import linkage
     from photocluster.config import Settings
     from photocluster.library import Library
+
+    linkage.preload()  # services/ingest/writer.py's init (handlers.py): not a write's cost
 
     settings = Settings(
         store_root=Path(spec["root"]),

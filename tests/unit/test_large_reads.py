@@ -194,3 +194,29 @@ def test_the_pairs_above_a_floor_are_the_same_from_memory_and_from_the_file(
                 found = sorted(zip(query.tolist(), row.tolist(), strict=True))
                 assert found == sorted(map(tuple, expected.tolist()))
                 assert value == pytest.approx((queries[query] * vectors[row]).sum(1), abs=1e-5)
+
+
+def test_a_write_takes_the_rows_from_a_fresh_graph_and_passes_over_the_file_otherwise(
+    library: Library, filled: Filled, rng: np.random.Generator
+) -> None:
+    ids, _ = filled
+    writer = Library.from_settings(library.settings)  # a new process: nothing cached
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(snapshot_module, "load_index", lambda *a: pytest.fail("passed over"))
+        writer.write("u1", "test-model", ["new-1"], rng.standard_normal((1, 32)))
+    stale = library.graphs.path("u1").read_bytes()
+    writer.write("u1", "test-model", ["new-2"], rng.standard_normal((1, 32)))
+    library.graphs.path("u1").write_bytes(stale)  # as if the writer died before the graph
+    passes: list[int] = []
+    real = snapshot_module.load_index
+
+    def counted(*args: object) -> object:
+        passes.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(snapshot_module, "load_index", counted)
+        third = Library.from_settings(library.settings)
+        third.write("u1", "test-model", ["new-3"], rng.standard_normal((1, 32)))
+    assert passes == [1]
+    assert set(third.store.read("u1").id_list()) == {*ids, "new-1", "new-2", "new-3"}

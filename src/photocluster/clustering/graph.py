@@ -218,18 +218,18 @@ def update_graph(
     return NeighbourGraph(
         ids=ids,
         params=old.params,
-        edge_u=edges[0].astype(np.int32),
-        edge_v=edges[1].astype(np.int32),
+        edge_u=edges[0].astype(np.int32, copy=False),
+        edge_v=edges[1].astype(np.int32, copy=False),
         edge_s=edges[2],
-        merge_u=merge_u.astype(np.int32),
-        merge_v=merge_v.astype(np.int32),
-        merge_s=merge_s.astype(np.float32),
-        average_u=average_u.astype(np.int32),
-        average_v=average_v.astype(np.int32),
-        average_s=average_s.astype(np.float32),
+        merge_u=merge_u.astype(np.int32, copy=False),
+        merge_v=merge_v.astype(np.int32, copy=False),
+        merge_s=merge_s.astype(np.float32, copy=False),
+        average_u=average_u.astype(np.int32, copy=False),
+        average_v=average_v.astype(np.int32, copy=False),
+        average_s=average_s.astype(np.float32, copy=False),
         exact_from=float(exact_from),
         capped=old.capped or capped,
-        average_low=low.astype(np.float32),
+        average_low=low.astype(np.float32, copy=False),
         components=labels,
     )
 
@@ -302,9 +302,9 @@ def _updated_edges(
         old_u = remap[old.edge_u[keep_edge]].astype(np.int32)
         old_v = remap[old.edge_v[keep_edge]].astype(np.int32)
         old_s = old.edge_s[keep_edge]
-    edge_u = np.concatenate([old_u, new_u.astype(np.int32)]).astype(np.int32)
-    edge_v = np.concatenate([old_v, new_v.astype(np.int32)]).astype(np.int32)
-    edge_s = np.concatenate([old_s, new_s]).astype(np.float32)
+    edge_u = np.concatenate([old_u, new_u.astype(np.int32)])
+    edge_v = np.concatenate([old_v, new_v.astype(np.int32)])
+    edge_s = np.concatenate([old_s, new_s.astype(np.float32)])
     return (edge_u, edge_v, edge_s), capped, len(old_u)
 
 

@@ -37,7 +37,7 @@ from photocluster.clustering.copies import (
 )
 from photocluster.clustering.graph import Pairs
 from photocluster.errors import StoreCorrupt
-from photocluster.ids import IdArray, decode_ids, positions
+from photocluster.ids import IdArray, positions
 from photocluster.store import Store
 from photocluster.store.files import write_file
 from photocluster.store.vectors import Rows
@@ -122,7 +122,7 @@ class UserCopies:
         the features now given (a writer that died between the two: the message comes
         again, and the store has nothing to change) is checked now. Returns whether that
         changed the copies of such photos: then the graph is to be built again."""
-        names = decode_ids(ids)
+        names = _Names(ids)
         first = len(ids) - appended
         late = self._unchecked(user_id, ids, features, first)
         rows = late + list(range(first, len(ids)))
@@ -168,7 +168,7 @@ class UserCopies:
     def _check(
         self,
         user_id: str,
-        names: list[str],
+        names: _Names,
         vectors: Rows,
         rows: list[int],
         features: Mapping[str, bytes | None],
@@ -234,6 +234,19 @@ class UserCopies:
         }
         data = json.dumps(document, separators=(",", ":"))
         write_file(self.path(user_id), data.encode(), fsync=self.store.fsync)
+
+
+class _Names:
+    """The image id of a row, decoded when asked (a write names a few of 100,000 rows)."""
+
+    def __init__(self, ids: IdArray) -> None:
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, row: int) -> str:
+        return bytes(self.ids[row]).decode("ascii")
 
 
 def _pairs(rows: list[list[str]]) -> frozenset[Pair]:

@@ -30,10 +30,10 @@ from photocluster.clustering.graph import (
 from photocluster.clustering.graph_file import load_graph, read_header, save_graph
 from photocluster.config import Settings, calibration_for
 from photocluster.errors import GraphUnavailable, UnknownUser
-from photocluster.ids import IdArray
+from photocluster.ids import ID_DTYPE, IdArray
 from photocluster.library.copies import UserCopies
 from photocluster.store import Change, Store, Transaction
-from photocluster.store.snapshot import Snapshot
+from photocluster.store.snapshot import KnownIndex, PositionArray, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,21 @@ class UserGraphs:
                 with self.store.shared_lock(user_id):
                     pass  # once we hold it, any write that was in progress has finished
         return None
+
+    def index(self, user_id: str) -> KnownIndex:
+        """What the user's graph knows of its store file (ids, record positions), for a
+        writer's transaction: its rows without a pass over the file, when the graph is of
+        that very file (generation and inode); the graph is kept in memory for the write."""
+
+        def known(generation: int, inode: int) -> tuple[IdArray, PositionArray] | None:
+            graph = self._cached_or_loaded(self.path(user_id), generation, edges=True)
+            if graph is None or graph.generation != generation or graph.inode != inode:
+                return None
+            if len(graph.positions) != graph.n:
+                return None
+            return graph.ids.astype(ID_DTYPE), graph.positions
+
+        return known
 
     def stored_ids(self, user_id: str) -> IdArray:
         """The ids the store holds, in store order: the fresh graph's (no user is loaded),

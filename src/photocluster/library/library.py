@@ -138,7 +138,7 @@ class Library:
                 strict=True,
             )
         ]
-        with self.store.transaction(user_id) as tx:
+        with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
             known = self.records.latest(user_id, image_ids)
             fresh = [images.supersedes(known.get(r.image_id), r) for r in ready]
             ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
@@ -207,7 +207,7 @@ class Library:
             validate_image_id(image_id)
         if not modified and not self._has_anything(user_id):
             return WriteResult(missing=len(set(image_ids)))  # and leaves no file behind
-        with self.store.transaction(user_id) as tx:
+        with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
             graph = self.graphs.for_update(tx)
             change = _missing(image_ids) if tx.snapshot is None else tx.delete(image_ids)
             self.copies.forget(user_id, image_ids)

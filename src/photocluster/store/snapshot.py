@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -165,6 +166,38 @@ def load_index(fd: int, user_id: str, path: Path) -> tuple[Snapshot, bool]:
     return snapshot, needs_repair
 
 
+#: Given a file's generation and inode, its live rows' ids and record positions, when
+#: something derived from that very file knows them (the neighbour graph), else None.
+KnownIndex = Callable[[int, int], tuple[IdArray, PositionArray] | None]
+
+
+def load_known(fd: int, user_id: str, path: Path, index: KnownIndex) -> Snapshot | None:
+    """:func:`load_index` without the pass, from what ``index`` knows of this file: only a
+    whole file (its size is its committed records: nothing for a writer to repair) of the
+    generation and inode the index was made from; else None."""
+    stat = os.fstat(fd)
+    header = Header.decode(read_exact(fd, HEADER_SIZE, 0), path)
+    committed = header.committed
+    if committed is None or stat.st_size != HEADER_SIZE + committed * header.record_size:
+        return None
+    known = index(header.generation, stat.st_ino)
+    if known is None:
+        return None
+    ids, positions = known
+    if len(positions) and int(positions[-1]) >= committed:
+        return None
+    return Snapshot(
+        user_id=user_id,
+        header=header,
+        ids=ids,
+        rows=MappedRows.of(fd, header, committed, positions),
+        positions=positions,
+        n_records=committed,
+        file_size=stat.st_size,
+        inode=stat.st_ino,
+    )
+
+
 def _readable(header: Header, size: int, record_size: int) -> int:
     """How many records a reader may look at: the complete ones, at most the committed."""
     complete = max(size - HEADER_SIZE, 0) // record_size
@@ -252,16 +285,26 @@ class SnapshotCache:
         return snap
 
     def load(
-        self, fd: int, user_id: str, path: Path, mapped: bool = False
+        self,
+        fd: int,
+        user_id: str,
+        path: Path,
+        mapped: bool = False,
+        index: KnownIndex | None = None,
     ) -> tuple[Snapshot, bool]:
         """The snapshot of the file behind ``fd`` (from the cache while it is current), and
         whether a crash left something to repair. ``mapped``: with the vectors left in the
-        file (a writer's; a cached snapshot of either kind serves)."""
+        file (a writer's; a cached snapshot of either kind serves); ``index``: what the
+        graph knows of it, used when it is of this very file (:func:`load_known`)."""
         stat = os.fstat(fd)
         generation = Header.decode(os.pread(fd, HEADER_SIZE, 0), path).generation
         cached = self.get(path, stat.st_ino, stat.st_size, generation)
         if cached is not None:
             return cached, False
+        known = load_known(fd, user_id, path, index) if mapped and index is not None else None
+        if known is not None:
+            self.put(path, known)
+            return known, False
         snapshot, needs_repair = (load_index if mapped else load_snapshot)(fd, user_id, path)
         if not needs_repair:
             self.put(path, snapshot)

@@ -33,7 +33,7 @@ from photocluster.store.format import (
 )
 from photocluster.store.lock import FileLock
 from photocluster.store.memory import MemoryCache
-from photocluster.store.snapshot import Change, Snapshot, SnapshotCache
+from photocluster.store.snapshot import Change, KnownIndex, Snapshot, SnapshotCache
 from photocluster.store.transaction import Transaction, WriteOptions
 from photocluster.store.vectors import MappedVectors, mapped
 
@@ -147,12 +147,13 @@ class Store:
             yield
 
     @contextlib.contextmanager
-    def transaction(self, user_id: str) -> Iterator[Transaction]:
-        """Hold the user's exclusive lock for a read-modify-write."""
+    def transaction(self, user_id: str, index: KnownIndex | None = None) -> Iterator[Transaction]:
+        """Hold the user's exclusive lock for a read-modify-write. ``index``: where the
+        file's live rows are, if something derived from it knows (see :func:`load_known`)."""
         paths = self.paths(user_id)
         paths.data.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(paths.lock, exclusive=True):
-            tx = Transaction(self.options, self.cache, user_id, paths.data)
+            tx = Transaction(self.options, self.cache, user_id, paths.data, index)
             remove_leftovers(paths.data, paths.graph, paths.catalog, paths.decisions, paths.copies)
             try:
                 tx.open()

@@ -57,7 +57,13 @@ from photocluster.store.format import (
     record_dtype,
     tombstone_records,
 )
-from photocluster.store.snapshot import Change, PositionArray, Snapshot, SnapshotCache
+from photocluster.store.snapshot import (
+    Change,
+    KnownIndex,
+    PositionArray,
+    Snapshot,
+    SnapshotCache,
+)
 from photocluster.store.vectors import ArrayRows, MappedRows, Rows
 
 log = logging.getLogger(__name__)
@@ -87,12 +93,18 @@ class Transaction:
     """A read-modify-write of one user's file under the exclusive lock."""
 
     def __init__(
-        self, options: WriteOptions, cache: SnapshotCache, user_id: str, path: Path
+        self,
+        options: WriteOptions,
+        cache: SnapshotCache,
+        user_id: str,
+        path: Path,
+        index: KnownIndex | None = None,
     ) -> None:
         self.options = options
         self.cache = cache
         self.user_id = user_id
         self.path = path
+        self.index = index
         self.fd = -1
         self.snapshot: Snapshot | None = None
 
@@ -105,7 +117,9 @@ class Transaction:
         except FileNotFoundError:
             return
         try:
-            snapshot, needs_repair = self.cache.load(self.fd, self.user_id, self.path, True)
+            snapshot, needs_repair = self.cache.load(
+                self.fd, self.user_id, self.path, mapped=True, index=self.index
+            )
         except StoreCorrupt:
             self.close()
             raise
