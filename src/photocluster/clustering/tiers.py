@@ -18,9 +18,10 @@ a stricter tier always lies inside one group of every looser tier.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +51,9 @@ class Tier:
     starts: npt.NDArray[np.int64]
     #: each group's lowest similarity of two members, where the cut knows it (else NaN)
     lowest: npt.NDArray[np.float32] | None = None
+    #: what its readers derived from it (names of a page, group ids): a tier kept between
+    #: requests answers the same page again without decoding or hashing it again
+    memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n_groups(self) -> int:
@@ -81,9 +85,11 @@ class Tier:
 
     def group_of_rows(self) -> npt.NDArray[np.int64]:
         """Each row's group number in this tier (-1: in none)."""
-        found = np.full(len(self.ids), -1, dtype=np.int64)
-        found[self.members] = np.repeat(np.arange(self.n_groups), np.diff(self.starts))
-        return found
+        if "group_of_rows" not in self.memo:
+            found = np.full(len(self.ids), -1, dtype=np.int64)
+            found[self.members] = np.repeat(np.arange(self.n_groups), np.diff(self.starts))
+            self.memo["group_of_rows"] = found
+        return self.memo["group_of_rows"]  # type: ignore[no-any-return]
 
     @cached_property
     def groups(self) -> list[list[str]]:

@@ -112,12 +112,12 @@ def pages(
             continue
         end = tier.n_groups if limit is None else min(start + limit, tier.n_groups)
         start_at = min(start, end)
-        members = tier.names(start_at, end)
+        members, ids = _named(tier, start_at, end)
         parents = _parents(looser, tier, start_at, end)
         lowest = _lowest(tier, start_at, end, vectors)
         groups = [
-            GroupInfo(group_id(names), score, names, parent)
-            for names, parent, score in zip(members, parents, lowest, strict=True)
+            GroupInfo(group, score, names, parent)
+            for group, names, parent, score in zip(ids, members, parents, lowest, strict=True)
         ]
         following = _encode(tier.name, end) if end < tier.n_groups else None
         result.append(
@@ -158,8 +158,19 @@ def _parents(looser: Tier | None, tier: Tier, start: int, end: int) -> list[str 
         return [None] * (end - start)
     heads = tier.members[tier.starts[start:end]]
     holder = looser.group_of_rows()[heads]
-    found = {int(g): group_id(*looser.names(int(g), int(g) + 1)) for g in np.unique(holder)}
+    found = {int(g): _named(looser, int(g), int(g) + 1)[1][0] for g in np.unique(holder)}
     return [found[int(g)] if g >= 0 else None for g in holder]
+
+
+def _named(tier: Tier, start: int, end: int) -> tuple[list[list[str]], list[str]]:
+    """The members' ids and the group ids of groups ``start`` to ``end`` (kept with the
+    tier: the same page of a kept cut is not decoded or hashed again)."""
+    key = ("named", start, end)
+    if key not in tier.memo:
+        names = tier.names(start, end)
+        tier.memo[key] = names, [group_id(members) for members in names]
+    named: tuple[list[list[str]], list[str]] = tier.memo[key]
+    return named
 
 
 def _encode(tier: str, offset: int) -> str:
