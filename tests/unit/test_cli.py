@@ -270,3 +270,48 @@ def test_an_import_past_the_largest_library_writes_nothing(
     code, _, err = run(capsys, "import-embeddings", "--user", "u1", str(npz))
     assert code == 2 and "3 photos" in err
     assert not Store(get_settings().store_root).exists("u1")
+
+
+def test_an_import_names_a_bad_row_by_its_place_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_library, "BATCH", 4)
+    embeddings = np.ones((10, 3))
+    embeddings[9, 1] = np.nan  # in the third batch
+    npz = write_npz(tmp_path / "e.npz", ids=np.array(list("abcdefghij")), embeddings=embeddings)
+    code, _, err = run(capsys, "import-embeddings", "--user", "u1", str(npz))
+    assert code == 2 and "embedding #9 has NaN" in err
+
+
+@pytest.mark.parametrize("layout", ["fortran", "compressed"])
+def test_an_import_reads_any_npz_numpy_writes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    rng: np.random.Generator,
+    layout: str,
+) -> None:
+    monkeypatch.setattr(cli_library, "BATCH", 3)
+    ids, vectors, _ = grouped_vectors(rng, 2, 4, 3, dim=16, noise=0.3)
+    path = tmp_path / "e.npz"
+    if layout == "fortran":
+        np.savez(path, ids=np.array(ids), embeddings=np.asfortranarray(vectors))
+    else:
+        np.savez_compressed(path, ids=np.array(ids), embeddings=vectors)
+    code, out, _ = run(capsys, "import-embeddings", "--user", "u1", str(path))
+    assert code == 0 and json.loads(out)["added"] == len(ids)
+    stored = Store(get_settings().store_root).read("u1")
+    assert np.allclose(stored.vectors, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+
+def test_an_empty_import_changes_nothing_and_says_how_many_there_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = write_npz(tmp_path / "n.npz", ids=np.array([], dtype="U1"), embeddings=np.ones((0, 4)))
+    code, out, _ = run(capsys, "import-embeddings", "--user", "new", str(empty))
+    assert code == 0 and json.loads(out)["n_images"] == 0
+    assert not Store(get_settings().store_root).paths("new").lock.exists()
+    two = write_npz(tmp_path / "t.npz", ids=np.array(["a", "b"]), embeddings=np.eye(2, 4))
+    run(capsys, "import-embeddings", "--user", "u1", str(two))
+    code, out, _ = run(capsys, "import-embeddings", "--user", "u1", str(empty))
+    assert code == 0 and json.loads(out)["n_images"] == 2

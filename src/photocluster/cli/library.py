@@ -55,7 +55,7 @@ def _open_npz(path: Path) -> tuple[list[str], Batches]:
             with archive.open("ids.npy") as handle:
                 ids = np.load(handle, allow_pickle=False)
             with archive.open("embeddings.npy") as handle:
-                shape, dtype = _npy_header(handle)
+                shape, dtype, fortran = _npy_header(handle)
     except ValueError as exc:  # object arrays need pickle: refused
         raise UsageError(f"{path}: unreadable arrays ({exc})") from exc
     except (OSError, zipfile.BadZipFile) as exc:
@@ -67,30 +67,34 @@ def _open_npz(path: Path) -> tuple[list[str], Batches]:
     if len(ids) != shape[0]:
         raise UsageError(f"{path}: {len(ids)} ids but {shape[0]} embeddings")
     names = [i.decode("ascii", "replace") if isinstance(i, bytes) else str(i) for i in ids.tolist()]
-    return names, partial(_npy_batches, path, shape, dtype)
+    return names, partial(_npy_batches, path, shape, dtype, fortran)
 
 
-def _npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
-    """The shape and dtype of the ``.npy`` behind ``handle`` (left at its first byte of data);
-    ValueError for what cannot be streamed by rows (Fortran order, objects)."""
+def _npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any], bool]:
+    """The shape, dtype and Fortran order of the ``.npy`` behind ``handle`` (left at its
+    first byte of data); ValueError for objects (they need pickle)."""
     version = np.lib.format.read_magic(handle)
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
     read = np.lib.format.read_array_header_2_0 if version == (2, 0) else read
     if read is None:
         raise ValueError(f".npy format version {version} (expected 1.0 or 2.0)")
     shape, fortran, dtype = read(handle)
-    if fortran or dtype.hasobject:
-        raise ValueError("embeddings must be a C-ordered array of numbers")
-    return shape, dtype
+    if dtype.hasobject:
+        raise ValueError("embeddings must be an array of numbers")
+    return shape, dtype, bool(fortran)
 
 
 def _npy_batches(
-    path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]
+    path: Path, shape: tuple[int, ...], dtype: np.dtype[Any], fortran: bool
 ) -> Iterator[npt.NDArray[Any]]:
     """The embeddings of ``path``, ``BATCH`` rows at a time, read from the archive."""
     rows, width = shape[0], shape[1] if len(shape) > 1 else 0
     with zipfile.ZipFile(path) as archive, archive.open("embeddings.npy") as handle:
         _npy_header(handle)
+        if fortran:  # column by column, no row can be read alone: read whole
+            data = np.load(archive.open("embeddings.npy"), allow_pickle=False)
+            yield from (data[start : start + BATCH] for start in range(0, rows, BATCH))
+            return
         for start in range(0, rows, BATCH):
             count = min(BATCH, rows - start)
             data = handle.read(count * width * dtype.itemsize)

@@ -3,7 +3,9 @@
 The vectors are read a batch at a time, twice: a first pass checks every one (nothing is
 written when one is bad), the second writes them to the store a batch at a time, with
 their records; the neighbour graph is built once, at the end, from the mapped file. What a
-process holds is a batch, the ids, and the graph's work, never the whole library.
+process holds is a batch, the ids, and the graph's work, never the whole library. An import
+stopped midway keeps the batches it wrote (the graph is then stale: the next reader or
+write rebuilds it); running it again adds the rest and changes nothing of what is there.
 """
 
 from __future__ import annotations
@@ -35,9 +37,13 @@ def import_embeddings(
 ) -> WriteResult:
     """Store every vector of ``batches`` under ``image_ids`` (same order), then build the
     user's graph; InvalidVector, LibraryFull and the store's refusals leave it as it was."""
-    dim = None
+    dim, first = None, 0
     for batch in batches():  # the whole file is checked before anything is written
-        dim = normalise_vectors(batch, dim).shape[1]
+        dim = normalise_vectors(batch, dim, first).shape[1]
+        first += len(batch)
+    if not image_ids:  # nothing to import: nothing changes, not even a lock file
+        stored = library.stats(user_id).n_images if library.store.exists(user_id) else 0
+        return WriteResult(n_images=stored)
     library.check_room_for(user_id, image_ids)
     totals = WriteResult()
     start = 0

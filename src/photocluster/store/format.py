@@ -178,8 +178,9 @@ def _check_header(raw: Any, path: Path) -> None:
         raise StoreCorrupt(f"{path}: damaged model id field")
 
 
-def normalise_vectors(vectors: npt.ArrayLike, dim: int | None = None) -> FloatArray:
-    """L2-normalise rows to float32; refuse non-finite, all-zero or wrongly shaped input."""
+def normalise_vectors(vectors: npt.ArrayLike, dim: int | None = None, first: int = 0) -> FloatArray:
+    """L2-normalise rows to float32; refuse non-finite, all-zero or wrongly shaped input
+    (``first``: the number of the first row, in the errors' words)."""
     try:
         array = np.asarray(vectors, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -192,8 +193,10 @@ def normalise_vectors(vectors: npt.ArrayLike, dim: int | None = None) -> FloatAr
         raise InvalidVector("embeddings must have at least one dimension")
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
-        raise InvalidVector(f"embedding #{int(np.flatnonzero(~finite)[0])} has NaN or infinity")
+        raise InvalidVector(
+            f"embedding #{first + int(np.flatnonzero(~finite)[0])} has NaN or infinity"
+        )
     norms = np.linalg.norm(array, axis=1)
     if (norms == 0).any():
-        raise InvalidVector(f"embedding #{int(np.flatnonzero(norms == 0)[0])} is all zeros")
+        raise InvalidVector(f"embedding #{first + int(np.flatnonzero(norms == 0)[0])} is all zeros")
     return np.ascontiguousarray(array / norms[:, None], dtype=np.float32)
