@@ -80,7 +80,8 @@ def test_groups_come_a_page_per_tier_with_totals_and_a_cursor_per_tier(
     assert [t["name"] for t in only["tiers"]] == ["medium"]
     low_cursor = first["tiers"][0]["next_cursor"]
     answer = client.get(f"/v1/users/alice/clusters?tier=high&cursor={low_cursor}", headers=H)
-    error_of(answer, 422, "invalid_cursor")
+    message = error_of(answer, 422, "invalid_cursor")["message"]
+    assert message == "this cursor is for tier 'low', not 'high'"  # no Python repr
     for bad in ("garbage", "eyJ0IjoibG93IiwibyI6LTF9"):  # the second: offset -1
         error_of(
             client.get(f"/v1/users/alice/clusters?cursor={bad}", headers=H), 422, "invalid_cursor"

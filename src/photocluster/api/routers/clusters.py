@@ -43,8 +43,9 @@ def clusters(
 ) -> dict[str, Any]:
     """Groups of alike photos per tier, largest first; higher tiers nest inside lower ones
     (each group names its parent). Pairs marked not similar are never in one group."""
+    only = tier.value if tier is not None else None  # the domain speaks plain names
     return clusters_body(
-        library, settings, user_id, thresholds, linkage, min_size, limit, cursor, tier
+        library, settings, user_id, thresholds, linkage, min_size, limit, cursor, only
     )
 
 
