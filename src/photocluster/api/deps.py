@@ -4,7 +4,6 @@ who is calling, whose photos they may read, and the app's library and settings."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Response, Security
@@ -145,14 +144,18 @@ def deployment(settings: Settings) -> str:
     return hashlib.blake2b(f"{__version__}{settings.model_dump_json()}".encode()).hexdigest()
 
 
-def conditional(records: bool) -> Callable[..., None]:
-    """The ETag check of a GET answer about a user's photos (see :func:`_check_etag`);
-    ``records``: the answer depends on the images' records too (statuses, listings)."""
+def conditional(request: Request, response: Response, user_id: Owner, library: LibraryDep) -> None:
+    """The ETag check of a GET answer that depends on the images' records too (statuses,
+    listings, stats' counts): see :func:`_check_etag`."""
+    _check_etag(request, response, library.version(user_id, records=True))
 
-    def check(request: Request, response: Response, user_id: Owner, library: LibraryDep) -> None:
-        _check_etag(request, response, library.version(user_id, records))
 
-    return check
+def conditional_on_groups(
+    request: Request, response: Response, user_id: Owner, library: LibraryDep
+) -> None:
+    """The ETag check of a GET answer from the store, the graph and the decisions alone
+    (groups, neighbours, pairs): the records' file is not read for it."""
+    _check_etag(request, response, library.version(user_id, records=False))
 
 
 def _check_etag(request: Request, response: Response, version: tuple[object, ...]) -> None:
@@ -180,6 +183,6 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
 
 
 #: Answers that depend on the images' records (statuses, listings, stats' counts).
-Cached = Depends(conditional(records=True))
+Cached = Depends(conditional)
 #: Answers from the store, the graph and the decisions alone (groups, neighbours, pairs).
-CachedGroups = Depends(conditional(records=False))
+CachedGroups = Depends(conditional_on_groups)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from photocluster.calibrations import StoredCalibrations
 from photocluster.clustering.copies import COPY_SIMILARITY, scene_similarity
@@ -140,54 +142,57 @@ class UserGraphs:
     # ------------------------------------------------------------------ reads
 
     def fresh(self, user_id: str, edges: bool) -> NeighbourGraph | None:
-        """The user's graph if it matches the store's generation, else None.
-
-        Lock-free on the fast path; if the graph is stale (a write in progress, or a crash),
-        waits for any writer under the shared lock and looks once more.
-        """
+        """The user's graph if it matches the store's generation, else None (see
+        :meth:`_when_fresh`)."""
         path = self.path(user_id)
-        for attempt in range(2):
-            generation = self.store.header(user_id).generation
-            graph = self._cached_or_loaded(path, generation, edges)
-            if graph is not None and graph.generation == generation:
-                return graph
-            if attempt == 0:
-                with self.store.shared_lock(user_id):
-                    pass  # once we hold it, any write that was in progress has finished
-        return None
+        return self._when_fresh(
+            user_id, lambda generation: self._cached_or_loaded(path, generation, edges)
+        )
 
     def fresh_header(self, user_id: str) -> dict[str, Any] | None:
         """The header of the user's graph file if it matches the store's generation (as
         :meth:`fresh`, without reading a single array), else None."""
-        path = self.path(user_id)
+        return self._when_fresh(user_id, lambda _: self._header(user_id))
+
+    def _when_fresh(self, user_id: str, look: Callable[[int], _Fresh | None]) -> _Fresh | None:
+        """What ``look`` finds for the store's generation, if it is of that generation.
+
+        Lock-free on the fast path; if it is stale (a write in progress, or a crash), waits
+        for any writer under the shared lock and looks once more.
+        """
         for attempt in range(2):
             generation = self.store.header(user_id).generation
-            try:
-                header = read_header(path)
-            except Exception:  # derived data: a damaged file is rebuilt, never fatal
-                log.exception("graph %s unreadable", path)
-                return None
-            if header is not None and header.get("generation") == generation:
-                return header
+            found = look(generation)
+            if found is not None and _generation_of(found) == generation:
+                return found
             if attempt == 0:
                 with self.store.shared_lock(user_id):
                     pass  # once we hold it, any write that was in progress has finished
         return None
+
+    def _header(self, user_id: str) -> dict[str, Any] | None:
+        path = self.path(user_id)
+        try:
+            return read_header(path)
+        except Exception:  # derived data: a damaged file is rebuilt, never fatal
+            log.exception("graph %s unreadable", path)
+            return None
 
     def index(self, user_id: str) -> KnownIndex:
         """What the user's graph knows of its store file (ids, record positions), for a
         writer's transaction: its rows without a pass over the file, when the graph is of
         that very file (generation and inode); the graph is kept in memory for the write."""
+        return partial(self._known_rows, user_id)
 
-        def known(generation: int, inode: int) -> tuple[IdArray, PositionArray] | None:
-            graph = self._cached_or_loaded(self.path(user_id), generation, edges=True)
-            if graph is None or graph.generation != generation or graph.inode != inode:
-                return None
-            if len(graph.positions) != graph.n:
-                return None
-            return graph.ids.astype(ID_DTYPE), graph.positions
-
-        return known
+    def _known_rows(
+        self, user_id: str, generation: int, inode: int
+    ) -> tuple[IdArray, PositionArray] | None:
+        graph = self._cached_or_loaded(self.path(user_id), generation, edges=True)
+        if graph is None or graph.generation != generation or graph.inode != inode:
+            return None
+        if len(graph.positions) != graph.n:
+            return None
+        return graph.ids.astype(ID_DTYPE), graph.positions
 
     def stored_ids(self, user_id: str) -> IdArray:
         """The ids the store holds, in store order: the fresh graph's (no user is loaded),
@@ -263,6 +268,13 @@ class UserGraphs:
         ):
             return
         self.store.memory.put(("graph", path), graph, _nbytes(graph))
+
+
+_Fresh = TypeVar("_Fresh", NeighbourGraph, dict[str, Any])
+
+
+def _generation_of(found: NeighbourGraph | dict[str, Any]) -> object:
+    return found.generation if isinstance(found, NeighbourGraph) else found.get("generation")
 
 
 def _nbytes(graph: NeighbourGraph) -> int:

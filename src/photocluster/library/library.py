@@ -38,7 +38,6 @@ from photocluster.errors import (
     ImageNotReady,
     InvalidThresholds,
     InvalidVector,
-    LibraryFull,
     ThresholdBelowFloor,
     UnknownImage,
     UnknownUser,
@@ -68,6 +67,7 @@ from photocluster.library.results import (
 from photocluster.store import Change, Store, Transaction
 from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
 from photocluster.store.format import HEADER_SIZE
+from photocluster.store.transaction import check_room
 from photocluster.store.vectors import MappedVectors
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,8 @@ class Library:
                 strict=True,
             )
         ]
-        with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
+        index = self.graphs.index(user_id) if graph else None  # an import's graph is stale
+        with self.store.transaction(user_id, index) as tx:
             known = self.records.latest(user_id, image_ids)
             fresh = [images.supersedes(known.get(r.image_id), r) for r in ready]
             ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
@@ -157,28 +158,19 @@ class Library:
         """LibraryFull when the user's library is full and ``image_id`` is not in it (the
         upload route asks before it hands out an upload URL; the writer checks again)."""
         validate_image_id(image_id)
-        limit = self.settings.max_images_per_user
-        if not self.store.exists(user_id) or self.stats(user_id).n_images < limit:
-            return
-        if image_id.encode("ascii") not in set(self.graphs.stored_ids(user_id).tolist()):
-            raise LibraryFull(
-                f"user {user_id!r} holds {limit} photos, the largest library this "
-                f"deployment holds: delete some before uploading more"
-            )
+        held = self.stats(user_id).n_images if self.store.exists(user_id) else 0
+        if held >= self.settings.max_images_per_user:
+            new = image_id.encode("ascii") not in set(self.graphs.stored_ids(user_id).tolist())
+            check_room(user_id, held, int(new), self.settings.max_images_per_user)
 
     def check_room_for(self, user_id: str, image_ids: Sequence[str]) -> None:
         """LibraryFull when these photos would take the user past the largest library (those
         it holds already take no more room): before a bulk import writes anything."""
-        limit = self.settings.max_images_per_user
         with self.store.transaction(user_id) as tx:
             stored = tx.snapshot.ids if tx.snapshot is not None else np.zeros(0, "S1")
             wanted = np.unique(encode_ids(list(image_ids)))
             new = len(wanted) - int(np.isin(wanted, stored).sum())
-            if new and len(stored) + new > limit:
-                raise LibraryFull(
-                    f"user {user_id!r} has {len(stored)} photos; {new} more would pass the "
-                    f"largest library this deployment holds ({limit} photos)"
-                )
+            check_room(user_id, len(stored), new, self.settings.max_images_per_user)
 
     def _check_copies(
         self, tx: Transaction, change: Change, features: dict[str, bytes | None]

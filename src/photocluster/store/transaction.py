@@ -181,10 +181,10 @@ class Transaction:
             return self._noop()
         n = self.snapshot.n if self.snapshot is not None else 0
         if self.snapshot is None:
-            _check_room(self.user_id, 0, len(encoded), max_rows)  # before the file exists
+            check_room(self.user_id, 0, len(encoded), max_rows)  # before the file exists
         snap = self.snapshot if self.snapshot is not None else self._create(model, vecs.shape[1])
         plan = _plan_upsert(snap, encoded, vecs)
-        _check_room(self.user_id, n, plan.change.added, max_rows)
+        check_room(self.user_id, n, plan.change.added, max_rows)
         if plan.change.appended:
             self._append(plan)
             self._maybe_compact()
@@ -353,7 +353,9 @@ class Transaction:
             self.compact()
 
 
-def _check_room(user_id: str, n: int, added: int, max_rows: int | None) -> None:
+def check_room(user_id: str, n: int, added: int, max_rows: int | None) -> None:
+    """LibraryFull when ``added`` new photos would take a user holding ``n`` past
+    ``max_rows`` (the one rule: the writer, the import and the upload route ask it)."""
     if max_rows is not None and added and n + added > max_rows:
         raise LibraryFull(
             f"user {user_id!r} has {n} photos; {added} more would pass the largest library "
