@@ -5,20 +5,30 @@ or the upload route has seen; an image in the store with no record (stored befor
 existed, or imported with ``photocluster import-embeddings``) counts as ready. Records
 carry the S3 LastModified of their object, so that a late event of an object already
 replaced or deleted never overrides what came after it.
+
+A process that has not parsed the catalog (a new Lambda instance) answers a page from the
+listing index (:mod:`photocluster.store.listing`) and the lines appended since it was
+written; the writer keeps that index.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from photocluster.ids import IdArray, decode_ids
 from photocluster.library import cursors
 from photocluster.library.results import ImagesPage
 from photocluster.store import Store
+from photocluster.store import listing as listing_index
 from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
 from photocluster.store.memory import RECORD_BYTES
 
@@ -60,10 +70,17 @@ class UserImages:
         return {"pending": found.get("pending", 0), "failed": found.get("failed", 0)}
 
     def record(
-        self, user_id: str, records: Sequence[ImageRecord], now: float, stored: int = 0
+        self,
+        user_id: str,
+        records: Sequence[ImageRecord],
+        now: float,
+        stored: IdArray | None = None,
+        index: bool = True,
     ) -> list[bool]:
         """Append what is news, in the caller's transaction (it holds the user's lock);
-        returns, per record, whether it was news (False: about an older object)."""
+        returns, per record, whether it was news (False: about an older object).
+        ``stored``: the ids the store holds; ``index``: keep the listing index (an import's
+        batches leave it to :meth:`reindex`, at the end)."""
         known = self.latest(user_id, [r.image_id for r in records])
         latest: dict[str, ImageRecord] = {}  # this call's own records, over the file's
         news, lines = [], []
@@ -77,8 +94,42 @@ class UserImages:
                 latest[record.image_id] = full
         path = self.path(user_id)
         self.files.append(path, lines)
-        self.files.compact_if_due(path, now, stored)
+        stored = stored if stored is not None else np.zeros(0, dtype="S1")
+        index_path = self.store.paths(user_id).listing
+        compacted = self.files.compact_if_due(path, now, len(stored), derived=[index_path])
+        if index and (compacted or listing_index.due(path, index_path)):
+            listing_index.build(path, index_path, decode_ids(stored), fsync=self.files.fsync)
         return news
+
+    def reindex(self, user_id: str, stored: IdArray) -> None:
+        """Build the listing index again (the caller holds the user's lock)."""
+        paths = self.store.paths(user_id)
+        listing_index.build(
+            paths.catalog, paths.listing, decode_ids(stored), fsync=self.files.fsync
+        )
+
+    def page(
+        self, user_id: str, status: Status | None, limit: int, cursor: str | None, now: float
+    ) -> ImagesPage:
+        """One page of the listing (see :func:`page`): from the listing index unless this
+        process has parsed the catalog, or there is no index of the current catalog."""
+        path = self.path(user_id)
+        after = _decode(cursor) if cursor else None
+        loaded = (
+            None if self.files.parsed(path) else listing_index.load(path, self._index_path(user_id))
+        )
+        if loaded is None:
+            return page(self.listing(user_id, now), status, limit, cursor)
+        index, fd = loaded
+        try:
+            inode = os.fstat(fd).st_ino
+            since = self.files.since(path, inode, index.covered)
+            return _indexed_page(index, fd, since, status, limit, after, now)
+        finally:
+            os.close(fd)
+
+    def _index_path(self, user_id: str) -> Path:
+        return self.store.paths(user_id).listing
 
     def listing(self, user_id: str, now: float) -> list[ImageRecord]:
         """Every image to show, newest first (ties: by id)."""
@@ -123,6 +174,38 @@ def page(
     start = bisect.bisect_right(chosen, _decode(cursor), key=_order) if cursor else 0
     images = chosen[start : start + limit]
     more = start + limit < len(chosen)
+    return ImagesPage(images, _encode(images[-1]) if more and images else None)
+
+
+def _indexed_page(
+    index: listing_index.ListingIndex,
+    catalog_fd: int,
+    since: dict[str, ImageRecord],
+    status: Status | None,
+    limit: int,
+    after: tuple[float, str] | None,
+    now: float,
+) -> ImagesPage:
+    """A page from the index's rows and the records of lines it does not cover (``since``:
+    they supersede the index's rows of the same images)."""
+    start = bisect.bisect_right(listing_index.Keys(index), after) if after is not None else 0
+    shown = np.flatnonzero(index.shown(now, status)[start:]) + start
+    rows = (int(row) for row in shown if index.image_id(int(row)) not in since)
+    from_index = ((index.key(row), row) for row in rows)
+    newer = sorted(
+        (_order(r), r)
+        for r in since.values()
+        if r.visible(now)
+        and (status is None or r.status == status)
+        and (after is None or _order(r) > after)
+    )
+    merged: Iterable[tuple[tuple[float, str], int | ImageRecord]] = heapq.merge(from_index, newer)
+    chosen = list(itertools.islice(merged, limit + 1))
+    more = len(chosen) > limit
+    chosen = chosen[:limit]
+    wanted = [item for _, item in chosen if isinstance(item, int)]
+    read = dict(zip(wanted, index.records(catalog_fd, wanted), strict=True))
+    images = [item if isinstance(item, ImageRecord) else read[item] for _, item in chosen]
     return ImagesPage(images, _encode(images[-1]) if more and images else None)
 
 

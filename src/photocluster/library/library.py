@@ -151,7 +151,7 @@ class Library:
             if graph:
                 self.graphs.update(tx, current, change)
             news = [r for r, n in zip(ready, fresh, strict=True) if n]
-            self.records.record(user_id, news, now, _stored(tx))
+            self.records.record(user_id, news, now, _stored(tx), index=graph)
             return _result(change, tx, stale=len(ready) - len(ids))
 
     def check_room(self, user_id: str, image_id: str) -> None:
@@ -227,15 +227,16 @@ class Library:
             validate_image_id(record.image_id)
             if record.status not in ("pending", "failed"):
                 raise ValueError(f"only pending and failed are recorded directly: {record}")
-        with self.store.transaction(user_id) as tx:
+        with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
             return self.records.record(user_id, records, time.time(), _stored(tx))
 
     def reindex(self, user_id: str) -> NeighbourGraph:
-        """Rebuild the user's graph from the store."""
+        """Rebuild the user's graph and listing index from the store."""
         with self.store.transaction(user_id) as tx:
             snapshot = tx.snapshot
             if snapshot is None:
                 raise UnknownUser(f"no embeddings stored for user {user_id!r}")
+            self.records.reindex(user_id, snapshot.ids)
             return self.graphs.save(tx, self.graphs.build(user_id, snapshot))
 
     def mark_not_similar(self, user_id: str, image_ids: Sequence[str]) -> tuple[int, int]:
@@ -501,7 +502,7 @@ class Library:
     ) -> ImagesPage:
         """A page of the user's images, newest first, with their status."""
         validate_user_id(user_id)
-        return images.page(self.records.listing(user_id, time.time()), status, limit, cursor)
+        return self.records.page(user_id, status, limit, cursor, time.time())
 
     def image(self, user_id: str, image_id: str) -> ImageRecord:
         """One image's record (UnknownImage when none is shown)."""
@@ -606,8 +607,8 @@ def _given(features: Sequence[bytes | None] | None, fresh: list[bool]) -> list[b
     return [f for f, news in zip(features, fresh, strict=True) if news]
 
 
-def _stored(tx: Transaction) -> int:
-    return tx.snapshot.n if tx.snapshot is not None else 0
+def _stored(tx: Transaction) -> IdArray | None:
+    return tx.snapshot.ids if tx.snapshot is not None else None
 
 
 def _missing(image_ids: Sequence[str]) -> Change:

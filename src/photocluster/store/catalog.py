@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
+
 from photocluster.store.files import read_exact, write_all, write_file
 from photocluster.store.memory import RECORD_BYTES, MemoryCache
 
@@ -150,6 +152,10 @@ class CatalogFiles:
         parsed = self._read(path)
         return (parsed.inode, parsed.offset), parsed.records
 
+    def parsed(self, path: Path) -> bool:
+        """Whether this process has parsed the file (and so lists from memory)."""
+        return self._parsed_if_current(path) is not None
+
     def latest(self, path: Path, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
         """The current record of each of ``image_ids`` the file knows: from what this
         process has parsed when it has, else from the last line of each (no full parse)."""
@@ -216,11 +222,15 @@ class CatalogFiles:
         finally:
             os.close(fd)
 
-    def compact_if_due(self, path: Path, now: float, images: int = 0) -> None:
+    def compact_if_due(
+        self, path: Path, now: float, images: int = 0, derived: Iterable[Path] = ()
+    ) -> bool:
         """Rewrite the file without superseded lines and expired records, once at least
         half of its lines are such (the caller holds the user's exclusive lock). A process
         that has not parsed the file counts its lines first: below twice ``images`` (the
-        photos stored, each of which has a line) it cannot be due."""
+        photos stored, each of which has a line) it cannot be due. Returns whether it did.
+        ``derived``: files made from this one (a listing index), removed before it is
+        replaced: a writer that dies between the two leaves none that names the old file."""
         if self._parsed_if_current(path) is None:
             try:
                 with path.open("rb") as handle:
@@ -228,14 +238,33 @@ class CatalogFiles:
                         block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")
                     )
             except FileNotFoundError:
-                return
+                return False
             if lines < 64 or lines < 2 * images:
-                return
+                return False
         parsed = self._read(path)
         kept = [r for r in parsed.records.values() if _worth_keeping(r, now)]
         if parsed.lines < 64 or parsed.lines < 2 * len(kept):
-            return
+            return False
+        for stale in derived:
+            stale.unlink(missing_ok=True)
         write_file(path, b"".join(r.to_line() for r in kept), fsync=True)
+        return True
+
+    def since(self, path: Path, inode: int, offset: int) -> dict[str, ImageRecord]:
+        """The latest record of each image with a line after ``offset`` in the file (what a
+        listing index does not cover), parsed once: later calls parse only newer lines."""
+        key = ("catalog-since", path, inode, offset)
+        with self._lock:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return {}
+            try:
+                if os.fstat(fd).st_ino != inode:
+                    return {}
+                return self._refresh(path, fd, key, offset).records
+            finally:
+                os.close(fd)
 
     def _parsed_if_current(self, path: Path) -> _Parsed | None:
         """What this process parsed of ``path``, brought up to date (only new lines are
@@ -261,11 +290,15 @@ class CatalogFiles:
             finally:
                 os.close(fd)
 
-    def _refresh(self, path: Path, fd: int) -> _Parsed:
+    def _refresh(
+        self, path: Path, fd: int, key: tuple[object, ...] | None = None, start: int = 0
+    ) -> _Parsed:
+        """What ``key`` holds of the file (from ``start``), brought up to date."""
+        key = key or ("catalog", path)
         stat = os.fstat(fd)
-        known = self.memory.get(("catalog", path))
+        known = self.memory.get(key)
         if known is None or known.inode != stat.st_ino or stat.st_size < known.offset:
-            known = _Parsed(stat.st_ino, 0, 0, {})
+            known = _Parsed(stat.st_ino, start, 0, {})
         if stat.st_size > known.offset:
             tail = read_exact(fd, stat.st_size - known.offset, known.offset)
             complete = tail[: tail.rfind(b"\n") + 1]
@@ -279,7 +312,7 @@ class CatalogFiles:
                     known.lines + complete.count(b"\n"),
                     records,
                 )
-        self.memory.put(("catalog", path), known, len(known.records) * RECORD_BYTES)
+        self.memory.put(key, known, len(known.records) * RECORD_BYTES)
         return known
 
 
@@ -339,6 +372,27 @@ def _parse_lines(data: bytes, path: Path) -> list[ImageRecord]:
         return [ImageRecord.from_json(item) for item in items]
     except (ValueError, TypeError):
         return [record for line in data.splitlines() if (record := _parse_line(line, path))]
+
+
+def parse_with_offsets(data: bytes, path: Path) -> list[tuple[ImageRecord, int, int]]:
+    """Each record of ``data`` (complete lines) with where its line starts and its length
+    (without the newline); damaged lines are skipped."""
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+    lengths = ends - starts
+    try:
+        items = json.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        if len(items) == len(ends):
+            records = [ImageRecord.from_json(item) for item in items]
+            return list(zip(records, starts.tolist(), lengths.tolist(), strict=True))
+    except (ValueError, TypeError):
+        pass
+    found = []
+    for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+        record = _parse_line(data[start : start + length], path)
+        if record is not None:
+            found.append((record, start, length))
+    return found
 
 
 def _parse_line(line: bytes, path: Path) -> ImageRecord | None:

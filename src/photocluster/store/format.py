@@ -36,7 +36,7 @@ STATE_LIVE = ord("L")
 STATE_DEAD = ord("D")
 #: A user's files, beside each other: the embeddings, the lock, the neighbour graph
 #: (derived), the images' records, the user's decisions about pairs, the pairs the geometric
-#: check accepted and the folder of the features it reads.
+#: check accepted, the folder of the features it reads, and the catalog's listing index.
 DATA_SUFFIX = ".pcs"
 LOCK_SUFFIX = ".lock"
 GRAPH_SUFFIX = ".pcg"
@@ -44,6 +44,7 @@ CATALOG_SUFFIX = ".pci"
 DECISIONS_SUFFIX = ".pcd"
 COPIES_SUFFIX = ".pcp"
 FEATURES_SUFFIX = ".pcf"
+LISTING_SUFFIX = ".pcl"
 
 StoreDtype = Literal["float32", "float16"]
 _DTYPE_CODES: dict[str, int] = {"float32": 1, "float16": 2}

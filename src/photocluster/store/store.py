@@ -27,6 +27,7 @@ from photocluster.store.format import (
     FEATURES_SUFFIX,
     GRAPH_SUFFIX,
     HEADER_SIZE,
+    LISTING_SUFFIX,
     LOCK_SUFFIX,
     Header,
     StoreDtype,
@@ -49,6 +50,7 @@ class UserPaths:
     decisions: Path
     copies: Path
     features: Path  # a folder
+    listing: Path
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Store:
                     DECISIONS_SUFFIX,
                     COPIES_SUFFIX,
                     FEATURES_SUFFIX,
+                    LISTING_SUFFIX,
                 )
             ),
         )
@@ -154,7 +157,14 @@ class Store:
         paths.data.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(paths.lock, exclusive=True):
             tx = Transaction(self.options, self.cache, user_id, paths.data, index)
-            remove_leftovers(paths.data, paths.graph, paths.catalog, paths.decisions, paths.copies)
+            remove_leftovers(
+                paths.data,
+                paths.graph,
+                paths.catalog,
+                paths.decisions,
+                paths.copies,
+                paths.listing,
+            )
             try:
                 tx.open()
                 yield tx
