@@ -156,6 +156,30 @@ def test_features_survive_packing_and_anything_else_is_refused() -> None:
             check.decode(bad)
 
 
+def test_the_writer_keeps_the_pictures_own_points_half_of_what_ingest_sends() -> None:
+    packed = _packed(SHOT)
+    kept = check.kept(packed)
+    assert len(kept) < 0.55 * len(packed)
+    points = check.decode_kept(kept)
+    assert np.array_equal(points.points, check.decode(packed).plain.points)
+    # features kept whole, before: their picture's own points are read
+    assert np.array_equal(check.decode_kept(packed).points, points.points)
+    for bad in (b"", kept[:-1], kept + b"x", packed + b"x"):
+        with pytest.raises(check.InvalidFeatures):
+            check.decode_kept(bad)
+
+
+@pytest.mark.parametrize("first", ["shot", "flipped"])
+def test_a_flipped_copy_is_found_whichever_photo_came_first(library: Library, first: str) -> None:
+    e = np.eye(2, dtype=np.float32)
+    vectors = {"shot": e[0], "flipped": 0.4 * e[0] + np.sqrt(0.84) * e[1]}
+    pictures = {"shot": SHOT, "flipped": ImageOps.mirror(crop((120, 100, 420, 400)))}
+    for name in (first, *(n for n in pictures if n != first)):
+        packed = [_packed(pictures[name])]
+        library.write("u1", "test-model", [name], vectors[name][None], features=packed)
+    assert library.copies.read("u1").copies == {("flipped", "shot")}
+
+
 # --------------------------------------------------------------------- copies in the graph
 
 
@@ -347,7 +371,7 @@ def test_a_writer_that_died_in_the_check_is_made_good_by_the_redelivery(
     assert library.copies.read("u1") == Verified(frozenset({("crop.jpg", "shot.jpg")}))
     assert sorted(library.clusters("u1").tiers[-1].groups[0]) == ["crop.jpg", "shot.jpg"]
     assert library.graphs.fresh("u1", edges=True) is not None
-    assert library.copies.stored("u1", "crop.jpg") == cropped
+    assert library.copies.stored("u1", "crop.jpg") == check.kept(cropped)
     calls = []
     monkeypatch.setattr(library.copies, "_check", lambda *a: calls.append(a) or Verified())
     library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])

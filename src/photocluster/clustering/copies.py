@@ -9,9 +9,12 @@ inside the other; it is the same scene when at least half of one lies inside the
 ORB is not mirror-invariant: each photo is also matched against its pair's mirrored
 picture, for flips.
 
-Ingest computes a photo's :class:`Features` once, from the picture it decoded
-(:func:`encode` packs them, about 40 kB); the writer keeps them beside the store and checks
-each new photo against its most similar earlier ones (:mod:`photocluster.library.copies`).
+Ingest computes a photo's :class:`Features` once, from the picture it decoded, for the
+picture and its mirror image (:func:`encode` packs them, about 40 kB). The writer checks each
+new photo against its most similar earlier ones (:mod:`photocluster.library.copies`) and
+keeps only the picture's own points (:func:`kept`, about 20 kB): the new photo's mirror image
+stands in for the earlier photo's (mirroring one side of a pair asks what mirroring the other
+would, the pictures' geometry mirrored with it).
 ``photocluster eval-verify DIR`` measures the check alone
 (:mod:`~photocluster.quality.check_report`). OpenCV is imported only where a check runs.
 """
@@ -114,6 +117,24 @@ def decode(data: bytes) -> Features:
     return Features(plain, mirrored)
 
 
+def kept(data: bytes) -> bytes:
+    """What the writer keeps of packed features (:func:`encode`'s): the picture's own points
+    (an earlier photo is matched against a new photo's picture and its mirror image)."""
+    _, used = _unpack(data, 0)
+    return data[:used]
+
+
+def decode_kept(data: bytes) -> Keypoints:
+    """The points :func:`kept` kept (or the picture's own, of features packed whole, as
+    kept before)."""
+    plain, used = _unpack(data, 0)
+    if used != len(data):
+        _, used = _unpack(data, used)
+    if used != len(data):
+        raise InvalidFeatures(f"{len(data) - used} bytes after the features")
+    return plain
+
+
 def _pack(keypoints: Keypoints) -> bytes:
     n = len(keypoints.points) if keypoints.descriptors is not None else 0
     header = _HEADER.pack(_MAGIC, *keypoints.shape, n)
@@ -176,15 +197,16 @@ def match(a: Keypoints, b: Keypoints) -> Match | None:
     return Match(int(supported.sum()), max(a_in_b, b_in_a))
 
 
-def relation(a: Features, b: Features) -> str | None:
+def relation(new: Features, old: Features | Keypoints) -> str | None:
     """:data:`COPY` when one photo is a copy of the other, :data:`SCENE` when they show the
-    same scene, None otherwise; in either order: the ratio test keeps other matches from a
-    to b than from b to a, so both are tried (a pair's answer must not depend on which photo
-    was uploaded first)."""
+    same scene, None otherwise. ``old``: the earlier photo (its picture's own points: the new
+    photo's mirror image stands for the earlier's, for flips). Both directions are tried: the
+    ratio test keeps other matches from a to b than from b to a."""
+    earlier = old.plain if isinstance(old, Features) else old
     found: str | None = None
-    for source, target in ((a, b), (b, a)):
-        for other in (target.plain, target.mirrored):
-            matched = match(source.plain, other)
+    for picture in (new.plain, new.mirrored):
+        for source, target in ((picture, earlier), (earlier, picture)):
+            matched = match(source, target)
             if matched is None or matched.inliers < MIN_INLIERS:
                 continue
             if matched.contained >= CONTAINED:
@@ -194,8 +216,8 @@ def relation(a: Features, b: Features) -> str | None:
     return found
 
 
-def is_copy(a: Features, b: Features) -> bool:
-    return relation(a, b) == COPY
+def is_copy(new: Features, old: Features | Keypoints) -> bool:
+    return relation(new, old) == COPY
 
 
 def scene_similarity(medium: float, high: float) -> float:
@@ -215,11 +237,11 @@ def verified_pairs(
     found: Sequence[Features], similarity: FloatArray, floor: float = CANDIDATE_FLOOR
 ) -> tuple[Accepted, int]:
     """The candidate pairs (i < j, similarity >= floor) the check accepts, and how many
-    candidates there were."""
+    candidates there were (``j`` checked as the newer photo, as the writer would)."""
     rows, cols = np.nonzero(np.triu(similarity >= floor, k=1))
     accepted = Accepted(set(), set())
     for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        kind = relation(found[i], found[j])
+        kind = relation(found[j], found[i].plain)
         if kind is not None:
             (accepted.copies if kind == COPY else accepted.scenes).add((i, j))
     return accepted, len(rows)

@@ -1,13 +1,13 @@
 """Each user's copies: the pairs of photos the geometric check accepted (copies, and
 pairs that show one scene), and the features it needs.
 
-Ingest sends a photo's packed ORB features with its vector
-(:func:`photocluster.clustering.copies.encode`). Under the user's exclusive lock, the
-writer keeps them in ``{user_id}.pcf/`` beside the store (one file per photo, about 40 kB)
-and checks the new photo against its ``CANDIDATES`` most similar photos with cosine at
-least ``CANDIDATE_FLOOR``; the pairs it accepts join ``{user_id}.pcp`` (JSON, image ids by
-kind, rewritten whole and atomically; format 1 held copies only). The graph raises them
-(:mod:`photocluster.clustering.graph`).
+Ingest sends a photo's packed ORB features with its vector, for the picture and its mirror
+image (:func:`photocluster.clustering.copies.encode`). Under the user's exclusive lock, the
+writer checks the new photo against its ``CANDIDATES`` most similar photos with cosine at
+least ``CANDIDATE_FLOOR``, and keeps the picture's own points in ``{user_id}.pcf/`` beside
+the store (one file per photo, about 20 kB: ``kept``); the pairs it accepts join
+``{user_id}.pcp`` (JSON, image ids by kind, rewritten whole and atomically; format 1 held
+copies only). The graph raises them (:mod:`photocluster.clustering.graph`).
 Copies are about image ids, like decisions: they outlive compaction and reindexing, and go
 when either photo is deleted or replaced. A photo stored without features (ingest could not
 compute them, or it predates the check) is grouped by its vector alone.
@@ -16,12 +16,11 @@ compute them, or it predates the check) is grouped by its vector alone.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +31,17 @@ from photocluster.clustering.copies import (
     SCENE,
     Features,
     InvalidFeatures,
+    Keypoints,
     decode,
+    decode_kept,
+    kept,
     relation,
 )
 from photocluster.clustering.graph import Pairs
 from photocluster.errors import StoreCorrupt
 from photocluster.ids import IdArray, positions
 from photocluster.store import Store
+from photocluster.store.documents import read_document, write_document
 from photocluster.store.files import write_file
 from photocluster.store.vectors import Rows
 
@@ -51,6 +54,7 @@ _READABLE = (1, 2)  # format 1: copies only
 CANDIDATES = 32
 
 Pair = tuple[str, str]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,14 +96,12 @@ class UserCopies:
 
     def read(self, user_id: str) -> Verified:
         path = self.path(user_id)
-        try:
-            document = json.loads(path.read_bytes())
-            if document.get("format") not in _READABLE:
-                raise ValueError(f"format {document.get('format')!r}")
-            return Verified(_pairs(document["copies"]), _pairs(document.get("scenes", [])))
-        except FileNotFoundError:
+        version, document = read_document(path, "copies", _READABLE)
+        if not version:
             return Verified()
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        try:
+            return Verified(_pairs(document["copies"]), _pairs(document.get("scenes", [])))
+        except (ValueError, KeyError, TypeError) as exc:
             raise StoreCorrupt(f"{path}: not a copies file ({exc})") from exc
 
     def rows(self, user_id: str, ids: IdArray) -> VerifiedRows:
@@ -152,7 +154,7 @@ class UserCopies:
         return [
             int(row)
             for image_id, row in zip(given, at, strict=True)
-            if 0 <= row < first and self.stored(user_id, image_id) != features[image_id]
+            if 0 <= row < first and self.stored(user_id, image_id) != _kept(features[image_id])
         ]
 
     def forget(self, user_id: str, image_ids: Iterable[str]) -> None:
@@ -175,7 +177,7 @@ class UserCopies:
     ) -> Verified:
         checking = np.zeros(len(names), dtype=bool)
         checking[rows] = True
-        loaded: dict[int, Features | None] = {}
+        loaded: dict[int, Features | Keypoints | None] = {}
         found: dict[str, set[Pair]] = {COPY: set(), SCENE: set()}
         featured = [r for r in rows if self._features(user_id, names[r], features, loaded, r)]
         if not featured:  # no photo to check (an import): no pass over the others
@@ -183,7 +185,7 @@ class UserCopies:
         similarities = vectors.dot(vectors.take(np.array(featured, dtype=np.int64)))  # one pass
         for row, sims in zip(featured, similarities, strict=True):
             mine = loaded[row]
-            assert mine is not None
+            assert isinstance(mine, Features)  # a checked photo's features are given whole
             later = checking.copy()
             later[: row + 1] = False  # a pair of two checked photos is checked once
             for other in candidates(sims, row, later):
@@ -199,12 +201,14 @@ class UserCopies:
         user_id: str,
         image_id: str,
         given: Mapping[str, bytes | None],
-        loaded: dict[int, Features | None],
+        loaded: dict[int, Features | Keypoints | None],
         row: int,
-    ) -> Features | None:
+    ) -> Features | Keypoints | None:
         if row not in loaded:
-            data = given.get(image_id) if image_id in given else self.stored(user_id, image_id)
-            loaded[row] = _decoded(image_id, data)
+            if image_id in given:
+                loaded[row] = _decoded(image_id, given[image_id], decode)
+            else:
+                loaded[row] = _decoded(image_id, self.stored(user_id, image_id), decode_kept)
         return loaded[row]
 
     def stored(self, user_id: str, image_id: str) -> bytes | None:
@@ -214,26 +218,25 @@ class UserCopies:
             return None
 
     def keep(self, user_id: str, image_id: str, data: bytes | None) -> None:
-        """Keep (None: drop) one photo's packed features."""
+        """Keep what a later check needs of one photo's packed features (None: drop them)."""
         path = self._feature_path(user_id, image_id)
-        if data is None:  # a replaced photo's old features must not be checked
+        kept_data = _kept(data)
+        if kept_data is None:  # a replaced photo's old features must not be checked
             path.unlink(missing_ok=True)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(path, data, fsync=self.store.fsync)
+        write_file(path, kept_data, fsync=self.store.fsync)
 
     def _feature_path(self, user_id: str, image_id: str) -> Path:
         name = hashlib.sha256(image_id.encode()).hexdigest()[:32]
         return self.folder(user_id) / f"{name}.orb"
 
     def _write(self, user_id: str, pairs: Verified) -> None:
-        document = {
-            "format": FORMAT,
+        body = {
             "copies": sorted([a, b] for a, b in pairs.copies),
             "scenes": sorted([a, b] for a, b in pairs.scenes),
         }
-        data = json.dumps(document, separators=(",", ":"))
-        write_file(self.path(user_id), data.encode(), fsync=self.store.fsync)
+        write_document(self.path(user_id), FORMAT, body, fsync=self.store.fsync)
 
 
 class _Names:
@@ -277,11 +280,21 @@ def candidates(
     return found[np.argsort(-sims[found], kind="stable")[:limit]].astype(np.int64)
 
 
-def _decoded(image_id: str, data: bytes | None) -> Features | None:
+def _kept(data: bytes | None) -> bytes | None:
+    """What is kept of packed features (None: nothing, or unreadable)."""
     if data is None:
         return None
     try:
-        return decode(data)
+        return kept(data)
+    except InvalidFeatures:
+        return None
+
+
+def _decoded(image_id: str, data: bytes | None, read: Callable[[bytes], T]) -> T | None:
+    if data is None:
+        return None
+    try:
+        return read(data)
     except InvalidFeatures as exc:  # derived data: the photo is grouped by its vector
         log.warning("features of %s unreadable (%s); not checked", image_id, exc)
         return None
