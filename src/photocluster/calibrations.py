@@ -11,9 +11,7 @@ of all: :meth:`photocluster.library.Library.thresholds`).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,7 +27,7 @@ from photocluster.config import (
     calibration_for,
 )
 from photocluster.errors import InvalidCalibration
-from photocluster.store.files import FileVersion, fsync_dir, version_of
+from photocluster.store.files import FileVersion, version_of, write_file_unlocked
 
 #: Written by ``bake-model`` beside the weights.
 CALIBRATION_FILE = "calibration.json"
@@ -148,19 +146,7 @@ class StoredCalibrations:
             pass  # a damaged copy is replaced by the one the embedder vouches for
         path = self.path(calibration.model_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = calibration_json(calibration)
-        # Writers of several users may save at once: each writes its own temporary file.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with tmp.open("wb") as handle:
-                handle.write(data)
-                if self.fsync:
-                    os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        if self.fsync:
-            fsync_dir(path.parent)
+        write_file_unlocked(path, calibration_json(calibration), fsync=self.fsync)
         return True
 
 

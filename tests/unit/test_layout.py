@@ -105,3 +105,17 @@ def test_the_readme_code_map_names_every_package() -> None:
     listed = set(re.findall(r"`([a-z_]+)/`", code_map))
     packages = {p.parent.name for p in SRC.glob("*/__init__.py")}
     assert packages <= listed, f"add to the README's code map: {sorted(packages - listed)}"
+
+
+def test_the_store_owns_every_file_replace_and_every_per_user_suffix() -> None:
+    """Issue 28: one owner for the per-user files. Renames (an atomic replace) happen in
+    store/files.py alone; the per-user files' suffixes are named in store/format.py alone;
+    the other packages ask the store (files, documents, sections) to write."""
+    renames = re.compile(r"\bos\.(replace|rename)\(|\.rename\(|\.replace\(tmp")
+    suffix = re.compile(r"""["']\.pc[a-z]["']""")
+    for name, path in modules().items():
+        text = path.read_text()
+        if name != "photocluster.store.files":
+            assert not renames.search(text), f"{name} replaces a file itself"
+        if name != "photocluster.store.format":
+            assert not suffix.search(text), f"{name} names a per-user file's suffix"

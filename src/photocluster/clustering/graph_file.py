@@ -1,7 +1,7 @@
 """The neighbour graph on disk, beside the user's store file.
 
-``{root}/{shard}/{user_id}.pcg``: magic (8 bytes), header length (8 bytes, little endian),
-a JSON header, then the arrays named in the header, each at its recorded byte offset. It is
+``{root}/{shard}/{user_id}.pcg``: the graph's fields and arrays in the store's array file
+layout (:mod:`photocluster.store.sections`: a magic, a JSON header, named arrays). It is
 derived data: rebuilt from the store whenever missing or stale, written atomically.
 
 Format 2 added the average-linkage merges. A format-1 file still loads, without them
@@ -17,16 +17,15 @@ them, its groups' scores computed for the page that shows them.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from photocluster.clustering.graph import GraphParams, NeighbourGraph
-from photocluster.errors import StoreCorrupt
-from photocluster.store.files import replace_with, temp_path
+from photocluster.store import sections
+from photocluster.store.sections import read_sections, write_sections
 
 GRAPH_MAGIC = b"PCGRAPH3"
 #: Format versions this code reads, by magic.
@@ -59,17 +58,7 @@ _DTYPES = {"average_u": np.int32, "average_v": np.int32, "average_s": np.float32
 
 def save_graph(graph: NeighbourGraph, path: Path, fsync: bool = True) -> None:
     """Write ``graph`` atomically (temp file, fsync, rename, fsync of the folder)."""
-    arrays = _arrays_of(graph)
-    header = json.dumps(_header_of(graph, arrays)).encode()
-    tmp = temp_path(path)
-    with tmp.open("wb") as handle:
-        handle.write(GRAPH_MAGIC)
-        handle.write(len(header).to_bytes(8, "little"))
-        handle.write(header)
-        for name in _ARRAYS:
-            handle.write(arrays[name].tobytes())
-        handle.flush()
-        replace_with(tmp, path, handle.fileno(), fsync=fsync)
+    write_sections(path, GRAPH_MAGIC, _header_of(graph), _arrays_of(graph), fsync=fsync)
 
 
 def _arrays_of(graph: NeighbourGraph) -> dict[str, np.ndarray]:
@@ -77,16 +66,10 @@ def _arrays_of(graph: NeighbourGraph) -> dict[str, np.ndarray]:
     width = max(1, int(np.char.str_len(graph.ids).max())) if graph.n else 1
     arrays = {name: getattr(graph, name) for name in _ARRAYS if name != "ids"}
     arrays["ids"] = graph.ids.astype(f"S{width}")
-    return {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+    return {name: arrays[name] for name in _ARRAYS}
 
 
-def _header_of(graph: NeighbourGraph, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    sections = {}
-    offset = 0
-    for name in _ARRAYS:
-        array = arrays[name]
-        sections[name] = {"dtype": array.dtype.str, "count": len(array), "offset": offset}
-        offset += array.nbytes
+def _header_of(graph: NeighbourGraph) -> dict[str, Any]:
     return {
         "n": graph.n,
         "floor": graph.params.floor,
@@ -99,24 +82,16 @@ def _header_of(graph: NeighbourGraph, arrays: dict[str, np.ndarray]) -> dict[str
         "generation": graph.generation,
         "model": graph.model,
         "inode": graph.inode,
-        "sections": sections,
     }
 
 
 def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | None:
     """Read a graph file, or None if there is none. ``for_clusters_only`` skips the edges."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
+    found = read_sections(path, _VERSIONS, _CLUSTER_ARRAYS if for_clusters_only else _ARRAYS)
+    if found is None:
         return None
-    with handle:
-        version, size, header = _read_header(handle, path)
-        wanted = _CLUSTER_ARRAYS if for_clusters_only else _ARRAYS
-        stored = tuple(n for n in _ARRAYS if n in header["sections"])
-        arrays = {
-            name: _read_section(handle, header["sections"][name], 16 + size, name, wanted, path)
-            for name in stored
-        }
+    version, header, stored = found
+    arrays = {name: stored[name] for name in _ARRAYS if name in stored}
     for name, dtype in _DTYPES.items():
         arrays.setdefault(name, np.zeros(0, dtype=dtype))
     arrays.setdefault("positions", np.zeros(0, dtype=np.int64))
@@ -148,40 +123,5 @@ def load_graph(path: Path, for_clusters_only: bool = False) -> NeighbourGraph | 
 def read_header(path: Path) -> dict[str, Any] | None:
     """The graph file's header alone (``n``, ``generation``, ``floor``, ``exact_from``,
     the sections' ``count``s), or None if there is none: no array is read."""
-    try:
-        with path.open("rb") as handle:
-            return _read_header(handle, path)[2]
-    except FileNotFoundError:
-        return None
-
-
-def _read_header(handle: BinaryIO, path: Path) -> tuple[int, int, dict[str, Any]]:
-    """The file's format version, header length and header."""
-    version = _VERSIONS.get(handle.read(8))
-    if version is None:
-        raise StoreCorrupt(f"{path} is not a photocluster graph file")
-    size = int.from_bytes(handle.read(8), "little")
-    header = json.loads(handle.read(size))
-    if not isinstance(header, dict):
-        raise StoreCorrupt(f"{path}: damaged graph header")
-    return version, size, header
-
-
-def _read_section(
-    handle: BinaryIO,
-    section: dict[str, Any],
-    base: int,
-    name: str,
-    wanted: tuple[str, ...],
-    path: Path,
-) -> np.ndarray:
-    """One array of the file (an empty one of its dtype when not wanted)."""
-    dtype = np.dtype(section["dtype"])
-    if name not in wanted:
-        return np.zeros(0, dtype=dtype)
-    handle.seek(base + section["offset"])
-    count = section["count"]
-    data = handle.read(count * dtype.itemsize)
-    if len(data) != count * dtype.itemsize:
-        raise StoreCorrupt(f"{path}: section {name} is truncated")
-    return np.frombuffer(data, dtype=dtype)
+    found = sections.read_header(path, _VERSIONS)
+    return None if found is None else found[1]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from photocluster.errors import InvalidEvent, NotAnImageKey
 from photocluster.ids import validate_user_id
 from photocluster.ingest.events import backfill_body, parse_key
+from photocluster.store.files import write_file_unlocked
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ def _load_state(path: Path | None) -> BackfillReport:
 def _save_state(path: Path | None, report: BackfillReport) -> None:
     if path is None:
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(asdict(report)))
-    os.replace(tmp, path)
+    write_file_unlocked(path, json.dumps(asdict(report)).encode())
 
 
 def _keys(s3: Any, bucket: str, prefix: str, start_after: str | None) -> Iterator[str]:

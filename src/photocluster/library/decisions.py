@@ -1,7 +1,8 @@
 """The user's decisions about pairs of photos: "these are not similar".
 
-One small JSON file per user beside the store's (``{user_id}.pcd``), rewritten whole and
-atomically (a temporary file renamed over it) under the user's exclusive lock. Decisions
+One small JSON document per user beside the store's (``{user_id}.pcd``,
+:mod:`photocluster.store.documents`), rewritten whole and atomically under the user's
+exclusive lock. Decisions
 are about image ids: they outlive compaction, reindexing and a re-upload of the same
 photo, and go when a photo is deleted.
 """
@@ -9,7 +10,6 @@ photo, and go when a photo is deleted.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,8 @@ from photocluster.errors import InvalidDecision, StoreCorrupt, TooManyDecisions
 from photocluster.ids import validate_image_id
 from photocluster.library import cursors
 from photocluster.store import Store
-from photocluster.store.files import version_of, write_file
+from photocluster.store.documents import read_document, write_document
+from photocluster.store.files import version_of
 
 FORMAT = 1
 #: Most not-similar pairs one user keeps (a decision about 100 photos is 4,950 pairs).
@@ -110,21 +111,17 @@ class UserDecisions:
         return self.unmark(user_id, self.read(user_id).involving(image_ids))[0]
 
     def _write(self, user_id: str, pairs: dict[Pair, float]) -> None:
-        path = self.path(user_id)
         rows = sorted([a, b, t] for (a, b), t in pairs.items())
-        data = json.dumps({"format": FORMAT, "not_similar": rows}, separators=(",", ":"))
-        write_file(path, data.encode(), fsync=self.store.fsync)
+        write_document(self.path(user_id), FORMAT, {"not_similar": rows}, fsync=self.store.fsync)
 
 
 def _parse(path: Path) -> dict[Pair, float]:
-    try:
-        document = json.loads(path.read_bytes())
-        if document.get("format") != FORMAT:
-            raise ValueError(f"format {document.get('format')!r}")
-        return {(str(a), str(b)): float(t) for a, b, t in document["not_similar"]}
-    except FileNotFoundError:
+    version, document = read_document(path, "decisions", (FORMAT,))
+    if not version:
         return {}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    try:
+        return {(str(a), str(b)): float(t) for a, b, t in document["not_similar"]}
+    except (ValueError, TypeError, KeyError) as exc:
         raise StoreCorrupt(f"{path}: not a decisions file ({exc})") from exc
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import uuid
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -97,3 +98,17 @@ def replace_with(tmp: Path, path: Path, fd: int, fsync: bool = True) -> None:
         os.fsync(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def write_file_unlocked(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically where no lock keeps writers apart (a
+    model's tier file, saved by every writer of every user): each writes its own temporary
+    file, and the last rename wins."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(fd, data, 0)
+        replace_with(tmp, path, fd, fsync=fsync)
+    finally:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
