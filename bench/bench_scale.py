@@ -32,15 +32,66 @@ from photocluster.config import OFFLINE_MODEL, Settings, calibration_for
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-of-at-least-32-characters"  # noqa: S105 - local HS256 only
 USER = "scale-user"
-#: Each read route, after /v1/users/{user}; {image} is a photo in the middle of the library.
-ROUTES: dict[str, str] = {
-    "GET stats": "/stats",
-    "GET clusters": "/clusters",
-    "GET clusters?tier=high&limit=50": "/clusters?tier=high&limit=50",
-    "GET clusters?low=0.5&medium=0.6&high=0.8": "/clusters?low=0.5&medium=0.6&high=0.8",
-    "GET images/{id}/similar?k=20": "/images/{image}/similar?k=20",
-    "GET images?limit=100": "/images?limit=100",
+
+
+@dataclass(frozen=True)
+class Route:
+    """A request after /v1/users/{user}: ``{image}`` is a photo in the middle of the library;
+    ``{photo}`` and ``{other}`` are photos of this call alone (a call that changes the
+    library changes other photos than the calls before it)."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    #: with an upload bucket configured (presigning is local; a delete would call S3, which
+    #: this machine cannot reach: it is measured without one, its S3 call left out)
+    bucket: bool = False
+
+    def request(self, n: int, call: int) -> list[Any]:
+        names = {
+            "image": image_id(n // 2),
+            "photo": image_id(n // 4 + 2 * call),
+            "other": image_id(n // 4 + 2 * call + 1),
+            "call": str(call),
+        }
+        body = _filled(self.body, names) if self.body else None
+        return [self.method, f"/v1/users/{USER}{self.path.format(**names)}", body]
+
+
+def _filled(value: Any, names: dict[str, str]) -> Any:
+    """``value`` (a JSON body) with the placeholders in its strings replaced."""
+    if isinstance(value, str):
+        return value.format(**names)
+    if isinstance(value, list):
+        return [_filled(item, names) for item in value]
+    if isinstance(value, dict):
+        return {key: _filled(item, names) for key, item in value.items()}
+    return value
+
+
+#: Every route of the API a phone calls, by what it is called in the table.
+ROUTES: dict[str, Route] = {
+    "GET stats": Route("GET", "/stats"),
+    "GET clusters": Route("GET", "/clusters"),
+    "GET clusters?tier=high&limit=50": Route("GET", "/clusters?tier=high&limit=50"),
+    "GET clusters?low=0.5&medium=0.6&high=0.8": Route(
+        "GET", "/clusters?low=0.5&medium=0.6&high=0.8"
+    ),
+    "GET images/{id}/similar?k=20": Route("GET", "/images/{image}/similar?k=20"),
+    "GET images?limit=100": Route("GET", "/images?limit=100"),
+    "GET images/{id}": Route("GET", "/images/{image}"),
+    "GET pairs": Route("GET", "/pairs"),
+    "POST uploads": Route(
+        "POST", "/uploads", {"filename": "new-{call}.jpg", "content_type": "image/jpeg"}, True
+    ),
+    "PUT decisions/not-similar": Route(
+        "PUT", "/decisions/not-similar", {"image_ids": ["{photo}", "{other}"]}
+    ),
+    "GET decisions": Route("GET", "/decisions"),
+    "DELETE images/{id}": Route("DELETE", "/images/{photo}"),
 }
+#: The bucket the upload route presigns for (presigning is local: no request leaves).
+BUCKET = "bench-uploads"
 _TIERS = tuple(calibration_for(OFFLINE_MODEL).thresholds.as_dict().values())
 #: The seed's method for the routes it had: (kind, thresholds).
 BASELINES: dict[str, tuple[str, tuple[float, ...]]] = {
@@ -115,17 +166,17 @@ def import_library(root: Path, npz: Path, n: int) -> dict[str, Any]:
 
 
 def measure_routes(root: Path, n: int, repeats: int) -> dict[str, dict[str, Any]]:
-    """Each route's first call in a new process, then its warm calls in that process."""
-    paths = {
-        name: f"/v1/users/{USER}{path.format(image=image_id(n // 2))}"
-        for name, path in ROUTES.items()
-    }
+    """Each route's first call in a new process, then its warm calls in that process (a
+    throwaway process calls every route first: the page cache is warm, as on a warm EFS)."""
     spec = {"root": str(root), "model": OFFLINE_MODEL, "secret": SECRET, "user": USER}
-    spawn("api", spec | {"paths": list(paths.values()), "repeats": 0})  # warms the page cache
+    reads = [route.request(n, repeats + 1) for route in ROUTES.values() if route.method == "GET"]
+    spawn("api", spec | {"requests": reads, "first": len(reads)})
     out = {}
-    for name, path in paths.items():
-        report = spawn("api", spec | {"paths": [path], "repeats": repeats})
-        out[name] = {"path": path, "first": report["first"][0], "warm": _summary(report)}
+    for name, route in ROUTES.items():
+        requests = [route.request(n, call) for call in range(1 + repeats)]
+        bucket = {"bucket": BUCKET} if route.bucket else {}
+        report = spawn("api", spec | bucket | {"requests": requests, "first": 1})
+        out[name] = {"path": requests[0][1], "first": report["first"][0], "warm": _summary(report)}
         out[name]["first"]["import_and_app_s"] = report["import_and_app_s"]
     return out
 

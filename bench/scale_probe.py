@@ -57,41 +57,55 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 def api(spec: Spec) -> dict[str, Any]:
-    """Build the app on the store root, GET each of ``paths`` once (the first call of this
-    process), then the last of them ``repeats`` more times (warm)."""
+    """Build the app on the store root, make each of ``requests`` (method, path, JSON body)
+    in turn: the first ``first`` of them are this process's first calls, the rest warm."""
     start = time.perf_counter()
+    import os
+
     from photocluster.api.auth import make_token
     from photocluster.api.main import create_app
     from photocluster.config import Settings
 
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # presigning is local
+        os.environ.setdefault(name, "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     settings = Settings(
-        store_root=Path(spec["root"]), model=spec["model"], jwt_secret=spec["secret"]
+        store_root=Path(spec["root"]),
+        model=spec["model"],
+        jwt_secret=spec["secret"],
+        bucket=spec.get("bucket"),
     )
     app = create_app(settings)
     ready_s = time.perf_counter() - start
     token = make_token(spec["secret"], spec["user"])
-    calls = asyncio.run(_requests(app, token, spec["paths"], spec["repeats"]))
-    return {"import_and_app_s": ready_s, **calls, "maxrss": counters()["maxrss"]}
+    calls = asyncio.run(_requests(app, token, spec["requests"]))
+    first = spec["first"]
+    return {
+        "import_and_app_s": ready_s,
+        "first": calls[:first],
+        "warm": calls[first:],
+        "maxrss": counters()["maxrss"],
+    }
 
 
-async def _requests(app: Any, token: str, paths: list[str], repeats: int) -> dict[str, Any]:
+async def _requests(app: Any, token: str, requests: list[list[Any]]) -> list[dict[str, Any]]:
     import httpx
 
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        first = [await _call(client, path, headers) for path in paths]
-        warm = [await _call(client, paths[-1], headers) for _ in range(repeats)]
-    return {"first": first, "warm": warm}
+        return [await _call(client, method, path, body, headers) for method, path, body in requests]
 
 
-async def _call(client: Any, path: str, headers: dict[str, str]) -> dict[str, Any]:
+async def _call(
+    client: Any, method: str, path: str, body: Any, headers: dict[str, str]
+) -> dict[str, Any]:
     before = counters()
     start = time.perf_counter()
-    response = await client.get(path, headers=headers)
+    response = await client.request(method, path, headers=headers, json=body)
     elapsed = time.perf_counter() - start
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {path}: {response.status_code} {response.text[:500]}")
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
     return {"path": path, "latency_s": elapsed, "body_bytes": len(response.content)} | delta(
         before, counters()
     )

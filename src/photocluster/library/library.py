@@ -512,7 +512,7 @@ class Library:
         if record is not None and record.visible(now):
             return record
         stored = record is None and self.store.exists(user_id)
-        if stored and image_id in self.store.read(user_id).id_list():
+        if stored and image_id.encode("ascii") in set(self.graphs.stored_ids(user_id).tolist()):
             return ImageRecord(image_id, "ready")
         raise UnknownImage(f"no image {image_id!r}")
 

@@ -109,7 +109,7 @@ def delete_image(
 
 def _key_of(library: Library, prefix: str, user_id: str, image_id: str) -> str | None:
     """The photo's S3 key: as recorded, else as its id spells it (None for a cut id)."""
-    record = library.records.current(user_id).get(image_id)
+    record = library.records.latest(user_id, [image_id]).get(image_id)
     if record is not None and record.key:
         return record.key
     filename = filename_of_image_id(image_id)
