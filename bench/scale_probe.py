@@ -74,6 +74,7 @@ def api(spec: Spec) -> dict[str, Any]:
         model=spec["model"],
         jwt_secret=spec["secret"],
         bucket=spec.get("bucket"),
+        max_images_per_user=spec["max_images"],
     )
     app = create_app(settings)
     ready_s = time.perf_counter() - start

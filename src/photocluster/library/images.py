@@ -95,7 +95,7 @@ class UserImages:
         path = self.path(user_id)
         self.files.append(path, lines)
         stored = stored if stored is not None else np.zeros(0, dtype="S1")
-        index_path = self.store.paths(user_id).listing
+        index_path = self._index_path(user_id)
         compacted = self.files.compact_if_due(path, now, len(stored), derived=[index_path])
         if index and (compacted or listing_index.due(path, index_path)):
             listing_index.build(path, index_path, decode_ids(stored), fsync=self.files.fsync)
@@ -103,10 +103,8 @@ class UserImages:
 
     def reindex(self, user_id: str, stored: IdArray) -> None:
         """Build the listing index again (the caller holds the user's lock)."""
-        paths = self.store.paths(user_id)
-        listing_index.build(
-            paths.catalog, paths.listing, decode_ids(stored), fsync=self.files.fsync
-        )
+        path, index_path = self.path(user_id), self._index_path(user_id)
+        listing_index.build(path, index_path, decode_ids(stored), fsync=self.files.fsync)
 
     def page(
         self, user_id: str, status: Status | None, limit: int, cursor: str | None, now: float

@@ -82,13 +82,7 @@ def fsync_dir(folder: Path) -> None:
 def write_file(path: Path, data: bytes, fsync: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically: written at its temporary path, then
     renamed over it (see :func:`replace_with`)."""
-    tmp = temp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        write_all(fd, data, 0)
-        replace_with(tmp, path, fd, fsync=fsync)
-    finally:
-        os.close(fd)
+    _write_then_replace(temp_path(path), path, data, fsync, os.O_TRUNC)
 
 
 def replace_with(tmp: Path, path: Path, fd: int, fsync: bool = True) -> None:
@@ -105,10 +99,16 @@ def write_file_unlocked(path: Path, data: bytes, fsync: bool = True) -> None:
     model's tier file, saved by every writer of every user): each writes its own temporary
     file, and the last rename wins."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        _write_then_replace(tmp, path, data, fsync, os.O_EXCL)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_then_replace(tmp: Path, path: Path, data: bytes, fsync: bool, mode: int) -> None:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC, 0o644)
     try:
         write_all(fd, data, 0)
         replace_with(tmp, path, fd, fsync=fsync)
     finally:
         os.close(fd)
-        tmp.unlink(missing_ok=True)
