@@ -79,14 +79,26 @@ def parse_key(
     return ObjectRef(bucket, key, user_id, image_id, action, size, media_type_of(filename))
 
 
+#: Characters a filename may not hold: control (Cc: C0, DEL, C1 such as U+0085), format
+#: (Cf: bidirectional overrides such as U+202E, zero-width characters, the BOM), surrogates
+#: (Cs), line and paragraph separators (Zl, Zp). They hide or reorder what a name shows.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
 def upload_key(prefix: str, user_id: str, filename: str, content_type: str) -> str:
     """The key a new upload of ``filename`` goes to (its NFC spelling), once the name and
     the declared content type are known to be an accepted image that S3 can hold."""
     name = unicodedata.normalize("NFC", filename)
     if not name.strip() or name in (".", ".."):
         raise InvalidEvent("filename must name a file")
-    if "/" in name or "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidEvent("filename must not hold '/', '\\' or control characters")
+    if "/" in name or "\\" in name:
+        raise InvalidEvent("filename must not hold '/' or '\\'")
+    hidden = next((c for c in name if unicodedata.category(c) in HIDDEN_CATEGORIES), None)
+    if hidden is not None:
+        raise InvalidEvent(
+            f"filename must not hold control or format characters (U+{ord(hidden):04X}, "
+            f"Unicode category {unicodedata.category(hidden)})"
+        )
     media_type = media_type_of(name)
     if media_type is None:
         accepted = ", ".join(f".{ext}" for ext in MEDIA_TYPES)
