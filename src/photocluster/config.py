@@ -221,6 +221,11 @@ class Settings(BaseSettings):
     upload_url_expiry_s: int = Field(
         900, ge=60, le=7 * 24 * 3600, description="Validity of a presigned upload URL."
     )
+    api_max_body_bytes: int = Field(
+        10 * 2**20,
+        ge=1024,
+        description="Largest request body the API reads (API Gateway's own limit: 10 MB).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins whose browsers may call the API, comma-separated (none: no CORS).",

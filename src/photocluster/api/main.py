@@ -13,7 +13,7 @@ from photocluster.api.auth import AuthenticateFirst, Authenticator
 from photocluster.api.bucket import UploadBucket
 from photocluster.api.deps import deployment, no_unknown_query_parameters
 from photocluster.api.gallery import Thumbnails
-from photocluster.api.middleware import Cors, ServerTiming, cors_options
+from photocluster.api.middleware import BodyLimit, Cors, ServerTiming, cors_options
 from photocluster.api.routers import (
     clusters,
     decisions,
@@ -59,6 +59,7 @@ def create_app(
         protected=PROTECTED,
         token_in_query=TOKEN_IN_QUERY,
     )
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(Cors, **cors_options(settings.cors_origins))
     app.add_middleware(ServerTiming)

@@ -1,4 +1,5 @@
-"""The app's middleware: CORS for the configured origins, and the Server-Timing header."""
+"""The app's middleware: CORS for the configured origins, the Server-Timing header, and a
+body's declared size checked before anything reads it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,3 +64,45 @@ class ServerTiming:
             await send(message)
 
         await self.app(scope, receive, timed)
+
+
+class BodyTooLarge(HTTPException):
+    """A body that streamed past the limit (answered 413 by the app's error handlers)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {limit:,} bytes")
+
+
+class BodyLimit:
+    """Request bodies of at most ``limit`` bytes: one whose Content-Length says more gets 413
+    ``payload_too_large`` before anything reads it; one sent without a length is counted as
+    it streams and refused the same way once it passes the limit."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            message = (
+                f"the request body ({int(declared):,} bytes) is over the limit of "
+                f"{self.limit:,} bytes"
+            )
+            await error_response(413, "payload_too_large", message)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, counted, send)
