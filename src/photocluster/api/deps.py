@@ -125,18 +125,39 @@ def no_unknown_query_parameters(request: Request) -> None:
         raise ApiError(
             422,
             "unknown_query_parameter",
-            f"unknown query parameter {', '.join(map(repr, unknown))}; "
+            f"unknown query parameter {_named(unknown)}; "
             f"this route accepts: {', '.join(sorted(accepted)) or 'none'}",
-            [{"loc": ["query", name], "type": "unknown_query_parameter"} for name in unknown],
+            [
+                {"loc": ["query", _cut(name)], "type": "unknown_query_parameter"}
+                for name in unknown[:_ECHOED]
+            ],
         )
     repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
     if repeated:
         raise ApiError(
             422,
             "repeated_query_parameter",
-            f"query parameter {', '.join(map(repr, repeated))} given more than once",
-            [{"loc": ["query", name], "type": "repeated_query_parameter"} for name in repeated],
+            f"query parameter {_named(repeated)} given more than once",
+            [
+                {"loc": ["query", _cut(name)], "type": "repeated_query_parameter"}
+                for name in repeated[:_ECHOED]
+            ],
         )
+
+
+#: An error names at most this many of the request's parameters, each cut to _NAME_MAX
+#: characters: an answer never grows with what a caller sends.
+_ECHOED, _NAME_MAX = 5, 64
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= _NAME_MAX else f"{name[:_NAME_MAX]}..."
+
+
+def _named(names: list[str]) -> str:
+    shown = ", ".join(repr(_cut(name)) for name in names[:_ECHOED])
+    more = len(names) - _ECHOED
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def deployment(settings: Settings) -> str:
