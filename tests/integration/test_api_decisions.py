@@ -135,6 +135,9 @@ def test_bad_decisions_are_refused_saying_why_and_change_nothing(
         url, content=b"{not json", headers=H | {"content-type": "application/json"}
     )
     error_of(garbled, 400, "malformed_json")
+    deep = b'{"image_ids":' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # past the parser's depth
+    nested = client.put(url, content=deep, headers=H | {"content-type": "application/json"})
+    error_of(nested, 400, "malformed_json")
     assert client.get("/v1/users/alice/decisions", headers=H).json()["total"] == 0
 
 

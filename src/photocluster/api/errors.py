@@ -165,8 +165,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(documented_methods(request))
+    if exc.status_code == 400 and exc.detail == _UNPARSED_BODY:  # JSON nested too deep, say
+        return error_response(400, "malformed_json", "the request body is not valid JSON")
     code = HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+#: FastAPI's 400 for a body its parser gave up on (not a JSONDecodeError: a RecursionError).
+_UNPARSED_BODY = "There was an error parsing the body"
 
 
 async def invalid_request(_: Request, exc: Exception) -> Response:
