@@ -65,6 +65,14 @@ def test_bad_input_raises_a_clear_error(data: bytes, error: type, message: str) 
         decode_image(data)
 
 
+def test_the_decoders_own_words_stay_out_of_the_message(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="photocluster.ingest.images")
+    with pytest.raises(InvalidImage) as refused:
+        decode_image(truncated_jpeg())
+    assert str(refused.value) == "corrupt or truncated image data"  # issue 33: Pillow's text
+    assert "decoder:" in caplog.text  # ...is in the log instead
+
+
 def test_byte_limit() -> None:
     with pytest.raises(ImageTooLarge, match="bytes is over the limit"):
         decode_image(jpeg(), ImageLimits(max_bytes=100))

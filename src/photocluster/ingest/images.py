@@ -89,9 +89,9 @@ def decode_image(
             image.load()
             upright: Image.Image = ImageOps.exif_transpose(image) or image
         except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(f"image dimensions are too large: {exc}") from exc
+            raise ImageTooLarge("image dimensions are too large") from _logged(exc)
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise InvalidImage(f"corrupt or truncated image data: {exc}") from exc
+            raise InvalidImage("corrupt or truncated image data") from _logged(exc)
     return to_rgb(upright)
 
 
@@ -101,11 +101,11 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"image dimensions are too large: {exc}") from exc
+        raise ImageTooLarge("image dimensions are too large") from _logged(exc)
     except UnidentifiedImageError as exc:
         raise InvalidImage("not a recognisable image file") from exc
     except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImage(f"unreadable image header: {exc}") from exc
+        raise InvalidImage("unreadable image header") from _logged(exc)
     if image.format not in ALLOWED_FORMATS:
         raise UnsupportedImage(
             f"format {image.format} is not accepted; use one of "
@@ -120,6 +120,13 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
             f"{limits.max_pixels:,} pixels"
         )
     return image
+
+
+def _logged(exc: Exception) -> Exception:
+    """The decoder's own words go to the log, not into the photo's status (they name the
+    library's internals and can echo the file's bytes)."""
+    log.info("decoder: %s: %.200s", type(exc).__name__, exc)
+    return exc
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
