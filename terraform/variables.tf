@@ -223,7 +223,7 @@ variable "enable_event_source_mapping" {
 # --- functions ---------------------------------------------------------------------------------
 
 variable "ingest_memory_mb" {
-  description = "Ingest memory: 1769 MB = one vCPU for decoding."
+  description = "Ingest memory: 1769 MB = one vCPU for decoding; holds a batch's decoding budget (IMAGE_MAX_DECODED_BYTES, 512 MiB), the interpreter with OpenCV (about 250 MB) and the batch's small pictures."
   type        = number
   default     = 2048
 }

@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     # --- images
     image_max_bytes: int = Field(40 * 1024 * 1024, ge=1024)
     image_max_pixels: int = Field(64_000_000, ge=1)
+    image_max_decoded_bytes: int = Field(
+        512 * 2**20,
+        ge=2**20,
+        description="Memory one image's decoding may take, and a batch's decodes at once.",
+    )
     embed_image_side: int = Field(512, ge=32, description="Longest side sent to the endpoint.")
     embed_batch_max: int = Field(32, ge=1, le=256)
     copy_check: bool = Field(

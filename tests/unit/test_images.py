@@ -93,7 +93,10 @@ def test_prepare_for_embedding_sends_a_small_jpeg() -> None:
     data = encode(picture(size=(4000, 3000)), "PNG")
     out = prepare_for_embedding(data, ImageLimits(), max_side=512)
     image = Image.open(io.BytesIO(out))
-    assert image.format == "JPEG" and max(image.size) == 512
+    # reduced by 8 as a JPEG of that size decodes (shorter side still >= 256), <= 512
+    assert image.format == "JPEG" and image.size == (500, 375)
+    big = prepare_for_embedding(encode(picture(size=(1600, 1200)), "PNG"), ImageLimits(), 512)
+    assert Image.open(io.BytesIO(big)).size == (400, 300)  # by 4: by 8 would pass 256
 
 
 def test_prepare_photo_adds_the_checks_features_only_when_asked() -> None:

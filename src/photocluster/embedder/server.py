@@ -50,6 +50,7 @@ from photocluster.ingest.images import (
     IMAGE_CONTENT_TYPES,
     ImageLimits,
     decode_image,
+    image_limits,
 )
 
 log = logging.getLogger(__name__)
@@ -327,7 +328,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
         )
         return ServedModel(encoder, settings.encoder_runtime, calibration)
 
-    limits = ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels)
+    limits = image_limits(settings)
     return create_app(load, limits, settings.embed_batch_max)
 
 

@@ -28,7 +28,7 @@ from photocluster.ingest.endpoint import (
     SageMakerEndpoint,
     sagemaker_client,
 )
-from photocluster.ingest.images import ImageLimits
+from photocluster.ingest.images import free_large_blocks_to_the_os, image_limits
 from photocluster.ingest.pipeline import Ingest
 from photocluster.ingest.reporting import DeadLetterReporter, FailureReporter, LogReporter
 from photocluster.ingest.writer import InProcessWriter, LambdaWriter, WriterClient, handle_write
@@ -124,6 +124,8 @@ def ingest_from_settings(settings: Settings, writer: WriterClient) -> Ingest:
     """The ingest function's processor as configured (clients created once, at load)."""
     import boto3
 
+    free_large_blocks_to_the_os()  # a batch's decodes stay within their budget
+
     reporter: FailureReporter = (
         DeadLetterReporter(boto3.client("sqs"), settings.dlq_url)
         if settings.dlq_url
@@ -134,7 +136,7 @@ def ingest_from_settings(settings: Settings, writer: WriterClient) -> Ingest:
         endpoint=endpoint_from_settings(settings),
         writer=writer,
         reporter=reporter,
-        limits=ImageLimits(settings.image_max_bytes, settings.image_max_pixels),
+        limits=image_limits(settings),
         upload_prefix=settings.upload_prefix,
         embed_side=settings.embed_image_side,
         embed_batch_max=settings.embed_batch_max,

@@ -41,7 +41,7 @@ from photocluster.errors import (
 from photocluster.ingest.batch import BatchResult, Item, Outcome, QueueMessage
 from photocluster.ingest.endpoint import EmbeddingEndpoint
 from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_body
-from photocluster.ingest.images import ImageLimits, prepare_photo
+from photocluster.ingest.images import DecodeBudget, ImageLimits, prepare_photo
 from photocluster.ingest.reporting import FailureReporter
 from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
 from photocluster.ingest.writer import WriterClient
@@ -140,16 +140,17 @@ class Ingest:
     def _prepare(self, uploads: list[Item]) -> None:
         if not uploads:
             return
+        budget = DecodeBudget(self.limits.max_decoded_bytes)  # the batch's decodes at once
         with ThreadPoolExecutor(max_workers=min(self.threads, len(uploads))) as pool:
-            list(pool.map(self._prepare_one, uploads))
+            list(pool.map(lambda item: self._prepare_one(item, budget), uploads))
 
-    def _prepare_one(self, item: Item) -> None:
+    def _prepare_one(self, item: Item, budget: DecodeBudget) -> None:
         data = self._download(item)
         if data is None:
             return
         try:
             item.prepared, item.features = prepare_photo(
-                data, self.limits, self.embed_side, self.copy_check
+                data, self.limits, self.embed_side, self.copy_check, budget=budget
             )
         except InvalidImage as exc:
             item.fail("reported", exc)
