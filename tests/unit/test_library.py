@@ -200,6 +200,28 @@ def test_pairs_are_paginated_highest_first(library: Library, filled: Filled) -> 
     assert below.total == int(((sims >= 0.1) & (sims <= 0.3)).sum())
 
 
+def test_kept_pairs_follow_the_decisions_the_writes_and_a_rebuilt_graph(
+    library: Library, filled: Filled, rng: np.random.Generator
+) -> None:
+    first = library.pairs("u1", 0.6, 1.0, limit=1)
+    top = first.pairs[0]
+    library.mark_not_similar("u1", [top.a, top.b])
+    after = library.pairs("u1", 0.6, 1.0, limit=1000)
+    assert after.total == first.total - 1 and (top.a, top.b) not in {
+        (p.a, p.b) for p in after.pairs
+    }
+    library.unmark_not_similar("u1", [top.a, top.b])
+    assert library.pairs("u1", 0.6, 1.0, limit=1).total == first.total
+    twin = filled[1][:1] + 1e-3 * rng.standard_normal((1, filled[1].shape[1]))
+    twin /= np.linalg.norm(twin)
+    library.write("u1", "test-model", ["twin"], twin)  # new pairs: the kept ones are stale
+    everything = np.vstack([filled[1], twin])
+    expected = int((np.triu(everything @ everything.T, 1) >= 0.6).sum())
+    assert library.pairs("u1", 0.6, 1.0, limit=1).total == expected
+    library.graphs.path("u1").unlink()  # the graph rebuilt for the same store
+    assert library.pairs("u1", 0.6, 1.0, limit=1).total == expected
+
+
 def test_pairs_below_floor_refused_for_large_libraries(
     settings: Settings, rng: np.random.Generator
 ) -> None:

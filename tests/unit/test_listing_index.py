@@ -87,6 +87,12 @@ def test_a_page_from_the_index_is_the_page_of_the_whole_catalog(
         loaded = listing.load(catalog, indexed.store.paths(USER).listing)
         assert loaded is not None  # the index is read, not bypassed
         os.close(loaded[1])
+    every = [*IDS, "never-seen.jpg"]
+    from_catalog = whole.records.files.latest(whole.records.path(USER), every)
+    assert indexed.records.latest(USER, every) == from_catalog  # tombstones included
+    assert indexed.records.latest(USER, IDS[:1]) == {
+        k: v for k, v in from_catalog.items() if k == IDS[0]
+    }
     for status in (None, "pending", "ready", "failed"):
         from_index = walk(lambda s, n, c: indexed.records.page(USER, s, n, c, now), status, limit)
         reference = walk(

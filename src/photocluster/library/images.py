@@ -52,8 +52,26 @@ class UserImages:
 
     def latest(self, user_id: str, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
         """The latest record of each of these images the catalog knows (no full parse in
-        a process that has not parsed it yet: a write, one image's status)."""
-        return self.files.latest(self.path(user_id), image_ids)
+        a process that has not parsed it yet: a write, one image's status): from the
+        listing index and the lines after it where there is one."""
+        wanted = set(image_ids)
+        path = self.path(user_id)
+        loaded = None if self.files.parsed(path) else self._index(user_id)
+        if loaded is None:
+            return self.files.latest(path, wanted)
+        index, fd = loaded
+        try:
+            since = self.files.since(path, os.fstat(fd).st_ino, index.covered)
+            found = {i: since[i] for i in wanted if i in since}
+            rows = index.find(wanted - set(found))
+            found.update(zip(rows, index.records(fd, list(rows.values())), strict=True))
+            return found
+        finally:
+            os.close(fd)
+
+    def _index(self, user_id: str) -> tuple[listing_index.ListingIndex, int] | None:
+        """The listing index of the current catalog and an fd of that catalog, if any."""
+        return listing_index.load(self.path(user_id), self._index_path(user_id), self.store.memory)
 
     def version(self, user_id: str, now: float) -> tuple[object, int]:
         """What changes whenever the listing may: the file's version, and how many upload
@@ -113,9 +131,7 @@ class UserImages:
         process has parsed the catalog, or there is no index of the current catalog."""
         path = self.path(user_id)
         after = _decode(cursor) if cursor else None
-        loaded = (
-            None if self.files.parsed(path) else listing_index.load(path, self._index_path(user_id))
-        )
+        loaded = None if self.files.parsed(path) else self._index(user_id)
         if loaded is None:
             return page(self.listing(user_id, now), status, limit, cursor)
         index, fd = loaded

@@ -66,6 +66,7 @@ from photocluster.library.results import (
 )
 from photocluster.store import Change, Store, Transaction
 from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
+from photocluster.store.files import version_of
 from photocluster.store.format import HEADER_SIZE
 from photocluster.store.transaction import check_room
 from photocluster.store.vectors import MappedVectors
@@ -447,8 +448,7 @@ class Library:
         """Pairs with score in [min_score, max_score], highest first, one page at a time."""
         if not 0.0 <= min_score <= max_score <= 1.0:
             raise InvalidThresholds("need 0 <= min_score <= max_score <= 1")
-        ids, ranked, complete = self._ranked_pairs(user_id, min_score, max_score)
-        u, v, s = _unmarked(ids, ranked, self.decisions.read(user_id))
+        ids, (u, v, s), complete = self._unmarked_pairs(user_id, min_score, max_score)
         window = slice(offset, offset + limit)
         names_a = decode_ids(ids[u[window]])
         names_b = decode_ids(ids[v[window]])
@@ -458,6 +458,26 @@ class Library:
         ]
         next_offset = offset + limit if offset + limit < len(s) else None
         return PairsPage(page, len(s), next_offset, complete)
+
+    def _unmarked_pairs(
+        self, user_id: str, min_score: float, max_score: float
+    ) -> tuple[IdArray, RankedPairs, bool]:
+        """Every pair in the range not marked not similar, highest first; kept while the
+        graph and the decisions stay the same (the next page is a slice of it)."""
+        graph_file = version_of(self.graphs.path(user_id))  # first: a newer graph is read
+        graph = self.graphs.current(user_id, edges=True)
+        decisions = self.decisions.read(user_id)
+        key = ("pairs", user_id, min_score, max_score)
+        version = (graph_file, graph.generation, decisions.version)
+        cached = self.store.memory.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]  # type: ignore[no-any-return]
+        ids, ranked, complete = self._ranked_pairs(user_id, min_score, max_score)
+        found = ids, _unmarked(ids, ranked, decisions), complete
+        if min_score >= graph.floor:  # on demand: computed again (bounded by its own cap)
+            weight = sum(array.nbytes for array in found[1])
+            self.store.memory.put(key, (version, found), weight)
+        return found
 
     def _ranked_pairs(
         self, user_id: str, min_score: float, max_score: float

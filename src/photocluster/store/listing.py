@@ -8,7 +8,8 @@ from the index reads a few hundred rows and lines).
 the index covers and the last bytes before that point), then a column per field, a row per
 image the catalog shows, sorted by (newest ``created`` first, image id): created, expires
 (NaN: none), status, and where the image's last line is in the catalog (offset -1: a photo
-stored with no record, listed as ready). Deleted images have no row.
+stored with no record, listed as ready). Deleted images keep their row (a tombstone, never
+listed): the index also answers what the catalog last says of an image (:meth:`find`).
 
 The catalog only grows by appends (a line a crash cut short lies after the last complete
 line, beyond what an index covers) until a compaction replaces it: the compaction removes
@@ -33,7 +34,8 @@ import numpy.typing as npt
 
 from photocluster.errors import StoreCorrupt
 from photocluster.store.catalog import STATUSES, ImageRecord, Status, parse_with_offsets
-from photocluster.store.files import read_exact
+from photocluster.store.files import read_exact, version_of
+from photocluster.store.memory import MemoryCache
 from photocluster.store.sections import read_header, read_sections, write_sections
 
 MAGIC = b"PCLIST01"
@@ -88,10 +90,17 @@ class ListingIndex:
         never used stops showing once it expires."""
         codes = self.columns["status"]
         expired = (codes == _STATUS_CODES["pending"]) & (self.columns["expires"] < now)
-        shown = ~expired
+        shown = ~expired & (codes != _STATUS_CODES["deleted"])
         if status is not None:
             shown &= codes == _STATUS_CODES[status]
         return np.asarray(shown)
+
+    def find(self, image_ids: Iterable[str]) -> dict[str, int]:
+        """The row of each of these images that has a line in the catalog."""
+        names = [i.encode("ascii") for i in image_ids if len(i) <= self.columns["id"].itemsize]
+        wanted = np.array(names, dtype=self.columns["id"].dtype)
+        found = np.isin(self.columns["id"], wanted) & (self.columns["offset"] >= 0)
+        return {self.image_id(int(row)): int(row) for row in np.flatnonzero(found)}
 
     def records(self, catalog_fd: int, rows: Sequence[int]) -> Iterator[ImageRecord]:
         """The records of these rows, each read from its line in the catalog."""
@@ -117,21 +126,17 @@ class Keys(Sequence[tuple[float, str]]):
         return self.listing.key(row)
 
 
-def load(catalog: Path, path: Path) -> tuple[ListingIndex, int] | None:
+def load(
+    catalog: Path, path: Path, memory: MemoryCache | None = None
+) -> tuple[ListingIndex, int] | None:
     """The index at ``path`` and an open fd of the catalog it indexes (the caller closes
     it), or None when there is none, or it is not the current catalog's or not readable
-    (the catalog is parsed instead, and the next writer rebuilds the index)."""
-    try:
-        found = read_sections(path, _VERSIONS, _COLUMNS)
-    except StoreCorrupt:
+    (the catalog is parsed instead, and the next writer rebuilds the index). ``memory``:
+    where a process keeps what it read, while the file stays the same."""
+    read = _read(path, memory)
+    if read is None:
         return None
-    if found is None:
-        return None
-    _, fields, columns = found
-    header = _Header.of(fields)
-    lengths = {len(columns.get(name, ())) for name in _COLUMNS}
-    if header is None or len(lengths) != 1 or set(columns) != set(_COLUMNS):
-        return None
+    header, index = read
     try:
         fd = os.open(catalog, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -145,7 +150,32 @@ def load(catalog: Path, path: Path) -> tuple[ListingIndex, int] | None:
     ):
         os.close(fd)
         return None
-    return ListingIndex(columns, header.covered), fd
+    return index, fd
+
+
+def _read(path: Path, memory: MemoryCache | None) -> tuple[_Header, ListingIndex] | None:
+    version = version_of(path)
+    if version is None:
+        return None
+    cached = memory.get(("listing-index", path)) if memory is not None else None
+    if cached is not None and cached[0] == version:
+        return cached[1]  # type: ignore[no-any-return]
+    try:
+        found = read_sections(path, _VERSIONS, _COLUMNS)
+    except StoreCorrupt:
+        return None
+    if found is None:
+        return None
+    _, fields, columns = found
+    header = _Header.of(fields)
+    lengths = {len(columns.get(name, ())) for name in _COLUMNS}
+    if header is None or len(lengths) != 1 or set(columns) != set(_COLUMNS):
+        return None
+    read = header, ListingIndex(columns, header.covered)
+    if memory is not None:
+        weight = sum(column.nbytes for column in columns.values())
+        memory.put(("listing-index", path), (version, read), weight)
+    return read
 
 
 def due(catalog: Path, path: Path) -> bool:
@@ -181,7 +211,7 @@ def build(catalog: Path, path: Path, stored: Iterable[str], fsync: bool = True) 
     latest: dict[str, tuple[ImageRecord, int, int]] = {}
     for record, offset, length in parse_with_offsets(data[:covered], catalog):
         latest[record.image_id] = (record, offset, length)
-    shown = [entry for entry in latest.values() if entry[0].status != "deleted"]
+    shown = list(latest.values())
     extra = [i for i in dict.fromkeys(stored) if i not in latest]
     ids = [r.image_id for r, _, _ in shown] + extra
     width = max((len(i) for i in ids), default=1)
