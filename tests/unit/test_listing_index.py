@@ -154,7 +154,7 @@ def test_an_index_of_another_catalog_or_a_damaged_one_is_not_read(
     assert listing.load(paths.catalog, paths.listing) is None
     paths.catalog.write_bytes(data[:-10])  # shorter than what the index covers
     assert listing.load(paths.catalog, paths.listing) is None
-    for damaged in (b"PCLIST01garbage", index[:-3], b"PCLIST99" + index[8:]):
+    for damaged in (b"PCLIST02garbage", index[:-3], b"PCLIST01" + index[8:]):
         paths.listing.write_bytes(damaged)
         assert listing.load(paths.catalog, paths.listing) is None
     listed = fresh(store_root).images(USER).images  # the catalog parsed: b has no record

@@ -38,8 +38,8 @@ from photocluster.store.files import read_exact, version_of
 from photocluster.store.memory import MemoryCache
 from photocluster.store.sections import read_header, read_sections, write_sections
 
-MAGIC = b"PCLIST01"
-_VERSIONS = {MAGIC: 1}
+MAGIC = b"PCLIST02"  # format 2: tombstones have rows (1 had none: not read)
+_VERSIONS = {MAGIC: 2}
 _COLUMNS = ("created", "expires", "offset", "length", "status", "id")
 #: Bytes just before the covered point that an index keeps and checks.
 _TAIL_CHECK = 64
