@@ -206,7 +206,7 @@ class Library:
             self.copies.forget(user_id, image_ids)
             self.graphs.update(tx, graph, change)
             known = self.records.latest(user_id, image_ids)
-            stored = set(tx.snapshot.id_list()) if tx.snapshot is not None else set()
+            stored = _among(tx.snapshot.ids, image_ids) if tx.snapshot is not None else set()
             tombstones = [
                 ImageRecord(
                     i, "deleted", None, None, now, now, None, modified.get(i), modified.get(i)
@@ -245,8 +245,8 @@ class Library:
         the pairs newly marked and the user's total. UnknownImage names any photo the user
         does not have."""
         pairs = decisions.pairs_among(image_ids)
-        with self.store.transaction(user_id) as tx:
-            stored = set(tx.snapshot.id_list()) if tx.snapshot is not None else set()
+        with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
+            stored = _among(tx.snapshot.ids, image_ids) if tx.snapshot is not None else set()
             now = time.time()
             known = self.records.latest(user_id, image_ids)
             unknown = sorted(
@@ -625,6 +625,19 @@ def _given(features: Sequence[bytes | None] | None, fresh: list[bool]) -> list[b
     if features is None:
         return [None] * sum(fresh)
     return [f for f, news in zip(features, fresh, strict=True) if news]
+
+
+def _among(ids: IdArray, image_ids: Sequence[str]) -> set[str]:
+    """Which of ``image_ids`` are in ``ids`` (no decoding of every id)."""
+    wanted = list(dict.fromkeys(image_ids))
+    if len(wanted) > _FEW:
+        at = positions(ids, wanted).tolist()
+        return {i for i, row in zip(wanted, at, strict=True) if row >= 0}
+    return {i for i in wanted if bool((ids == i.encode("ascii")).any())}
+
+
+#: Up to this many ids are looked up one pass each; more, through one sort of all ids.
+_FEW = 8
 
 
 def _stored(tx: Transaction) -> IdArray | None:
