@@ -237,15 +237,29 @@ def update_graph(
 def _labels_after(
     old: NeighbourGraph, kept: BoolArray, edges: Edges, n_old: int, n: int
 ) -> npt.NDArray[np.int32]:
-    """Each row's component after the write: when it only appended (and ``old`` knows its
-    components), the old components joined by the new rows' edges (``edges`` after the
-    first ``n_old``), in O(components + new edges); else found again over every edge."""
-    if not kept.all() or len(old.components) != old.n:
+    """Each row's component after the write, from ``old``'s when it knows them: a component
+    that lost a row is found again over its own edges (it may have split), the others keep
+    their label, and the new rows' edges (``edges`` after the first ``n_old``) join them; in
+    O(edges of the changed components + new edges). Else found again over every edge."""
+    if len(old.components) != old.n:
         return components(n, edges[0], edges[1])
+    labels = old.components[kept]
     known = int(old.components.max()) + 1 if old.n else 0
-    node = np.concatenate([old.components, known + np.arange(n - old.n, dtype=np.int32)])
+    if not kept.all():
+        lost = np.zeros(known, dtype=bool)
+        lost[old.components[~kept]] = True
+        changed = lost[labels]  # kept rows whose component lost a row
+        rows = np.flatnonzero(changed)
+        u, v = edges[0][:n_old], edges[1][:n_old]  # old edges, between kept rows
+        inside = changed[u] & changed[v]  # an edge never joins two components
+        local = np.full(len(labels), -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        labels = labels.copy()
+        labels[rows] = known + components(len(rows), local[u[inside]], local[v[inside]])
+        known += len(rows)
+    node = np.concatenate([labels, known + np.arange(n - len(labels), dtype=np.int32)])
     new_u, new_v = node[edges[0][n_old:]], node[edges[1][n_old:]]
-    return np.asarray(components(known + n - old.n, new_u, new_v)[node], dtype=np.int32)
+    return np.asarray(components(known + n - len(labels), new_u, new_v)[node], dtype=np.int32)
 
 
 def relink(
