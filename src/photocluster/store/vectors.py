@@ -186,7 +186,13 @@ class MappedRows:
         return len(self.positions)
 
     def take(self, rows: IndexArray) -> FloatArray:
-        return np.asarray(self.records["vector"][self.positions[rows]], dtype=np.float32)
+        """These rows' vectors, copied; the pages read are handed back (a write links
+        components of thousands of rows: their pages would otherwise stay in its RSS)."""
+        at = self.positions[rows]
+        taken = np.asarray(self.records["vector"][at], dtype=np.float32)
+        if len(at):
+            self.release(int(at.min()), int(at.max()) + 1)
+        return taken
 
     def dot(self, queries: FloatArray, upto: int | None = None) -> FloatArray:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
