@@ -377,3 +377,22 @@ def test_a_delete_batch_is_visible_whole_or_not_at_all(
     committed = after[:HEADER_SIZE] + before[HEADER_SIZE:] + after[len(before) :]
     path.write_bytes(committed)
     assert Store(store.root, fsync=False).read("u1").id_list() == ["c"]
+
+
+def test_a_users_files_and_folders_are_the_services_alone(
+    store_root: Path, rng: np.random.Generator
+) -> None:
+    """Issue 33: store folders were 0755 and files 0644 (anyone on the host could read)."""
+    from photocluster.config import Settings
+
+    library = Library.from_settings(Settings(store_root=store_root, model="m", store_fsync=False))
+    ids = [f"p{i}" for i in range(3)]
+    library.write("u1", "m", ids, rng.standard_normal((3, 8)))
+    library.mark_not_similar("u1", ids[:2])
+    with library.store.transaction("u1") as tx:
+        assert tx.snapshot is not None
+        library.records.reindex("u1", tx.snapshot.ids)
+    made = [p for p in store_root.rglob("*")]
+    assert {p.suffix for p in made} >= {".pcs", ".pcg", ".pci", ".pcd", ".pcl", ".lock"}
+    for path in made:
+        assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))

@@ -42,7 +42,7 @@ from photocluster.errors import StoreCorrupt
 from photocluster.ids import IdArray, positions
 from photocluster.store import Store
 from photocluster.store.documents import read_document, write_document
-from photocluster.store.files import write_file
+from photocluster.store.files import make_folder, write_file
 from photocluster.store.vectors import Rows
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ class UserCopies:
         if kept_data is None:  # a replaced photo's old features must not be checked
             path.unlink(missing_ok=True)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         write_file(path, kept_data, fsync=self.store.fsync)
 
     def _feature_path(self, user_id: str, image_id: str) -> Path:

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from photocluster.errors import StackError
+from photocluster.store.files import FILE_MODE, make_folder
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -65,13 +66,14 @@ class Stack:
     processes: list[Managed] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        make_folder(self.workdir / "logs")  # the logs may hold a token: the user's alone
 
     # -------------------------------------------------------------- lifecycle
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> Managed:
         log = self.workdir / "logs" / f"{name}.log"
-        handle = log.open("wb")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        handle = os.fdopen(os.open(log, flags, FILE_MODE), "wb")
         process = subprocess.Popen(
             argv,
             env={**os.environ, **env},

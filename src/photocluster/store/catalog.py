@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from photocluster.store.files import read_exact, write_all, write_file
+from photocluster.store.files import FILE_MODE, read_exact, write_all, write_file
 from photocluster.store.memory import RECORD_BYTES, MemoryCache
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class CatalogFiles:
         data = b"".join(record.to_line() for record in records)
         if not data:
             return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             end = _complete_end(fd)
             if os.fstat(fd).st_size > end:  # a torn line left by a crash

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster.store.files import replace_with, temp_path, write_all
+from photocluster.store.files import FILE_MODE, replace_with, temp_path, write_all
 from photocluster.store.format import HEADER_SIZE, live_records
 from photocluster.store.snapshot import Snapshot
 from photocluster.store.vectors import BLOCK_RECORDS, MappedRows
@@ -35,7 +35,7 @@ def write_compacted(snapshot: Snapshot, path: Path) -> tuple[int, Snapshot]:
         committed=snapshot.n,
     )
     tmp = temp_path(path)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:
         write_all(fd, header.encode(), 0)
         offset = HEADER_SIZE

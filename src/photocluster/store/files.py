@@ -12,6 +12,21 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+#: Who may read a user's files and folders: the service's own user alone (every function
+#: reaches EFS as one POSIX user through its access point).
+FILE_MODE, FOLDER_MODE = 0o600, 0o700
+
+
+def make_folder(folder: Path) -> None:
+    """``folder`` and its missing parents, for the service's user alone."""
+    for parent in reversed([folder, *folder.parents]):
+        if not parent.exists():
+            try:
+                parent.mkdir(mode=FOLDER_MODE)
+            except FileExistsError:  # made meanwhile by another writer
+                continue
+
+
 def temp_path(path: Path) -> Path:
     """Where the next version of ``path`` is written before it replaces it. One name, not
     one per process: only the holder of the user's exclusive lock writes it, and the next
@@ -106,7 +121,7 @@ def write_file_unlocked(path: Path, data: bytes, fsync: bool = True) -> None:
 
 
 def _write_then_replace(tmp: Path, path: Path, data: bytes, fsync: bool, mode: int) -> None:
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC, FILE_MODE)
     try:
         write_all(fd, data, 0)
         replace_with(tmp, path, fd, fsync=fsync)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from photocluster.store.files import FILE_MODE
+
 _OFD = hasattr(fcntl, "F_OFD_SETLKW")
 
 
@@ -37,7 +39,7 @@ class FileLock:
 
     def __enter__(self) -> FileLock:
         flags = os.O_RDWR | os.O_CREAT if self.exclusive else os.O_RDONLY
-        self.fd = os.open(self.path, flags | os.O_CLOEXEC, 0o644)
+        self.fd = os.open(self.path, flags | os.O_CLOEXEC, FILE_MODE)
         try:
             if _OFD:
                 lock_type = fcntl.F_WRLCK if self.exclusive else fcntl.F_RDLCK

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from photocluster.errors import StoreCorrupt
-from photocluster.store.files import replace_with, temp_path
+from photocluster.store.files import FILE_MODE, replace_with, temp_path
 
 _PREFIX = 16  # magic and header length
 
@@ -38,7 +38,8 @@ def write_sections(
         offset += array.nbytes
     text = json.dumps({**header, "sections": sections}).encode()
     tmp = temp_path(path)
-    with tmp.open("wb") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(magic)
         handle.write(len(text).to_bytes(8, "little"))
         handle.write(text)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from photocluster.errors import UnknownUser
 from photocluster.ids import validate_user_id
-from photocluster.store.files import remove_leftovers
+from photocluster.store.files import make_folder, remove_leftovers
 from photocluster.store.format import (
     CATALOG_SUFFIX,
     COPIES_SUFFIX,
@@ -154,7 +154,7 @@ class Store:
         """Hold the user's exclusive lock for a read-modify-write. ``index``: where the
         file's live rows are, if something derived from it knows (see :func:`load_known`)."""
         paths = self.paths(user_id)
-        paths.data.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(paths.data.parent)
         with FileLock(paths.lock, exclusive=True):
             tx = Transaction(self.options, self.cache, user_id, paths.data, index)
             remove_leftovers(

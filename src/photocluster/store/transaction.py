@@ -33,6 +33,7 @@ from photocluster.errors import (
 from photocluster.ids import ID_DTYPE, IdArray, encode_ids
 from photocluster.store.compaction import needs_compaction, write_compacted
 from photocluster.store.files import (
+    FILE_MODE,
     read_exact,
     replace_with,
     temp_path,
@@ -299,7 +300,7 @@ class Transaction:
             committed=0,
         )
         tmp = temp_path(self.path)
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
         write_all(fd, header.encode(), 0)
         replace_with(tmp, self.path, fd, fsync=self.options.fsync)
         self.fd = fd
