@@ -248,6 +248,21 @@ def test_similar_answers_409_while_a_photo_is_pending(client: TestClient, librar
     assert client.get("/v1/users/alice/images/zzz.jpg", headers=H).status_code == 404
 
 
+def test_a_new_upload_url_for_a_ready_photo_leaves_it_ready(
+    client: TestClient, library: Library
+) -> None:
+    # issue 33: it flipped to pending while `similar` still answered 200
+    library.write("alice", "m", ["a.jpg", "b.jpg"], np.eye(2, 8))
+    before = client.get("/v1/users/alice/images/a.jpg", headers=H).json()
+    assert ask(client, "a.jpg").status_code == 201
+    after = client.get("/v1/users/alice/images/a.jpg", headers=H).json()
+    assert after == before and after["status"] == "ready"
+    assert client.get("/v1/users/alice/images/a.jpg/similar", headers=H).status_code == 200
+    library.record("alice", [ImageRecord("c.jpg", "failed", None, ImageError("x", "y"), 1, 1)])
+    assert ask(client, "c.jpg").status_code == 201  # a failed photo, uploaded again: pending
+    assert client.get("/v1/users/alice/images/c.jpg", headers=H).json()["status"] == "pending"
+
+
 def test_a_full_library_refuses_new_upload_urls_but_not_its_own_photos(
     settings: Settings, s3: Any
 ) -> None:

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Response
 from photocluster.api.deps import BucketDep, LibraryDep, Owner, SettingsDep
 from photocluster.api.errors import BAD_BODY, ERRORS, UNAVAILABLE
 from photocluster.api.schemas import UploadRequest, UploadTicket
-from photocluster.errors import ImageTooLarge, UploadsNotConfigured
+from photocluster.errors import ImageTooLarge, UnknownImage, UploadsNotConfigured
 from photocluster.ids import image_id_for_filename
 from photocluster.ingest.events import upload_key
+from photocluster.library import Library
 from photocluster.store.catalog import ImageRecord
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
@@ -32,8 +33,9 @@ def create_upload(
     bucket: BucketDep,
     response: Response,
 ) -> UploadTicket:
-    """A presigned PUT for one photo; the photo is pending from now until it is embedded
-    (409 library_full when the user holds the largest library the deployment is sized for)."""
+    """A presigned PUT for one photo; a new photo is pending from now until it is embedded,
+    one already ready stays ready (its updated_at changes once the new bytes are embedded);
+    409 library_full when the user holds the largest library the deployment is sized for."""
     if bucket is None:
         raise UploadsNotConfigured("uploads are not configured here (PHOTOCLUSTER_BUCKET)")
     key = upload_key(settings.upload_prefix, user_id, upload.filename, upload.content_type)
@@ -45,7 +47,8 @@ def create_upload(
     presigned = bucket.presign_upload(key, upload.content_type.lower(), upload.size)
     now = time.time()
     expires = presigned.expires_at.timestamp() + settings.pending_grace_s
-    library.record(user_id, [ImageRecord(image_id, "pending", key, None, now, now, expires)])
+    if not _ready(library, user_id, image_id):  # a ready photo stays so until bytes arrive
+        library.record(user_id, [ImageRecord(image_id, "pending", key, None, now, now, expires)])
     response.headers["Location"] = f"/v1/users/{user_id}/images/{image_id}"
     return UploadTicket(
         image_id=image_id,
@@ -55,3 +58,10 @@ def create_upload(
         headers=presigned.headers,
         expires_at=presigned.expires_at,
     )
+
+
+def _ready(library: Library, user_id: str, image_id: str) -> bool:
+    try:
+        return library.image(user_id, image_id).status == "ready"
+    except UnknownImage:
+        return False
