@@ -205,3 +205,24 @@ def test_a_writer_that_dies_after_a_compaction_leaves_no_index_of_the_old_catalo
         asked_again(62)
     assert not paths.listing.exists()
     assert [r.image_id for r in fresh(store_root).images(USER).images] == ["kept", "again"]
+
+
+def test_the_index_counts_the_catalogs_lines_for_the_compaction_check(
+    store_root: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocluster.store import catalog
+
+    monkeypatch.setattr(listing, "MIN_BYTES", 1024)
+    library = fresh(store_root)
+    for i in range(40):
+        library.write(USER, "m", [f"photo-{i:03d}"], rng.standard_normal((1, 8)))
+    paths = library.store.paths(USER)
+    assert listing.lines(paths.catalog, paths.listing) == paths.catalog.read_bytes().count(b"\n")
+
+    def counted(path: Path) -> int:
+        raise AssertionError("a writer with an index read the whole catalog to count lines")
+
+    monkeypatch.setattr(catalog, "_count_lines", counted)
+    writer = fresh(store_root)  # a new process: it has not parsed the catalog
+    writer.write(USER, "m", ["one-more"], rng.standard_normal((1, 8)))
+    assert listing.lines(paths.catalog, paths.listing) == paths.catalog.read_bytes().count(b"\n")

@@ -114,7 +114,8 @@ class UserImages:
         self.files.append(path, lines)
         stored = stored if stored is not None else np.zeros(0, dtype="S1")
         index_path = self._index_path(user_id)
-        compacted = self.files.compact_if_due(path, now, len(stored), derived=[index_path])
+        counted = listing_index.lines(path, index_path)  # else counted over the whole file
+        compacted = self.files.compact_if_due(path, now, len(stored), [index_path], counted)
         if index and (compacted or listing_index.due(path, index_path)):
             listing_index.build(path, index_path, decode_ids(stored), fsync=self.files.fsync)
         return news

@@ -223,20 +223,23 @@ class CatalogFiles:
             os.close(fd)
 
     def compact_if_due(
-        self, path: Path, now: float, images: int = 0, derived: Iterable[Path] = ()
+        self,
+        path: Path,
+        now: float,
+        images: int = 0,
+        derived: Iterable[Path] = (),
+        lines: int | None = None,
     ) -> bool:
         """Rewrite the file without superseded lines and expired records, once at least
         half of its lines are such (the caller holds the user's exclusive lock). A process
         that has not parsed the file counts its lines first: below twice ``images`` (the
         photos stored, each of which has a line) it cannot be due. Returns whether it did.
         ``derived``: files made from this one (a listing index), removed before it is
-        replaced: a writer that dies between the two leaves none that names the old file."""
+        replaced: a writer that dies between the two leaves none that names the old file.
+        ``lines``: the file's line count where something knows it (the listing index)."""
         if self._parsed_if_current(path) is None:
             try:
-                with path.open("rb") as handle:
-                    lines = sum(
-                        block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")
-                    )
+                lines = lines if lines is not None else _count_lines(path)
             except FileNotFoundError:
                 return False
             if lines < 64 or lines < 2 * images:
@@ -314,6 +317,11 @@ class CatalogFiles:
                 )
         self.memory.put(key, known, len(known.records) * RECORD_BYTES)
         return known
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
 def _unfinished_ids(data: bytes, end: int) -> set[str] | None:

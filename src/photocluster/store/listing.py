@@ -54,15 +54,24 @@ class _Header:
     inode: int
     covered: int  # bytes of the catalog indexed: up to the end of a complete line
     before: bytes  # the catalog's bytes just before ``covered``
+    lines: int  # the catalog's lines in those bytes (superseded ones too)
 
     def fields(self) -> dict[str, object]:
-        return {"inode": self.inode, "covered": self.covered, "before": self.before.hex()}
+        return {
+            "inode": self.inode,
+            "covered": self.covered,
+            "before": self.before.hex(),
+            "lines": self.lines,
+        }
 
     @classmethod
     def of(cls, fields: dict[str, Any]) -> _Header | None:
         try:
             return cls(
-                int(fields["inode"]), int(fields["covered"]), bytes.fromhex(fields["before"])
+                int(fields["inode"]),
+                int(fields["covered"]),
+                bytes.fromhex(fields["before"]),
+                int(fields["lines"]),
             )
         except (ValueError, TypeError, KeyError):
             return None
@@ -194,6 +203,34 @@ def due(catalog: Path, path: Path) -> bool:
     return stat.st_size - header.covered > max(MIN_BYTES, header.covered // 8)
 
 
+def lines(catalog: Path, path: Path) -> int | None:
+    """How many lines the catalog has (the compaction's check), from the index's count and
+    the bytes after what it covers; None without an index of this catalog."""
+    try:
+        found = read_header(path, _VERSIONS)
+    except StoreCorrupt:
+        return None
+    header = _Header.of(found[1]) if found is not None else None
+    if header is None:
+        return None
+    try:
+        fd = os.open(catalog, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        stat = os.fstat(fd)
+        start = header.covered - len(header.before)
+        if stat.st_ino != header.inode or stat.st_size < header.covered:
+            return None
+        if read_exact(fd, len(header.before), start) != header.before:
+            return None
+        return header.lines + read_exact(fd, stat.st_size - header.covered, header.covered).count(
+            b"\n"
+        )
+    finally:
+        os.close(fd)
+
+
 def build(catalog: Path, path: Path, stored: Iterable[str], fsync: bool = True) -> None:
     """Write the index of the catalog as it is now (the caller holds the user's exclusive
     lock); ``stored``: the ids the store holds (those with no record are listed as ready)."""
@@ -232,6 +269,6 @@ def build(catalog: Path, path: Path, stored: Iterable[str], fsync: bool = True) 
     }
     order = np.lexsort((columns["id"], -columns["created"]))
     before = data[max(0, covered - _TAIL_CHECK) : covered]
-    header = _Header(inode, covered, before)
+    header = _Header(inode, covered, before, data.count(b"\n", 0, covered))
     ordered = {name: columns[name][order] for name in _COLUMNS}
     write_sections(path, MAGIC, header.fields(), ordered, fsync=fsync)
