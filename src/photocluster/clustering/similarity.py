@@ -96,13 +96,25 @@ def similar_by(
 
 
 def pairs_from_graph(graph: NeighbourGraph, min_score: float, max_score: float) -> RankedPairs:
-    """Stored pairs with score in [min_score, max_score], highest first (min >= floor)."""
+    """Stored pairs (lower row first) with score in [min_score, max_score] (min >= floor),
+    in no order: :func:`ranked` orders them."""
     s = np.clip(graph.edge_s, 0.0, 1.0)
     mask = (s >= np.float32(min_score)) & (s <= np.float32(max_score))
     u, v, s = graph.edge_u[mask].astype(np.int64), graph.edge_v[mask].astype(np.int64), s[mask]
-    lo, hi = np.minimum(u, v), np.maximum(u, v)
-    order = np.lexsort((hi, lo, -s))
-    return lo[order], hi[order], s[order]
+    return np.minimum(u, v), np.maximum(u, v), s
+
+
+def ranked(pairs: RankedPairs, count: int | None = None) -> RankedPairs:
+    """``pairs`` highest first (ties: by rows), the first ``count`` of them (None: all). A
+    first page of a million pairs sorts only the pairs at or above its lowest score."""
+    u, v, s = pairs
+    if count is not None and 0 < count < len(s) // 2:
+        lowest = s[np.argpartition(-s, count - 1)[:count]].min()
+        take = np.flatnonzero(s >= lowest)  # every pair tied with the page's last, too
+        order = take[np.lexsort((v[take], u[take], -s[take]))][:count]
+    else:
+        order = np.lexsort((v, u, -s))[: len(s) if count is None else count]
+    return u[order], v[order], s[order]
 
 
 def pairs_on_demand(
@@ -111,9 +123,10 @@ def pairs_on_demand(
     max_score: float,
     raised: RankedPairs | None = None,
 ) -> RankedPairs:
-    """Every pair with score in [min_score, max_score], highest first, computed blockwise;
-    ``raised``: pairs (rows u, v) that score at least s, as the graph's edges keep them (the
-    geometric check's copies and scene pairs)."""
+    """Every pair (lower row first) with score in [min_score, max_score], computed
+    blockwise, in no order (:func:`ranked` orders them); ``raised``: pairs (rows u, v) that
+    score at least s, as the graph's edges keep them (the geometric check's copies and scene
+    pairs)."""
     n = len(vectors)
     us, vs, ss = [], [], []
     for lo in range(0, n, _PAIR_BLOCK):
@@ -130,8 +143,7 @@ def pairs_on_demand(
     if not us:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     u, v, s = np.concatenate(us), np.concatenate(vs), np.concatenate(ss).astype(np.float32)
-    order = np.lexsort((v, u, -s))
-    return u[order].astype(np.int64), v[order].astype(np.int64), s[order]
+    return u.astype(np.int64), v.astype(np.int64), s
 
 
 def _raise_in_block(block: npt.NDArray[np.float32], lo: int, hi: int, raised: RankedPairs) -> None:

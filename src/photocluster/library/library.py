@@ -29,6 +29,7 @@ from photocluster.clustering.similarity import (
     RankedPairs,
     pairs_from_graph,
     pairs_on_demand,
+    ranked,
     similar,
     similar_by,
 )
@@ -448,22 +449,21 @@ class Library:
         """Pairs with score in [min_score, max_score], highest first, one page at a time."""
         if not 0.0 <= min_score <= max_score <= 1.0:
             raise InvalidThresholds("need 0 <= min_score <= max_score <= 1")
-        ids, (u, v, s), complete = self._unmarked_pairs(user_id, min_score, max_score)
+        found = self._unmarked_pairs(user_id, min_score, max_score)
+        u, v, s = found.first(offset + limit)
         window = slice(offset, offset + limit)
-        names_a = decode_ids(ids[u[window]])
-        names_b = decode_ids(ids[v[window]])
+        names_a = decode_ids(found.ids[u[window]])
+        names_b = decode_ids(found.ids[v[window]])
         page = [
             Pair(a, b, float(x))
             for a, b, x in zip(names_a, names_b, s[window].tolist(), strict=True)
         ]
-        next_offset = offset + limit if offset + limit < len(s) else None
-        return PairsPage(page, len(s), next_offset, complete)
+        next_offset = offset + limit if offset + limit < found.total else None
+        return PairsPage(page, found.total, next_offset, found.complete)
 
-    def _unmarked_pairs(
-        self, user_id: str, min_score: float, max_score: float
-    ) -> tuple[IdArray, RankedPairs, bool]:
-        """Every pair in the range not marked not similar, highest first; kept while the
-        graph and the decisions stay the same (the next page is a slice of it)."""
+    def _unmarked_pairs(self, user_id: str, min_score: float, max_score: float) -> _PairsInRange:
+        """Every pair in the range not marked not similar; kept while the graph file and
+        the decisions stay the same (the next page ranks no more than it needs)."""
         graph_file = version_of(self.graphs.path(user_id))  # first: a newer graph is read
         graph = self.graphs.current(user_id, edges=True)
         decisions = self.decisions.read(user_id)
@@ -472,17 +472,17 @@ class Library:
         cached = self.store.memory.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]  # type: ignore[no-any-return]
-        ids, ranked, complete = self._ranked_pairs(user_id, min_score, max_score)
-        found = ids, _unmarked(ids, ranked, decisions), complete
+        ids, in_range, complete = self._pairs_in_range(user_id, min_score, max_score)
+        found = _PairsInRange(ids, _unmarked(ids, in_range, decisions), complete)
         if min_score >= graph.floor:  # on demand: computed again (bounded by its own cap)
-            weight = sum(array.nbytes for array in found[1])
+            weight = 2 * sum(array.nbytes for array in found.pairs)  # with a ranked part
             self.store.memory.put(key, (version, found), weight)
         return found
 
-    def _ranked_pairs(
+    def _pairs_in_range(
         self, user_id: str, min_score: float, max_score: float
     ) -> tuple[IdArray, RankedPairs, bool]:
-        """Every pair in the range, highest first: from the graph when it reaches that low,
+        """Every pair in the range, in no order: from the graph when it reaches that low,
         else computed on demand (bounded by ``on_demand_max_images``)."""
         graph = self.graphs.current(user_id, edges=True)
         if min_score >= graph.floor:
@@ -625,6 +625,28 @@ def _given(features: Sequence[bytes | None] | None, fresh: list[bool]) -> list[b
     if features is None:
         return [None] * sum(fresh)
     return [f for f, news in zip(features, fresh, strict=True) if news]
+
+
+@dataclass
+class _PairsInRange:
+    """A user's pairs in one score range (rows of ``ids``), ranked as far as pages asked."""
+
+    ids: IdArray
+    pairs: RankedPairs
+    complete: bool
+    _ranked: RankedPairs | None = None
+
+    @property
+    def total(self) -> int:
+        return len(self.pairs[2])
+
+    def first(self, count: int) -> RankedPairs:
+        """The first ``count`` pairs, highest first (ranked again, twice as far, only when
+        a page passes what was ranked)."""
+        if self._ranked is None or (len(self._ranked[2]) < min(count, self.total)):
+            known = len(self._ranked[2]) if self._ranked is not None else 0
+            self._ranked = ranked(self.pairs, max(count, 2 * known))
+        return self._ranked
 
 
 def _among(ids: IdArray, image_ids: Sequence[str]) -> set[str]:
