@@ -74,3 +74,10 @@ def test_only_get_clusters_has_a_target_at_2000_and_none_elsewhere() -> None:
     lines = table({2000: measured(0.004, 0.2, 300 * MB, 0.3), 20_000: measured(1, 1, 10**10, 9)})
     assert targets(lines, "N=2,000 GET clusters: warm, 3 calls") == "<= 5 ms: met"
     assert [line.case for line in lines if line.target] == ["N=2,000 GET clusters: warm, 3 calls"]
+
+
+def test_a_delete_is_held_to_the_writers_targets() -> None:
+    lines = table({100_000: measured(0.2, 0.25, 450 * MB, 0.3)})
+    warm = targets(lines, "N=100,000 DELETE images/{id}: warm, 3 calls")
+    assert warm == "<= 0.3 s: met; <= 512 MB: met"
+    assert targets(lines, "N=100,000 GET pairs: warm, 3 calls") == "<= 50 ms: MISS; <= 400 MB: MISS"
