@@ -17,6 +17,9 @@ IMPORT_S, IMPORT_RSS = 120.0, 10**9
 #: At N = 2,000: GET clusters (defaults), warm.
 SMALL_N, SMALL_CLUSTERS_S = 2000, 0.005
 TARGET_N = 100_000
+#: (limit, as shown) of a route's first call, warm call and RSS: a read's, a write's.
+_READ = ((FIRST_S, "300 ms"), (WARM_S, "50 ms"), (READ_RSS, "400 MB"))
+_WRITE = ((WRITER_EXTRA_S, "0.3 s"), (WRITER_EXTRA_S, "0.3 s"), (WRITER_RSS, "512 MB"))
 HEADER = ("case", "median", "p95", "bytes read", "faults", "peak RSS", "baseline", "ratio")
 
 
@@ -92,24 +95,11 @@ def _route_lines(
     base_first = baseline["first"]["latency_s"] if baseline and "first" in baseline else None
     base_warm = baseline["warm"]["median_s"] if baseline and "warm" in baseline else None
     first_marks, warm_marks = [], []
-    if n == TARGET_N and route.startswith("DELETE"):  # a write of the library: the writer's
-        first_marks = [
-            mark(first["latency_s"], WRITER_EXTRA_S, "0.3 s"),
-            mark(first["maxrss"], WRITER_RSS, "512 MB"),
-        ]
-        warm_marks = [
-            mark(warm["median_s"], WRITER_EXTRA_S, "0.3 s"),
-            mark(warm["maxrss"], WRITER_RSS, "512 MB"),
-        ]
-    elif n == TARGET_N:
-        first_marks = [
-            mark(first["latency_s"], FIRST_S, "300 ms"),
-            mark(first["maxrss"], READ_RSS, "400 MB"),
-        ]
-        warm_marks = [
-            mark(warm["median_s"], WARM_S, "50 ms"),
-            mark(warm["maxrss"], READ_RSS, "400 MB"),
-        ]
+    if n == TARGET_N:
+        writes = route.startswith("DELETE")  # a write of the library: the writer's targets
+        first_s, warm_s, rss = _WRITE if writes else _READ
+        first_marks = [mark(first["latency_s"], *first_s), mark(first["maxrss"], *rss)]
+        warm_marks = [mark(warm["median_s"], *warm_s), mark(warm["maxrss"], *rss)]
     if n == SMALL_N and route == "GET clusters":
         warm_marks = [mark(warm["median_s"], SMALL_CLUSTERS_S, "5 ms")]
     note = baseline.get("skipped", "") if baseline else ""
