@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import mmap
 import os
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,20 @@ class ArrayRows:
         return _joined(found)
 
 
+class _Descriptor:
+    """A copy of a file descriptor, closed once nothing holds it."""
+
+    def __init__(self, fd: int) -> None:
+        self.number = os.dup(fd)
+        weakref.finalize(self, os.close, self.number)
+
+
+#: Rows at most 1/_FEW_ROWS of the file's records are read one by one (pread), not mapped.
+_FEW_ROWS = 8
+#: Where a record's vector starts (after its state and id: the same for every dimension).
+_VECTOR_OFFSET = int(record_dtype(1, "float32").fields["vector"][1])  # type: ignore[index]
+
+
 @dataclass(frozen=True)
 class MappedRows:
     """Rows read from the mapped store file when asked: ``positions`` are the live rows'
@@ -165,6 +180,8 @@ class MappedRows:
     records: np.ndarray
     positions: PositionArray
     area: mmap.mmap | None
+    #: a descriptor of the file of its own (shared by copies), to read a few rows unmapped
+    fd: _Descriptor | None = field(default=None, compare=False, repr=False)
     #: the last full product (a write's graph update and copy check ask for the same one)
     _last: dict[bytes, FloatArray] = field(default_factory=dict, compare=False, repr=False)
 
@@ -176,7 +193,7 @@ class MappedRows:
             return cls(np.zeros(0, rdtype), positions, None)
         area = mmap.mmap(fd, HEADER_SIZE + count * rdtype.itemsize, prot=mmap.PROT_READ)
         records = np.frombuffer(area, dtype=rdtype, count=count, offset=HEADER_SIZE)
-        return cls(records, positions, area)
+        return cls(records, positions, area, _Descriptor(fd))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -186,13 +203,24 @@ class MappedRows:
         return len(self.positions)
 
     def take(self, rows: IndexArray) -> FloatArray:
-        """These rows' vectors, copied; the pages read are handed back (a write links
-        components of thousands of rows: their pages would otherwise stay in its RSS)."""
+        """These rows' vectors. A few (a write's linkage of one part) are read with pread:
+        a fault in the map maps the pages around it too (the kernel's readahead and large
+        folios: 1,096 rows spread over a 565 MB file mapped 447 MB into the RSS). Many are
+        read through the map, whose pages are then handed back."""
         at = self.positions[rows]
-        taken = np.asarray(self.records["vector"][at], dtype=np.float32)
-        if len(at):
-            self.release(int(at.min()), int(at.max()) + 1)
-        return taken
+        if self.fd is None or len(at) * _FEW_ROWS >= len(self.records):
+            taken = np.asarray(self.records["vector"][at], dtype=np.float32)
+            if len(at):
+                self.release(int(at.min()), int(at.max()) + 1)
+            return taken
+        vector = self.records.dtype["vector"]
+        start = HEADER_SIZE + _VECTOR_OFFSET
+        size = self.records.dtype.itemsize
+        out = np.empty((len(at), vector.shape[0]), dtype=np.float32)
+        for row, position in enumerate(at.tolist()):
+            data = read_exact(self.fd.number, vector.itemsize, start + position * size)
+            out[row] = np.frombuffer(data, dtype=vector.base)
+        return out
 
     def dot(self, queries: FloatArray, upto: int | None = None) -> FloatArray:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
