@@ -17,7 +17,7 @@ from photocluster.api.auth import make_token
 from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
-from photocluster.store.catalog import ImageError, ImageRecord
+from photocluster.store.records import ImageError, ImageRecord
 from tests.helpers.api import error_of, said
 
 SECRET = "images-test-secret-of-at-least-32-chars!"

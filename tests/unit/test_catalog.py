@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from photocluster.store.catalog import TOMBSTONE_TTL_S, CatalogFiles, ImageError, ImageRecord
+from photocluster.store.catalog import TOMBSTONE_TTL_S, CatalogFiles
+from photocluster.store.records import ImageError, ImageRecord
 
 
 def rec(image_id: str, status: str = "ready", **fields: object) -> ImageRecord:

@@ -9,7 +9,7 @@ import pytest
 
 from photocluster.errors import ImageNotReady, InvalidCursor, UnknownImage
 from photocluster.library import Library
-from photocluster.store.catalog import ImageError, ImageRecord
+from photocluster.store.records import ImageError, ImageRecord
 
 KEY = "uploads/u1/{}"
 

@@ -16,7 +16,7 @@ from photocluster.config import Settings
 from photocluster.library import Library
 from photocluster.library import images as listing_pages
 from photocluster.store import listing
-from photocluster.store.catalog import ImageError, ImageRecord
+from photocluster.store.records import ImageError, ImageRecord
 
 USER = "u1"
 IDS = [f"p{i}.jpg" for i in range(12)]

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from photocluster.ids import IMAGE_ID_MAX, IMAGE_ID_REGEX
 from photocluster.library import decisions
-from photocluster.store.catalog import ImageRecord
+from photocluster.store.records import ImageRecord
 
 
 class Linkage(StrEnum):

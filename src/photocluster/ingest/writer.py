@@ -43,7 +43,7 @@ from photocluster.calibrations import ModelCalibration
 from photocluster.clustering.copies import MAX_PACKED_BYTES, InvalidFeatures, decode
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
 from photocluster.library import Library, WriteResult
-from photocluster.store.catalog import ImageError, ImageRecord
+from photocluster.store.records import ImageError, ImageRecord
 
 log = logging.getLogger(__name__)
 

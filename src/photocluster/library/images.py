@@ -29,8 +29,9 @@ from photocluster.library import cursors
 from photocluster.library.results import ImagesPage
 from photocluster.store import Store
 from photocluster.store import listing as listing_index
-from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
+from photocluster.store.catalog import CatalogFiles
 from photocluster.store.memory import RECORD_BYTES
+from photocluster.store.records import ImageRecord, Status
 
 
 @dataclass

@@ -29,7 +29,6 @@ from photocluster.clustering.similarity import (
     RankedPairs,
     pairs_from_graph,
     pairs_on_demand,
-    ranked,
     similar,
     similar_by,
 )
@@ -53,10 +52,11 @@ from photocluster.ids import (
 )
 from photocluster.library import decisions, groups, images
 from photocluster.library.copies import UserCopies
-from photocluster.library.decisions import Decisions, UserDecisions
+from photocluster.library.decisions import UserDecisions
 from photocluster.library.graphs import UserGraphs
 from photocluster.library.groups import TierPage
 from photocluster.library.images import UserImages
+from photocluster.library.pairs import PairsInRange, marked_rows, without_marked
 from photocluster.library.results import (
     ClusterResult,
     DecisionsPage,
@@ -66,9 +66,10 @@ from photocluster.library.results import (
     WriteResult,
 )
 from photocluster.store import Change, Store, Transaction
-from photocluster.store.catalog import CatalogFiles, ImageRecord, Status
+from photocluster.store.catalog import CatalogFiles
 from photocluster.store.files import version_of
 from photocluster.store.format import HEADER_SIZE
+from photocluster.store.records import ImageRecord, Status
 from photocluster.store.transaction import check_room
 from photocluster.store.vectors import MappedVectors
 
@@ -359,7 +360,7 @@ class Library:
         )
         cut = self.store.memory.get(key)
         if cut is None:  # the same question of the same data is cut once per process
-            cut = cluster_graph(graph, tiers, linkage, min_size, _marked(graph.ids, current))
+            cut = cluster_graph(graph, tiers, linkage, min_size, marked_rows(graph.ids, current))
             self.store.memory.put(key, cut, sum(t.nbytes for t in cut))
         result = ClusterResult(
             user_id=user_id,
@@ -461,7 +462,7 @@ class Library:
         next_offset = offset + limit if offset + limit < found.total else None
         return PairsPage(page, found.total, next_offset, found.complete)
 
-    def _unmarked_pairs(self, user_id: str, min_score: float, max_score: float) -> _PairsInRange:
+    def _unmarked_pairs(self, user_id: str, min_score: float, max_score: float) -> PairsInRange:
         """Every pair in the range not marked not similar; kept while the graph file and
         the decisions stay the same (the next page ranks no more than it needs)."""
         graph_file = version_of(self.graphs.path(user_id))  # first: a newer graph is read
@@ -473,7 +474,7 @@ class Library:
         if cached is not None and cached[0] == version:
             return cached[1]  # type: ignore[no-any-return]
         ids, in_range, complete = self._pairs_in_range(user_id, min_score, max_score)
-        found = _PairsInRange(ids, _unmarked(ids, in_range, decisions), complete)
+        found = PairsInRange(ids, without_marked(ids, in_range, decisions), complete)
         if min_score >= graph.floor:  # on demand: computed again (bounded by its own cap)
             weight = 2 * sum(array.nbytes for array in found.pairs)  # with a ranked part
             self.store.memory.put(key, (version, found), weight)
@@ -584,31 +585,6 @@ def _positions_hold(graph: NeighbourGraph, mapped: MappedVectors) -> bool:
     )
 
 
-def _marked(
-    ids: IdArray, current: Decisions
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
-    """Rows of ``ids`` of the pairs marked not similar (both photos stored)."""
-    if not current.not_similar:
-        return None
-    a, b = zip(*current.not_similar, strict=True)
-    u, v = positions(ids, a), positions(ids, b)
-    both = (u >= 0) & (v >= 0)
-    return u[both], v[both]
-
-
-def _unmarked(ids: IdArray, ranked: RankedPairs, current: Decisions) -> RankedPairs:
-    """The ranked pairs without those marked not similar."""
-    marked = _marked(ids, current)
-    if marked is None:
-        return ranked
-    n = len(ids)
-    u, v, s = ranked
-    keys = np.minimum(u, v) * n + np.maximum(u, v)
-    gone = np.minimum(*marked) * n + np.maximum(*marked)
-    keep = ~np.isin(keys, gone)
-    return u[keep], v[keep], s[keep]
-
-
 def _rows(vectors: npt.ArrayLike, keep: list[bool]) -> npt.NDArray[np.float64]:
     """The rows of ``vectors`` to keep (one per id, as the store checks again)."""
     try:
@@ -625,28 +601,6 @@ def _given(features: Sequence[bytes | None] | None, fresh: list[bool]) -> list[b
     if features is None:
         return [None] * sum(fresh)
     return [f for f, news in zip(features, fresh, strict=True) if news]
-
-
-@dataclass
-class _PairsInRange:
-    """A user's pairs in one score range (rows of ``ids``), ranked as far as pages asked."""
-
-    ids: IdArray
-    pairs: RankedPairs
-    complete: bool
-    _ranked: RankedPairs | None = None
-
-    @property
-    def total(self) -> int:
-        return len(self.pairs[2])
-
-    def first(self, count: int) -> RankedPairs:
-        """The first ``count`` pairs, highest first (ranked again, twice as far, only when
-        a page passes what was ranked)."""
-        if self._ranked is None or (len(self._ranked[2]) < min(count, self.total)):
-            known = len(self._ranked[2]) if self._ranked is not None else 0
-            self._ranked = ranked(self.pairs, max(count, 2 * known))
-        return self._ranked
 
 
 def _among(ids: IdArray, image_ids: Sequence[str]) -> set[str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from photocluster.clustering.similarity import Pair
 from photocluster.clustering.tiers import Tier
-from photocluster.store.catalog import ImageRecord
+from photocluster.store.records import ImageRecord
 
 
 @dataclass(frozen=True)

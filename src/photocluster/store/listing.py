@@ -33,9 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from photocluster.errors import StoreCorrupt
-from photocluster.store.catalog import STATUSES, ImageRecord, Status, parse_with_offsets
 from photocluster.store.files import read_exact, version_of
 from photocluster.store.memory import MemoryCache
+from photocluster.store.records import STATUSES, ImageRecord, Status, parse_with_offsets
 from photocluster.store.sections import read_header, read_sections, write_sections
 
 MAGIC = b"PCLIST02"  # format 2: tombstones have rows (1 had none: not read)

@@ -13,7 +13,7 @@ from photocluster.errors import ImageTooLarge, UnknownImage, UploadsNotConfigure
 from photocluster.ids import image_id_for_filename
 from photocluster.ingest.events import upload_key
 from photocluster.library import Library
-from photocluster.store.catalog import ImageRecord
+from photocluster.store.records import ImageRecord
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
 
