@@ -273,3 +273,25 @@ def test_a_full_library_refuses_new_upload_urls_but_not_its_own_photos(
     error = error_of(ask(client, "c.jpg"), 409, "library_full")
     assert "2 photos" in said(error)
     assert ask(client, "a.jpg").status_code == 201  # a photo it holds: uploaded again
+
+
+@pytest.mark.parametrize(
+    "image_id",
+    [
+        "a~2F..~2F..~2Fbob~2Fx.jpg",  # a/../../bob/x.jpg
+        "~2E.~2Fbob~2Fx.jpg",  # ../bob/x.jpg with its leading dot escaped
+        "a~5C..~5C..~5Cbob~5Cx.jpg",  # backslashes
+        "x~0A.jpg",  # a control character no upload name may hold
+    ],
+)
+def test_a_delete_never_sends_s3_a_key_no_upload_could_have(
+    client: TestClient, s3: Any, image_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An id that decodes to a path ('../', '/', '\\') or a name the upload route refuses
+    names no object: the delete answers 204 and S3 is not asked (bob's photo stays)."""
+    s3.put_object(Bucket=BUCKET, Key="uploads/bob/x.jpg", Body=b"jpeg")
+    s3.put_object(Bucket=BUCKET, Key="uploads/alice/a/../../bob/x.jpg", Body=b"jpeg")
+    answer = client.delete(f"/v1/users/alice/images/{image_id}", headers=H)
+    assert answer.status_code == 204
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert sorted(keys) == ["uploads/alice/a/../../bob/x.jpg", "uploads/bob/x.jpg"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from photocluster.errors import InvalidEvent, InvalidId, NotAnImageKey, UnsupportedImage
-from photocluster.ids import image_id_for_filename, validate_user_id
+from photocluster.ids import filename_of_image_id, image_id_for_filename, validate_user_id
 from photocluster.ingest.images import MEDIA_TYPES, media_type_of
 
 #: S3's limit on a key's length, in UTF-8 bytes.
@@ -111,6 +111,25 @@ def upload_key(prefix: str, user_id: str, filename: str, content_type: str) -> s
     if len(key.encode("utf-8")) > KEY_MAX_BYTES:
         raise InvalidEvent(f"filename is too long: S3 keys hold at most {KEY_MAX_BYTES} bytes")
     return key
+
+
+def key_of_image(prefix: str, user_id: str, image_id: str, recorded: str | None) -> str | None:
+    """The S3 key of the user's photo ``image_id``: as ``recorded`` (when it lies directly
+    under the user's prefix), else the key an upload of the name the id spells would have
+    had. None when neither names a key the upload layout allows: an id spelling a path
+    (``a/../../bob/x.jpg``) or a name the upload route refuses names no object of the user."""
+    folder = f"{prefix}{validate_user_id(user_id)}/"
+    if recorded is not None:
+        name = recorded.removeprefix(folder)
+        return recorded if recorded.startswith(folder) and name and "/" not in name else None
+    filename = filename_of_image_id(image_id)
+    media_type = media_type_of(filename) if filename is not None else None
+    if filename is None or media_type is None:
+        return None
+    try:
+        return upload_key(prefix, user_id, filename, media_type)
+    except (InvalidEvent, UnsupportedImage):
+        return None
 
 
 def parse_body(body: str, prefix: str) -> list[Parsed]:

@@ -19,7 +19,7 @@ from photocluster.api.deps import (
 from photocluster.api.errors import CACHED, ERRORS, NOT_FOUND, NOT_READY, UNAVAILABLE
 from photocluster.api.schemas import ImageInfo, ImagesResponse, ImageStatus, SimilarResponse
 from photocluster.clustering.similarity import K_MAX
-from photocluster.ids import filename_of_image_id
+from photocluster.ingest.events import key_of_image
 from photocluster.library import Library
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,10 @@ def delete_image(
 
 
 def _key_of(library: Library, prefix: str, user_id: str, image_id: str) -> str | None:
-    """The photo's S3 key: as recorded, else as its id spells it (None for a cut id)."""
+    """The photo's S3 key: as recorded, else as its id spells it (None for a cut id or one
+    that spells no upload's name)."""
     record = library.records.latest(user_id, [image_id]).get(image_id)
-    if record is not None and record.key:
-        return record.key
-    filename = filename_of_image_id(image_id)
-    if filename is None:
+    key = key_of_image(prefix, user_id, image_id, record.key if record is not None else None)
+    if key is None:
         log.warning("no key known for %s/%s: its object (if any) stays in S3", user_id, image_id)
-        return None
-    return f"{prefix}{user_id}/{filename}"
+    return key
