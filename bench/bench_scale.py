@@ -82,7 +82,10 @@ ROUTES: dict[str, Route] = {
     "GET images/{id}": Route("GET", "/images/{image}"),
     "GET pairs": Route("GET", "/pairs"),
     "POST uploads": Route(
-        "POST", "/uploads", {"filename": "new-{call}.jpg", "content_type": "image/jpeg"}, True
+        "POST",
+        "/uploads",
+        {"filename": "new-{call}.jpg", "content_type": "image/jpeg", "size": 1000},
+        True,
     ),
     "PUT decisions/not-similar": Route(
         "PUT", "/decisions/not-similar", {"image_ids": ["{photo}", "{other}"]}

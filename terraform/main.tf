@@ -95,6 +95,7 @@ module "storage" {
   bucket_name          = local.bucket_name
   upload_prefix        = var.upload_prefix
   cors_allowed_origins = var.upload_cors_origins
+  rejected_upload_days = var.rejected_upload_days
   queue_arn            = module.queue.queue_arn
   tags                 = local.tags
   depends_on           = [module.queue] # S3 checks the queue policy when the notification is set
@@ -119,6 +120,12 @@ data "aws_iam_policy_document" "ingest" {
   statement {
     sid       = "ReadUploads"
     actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/${var.upload_prefix}*"]
+  }
+  statement {
+    # An upload that failed for good is tagged; the bucket's lifecycle rule removes it.
+    sid       = "TagRejectedUploads"
+    actions   = ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"]
     resources = ["${local.bucket_arn}/${var.upload_prefix}*"]
   }
   statement {

@@ -148,6 +148,12 @@ variable "upload_prefix" {
   default     = "uploads/"
 }
 
+variable "rejected_upload_days" {
+  description = "Days an upload that failed for good (too large, not a decodable image, not a photo) is kept in the bucket; its status keeps saying why."
+  type        = number
+  default     = 7
+}
+
 variable "upload_cors_origins" {
   description = "Web origins whose pages may PUT to presigned upload URLs (browsers need CORS; native apps do not)."
   type        = list(string)

@@ -36,8 +36,13 @@ def printed(log: Path, process: subprocess.Popen[bytes], timeout_s: float = 240)
 
 
 def bash(script: str, cwd: Path) -> str:
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"  # photocluster
     done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, cwd=cwd
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PATH": path},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -62,7 +67,7 @@ def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> No
         lines = [line.strip() for line in text.splitlines()]
         export = next(line for line in lines if line.startswith("export TOKEN="))
         first = next(i for i, line in enumerate(lines) if line.startswith("curl -s -X POST"))
-        ask = " ".join(line.rstrip("\\") for line in lines[first : first + 2])  # continued
+        ask = "\n".join(lines[first : first + 3])  # continued lines, as a shell reads them
         put = next(line for line in lines if line.startswith("curl -X PUT"))
         status = next(line for line in lines if "/images/photo.jpg" in line).split("#")[0]
         (tmp_path / "photo.jpg").write_bytes(jpeg(1))
@@ -74,6 +79,7 @@ def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> No
             assert answer["status"] == "pending" and time.monotonic() < deadline, answer
             time.sleep(0.3)
         assert re.search(r"/v1/users/demo/clusters\?high=0\.8", text)
+        assert "eyJ" not in text  # no token in the log: the command that makes one
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         process.wait(timeout=60)

@@ -55,12 +55,12 @@ def client(settings: Settings, library: Library, s3: Any) -> TestClient:
     return TestClient(create_app(settings, library))
 
 
+JPEG = b"\xff\xd8 jpeg bytes"
+
+
 def ask(client: TestClient, filename: str, content_type: str = "image/jpeg", **extra: Any) -> Any:
-    return client.post(
-        "/v1/users/alice/uploads",
-        json={"filename": filename, "content_type": content_type, **extra},
-        headers=H,
-    )
+    body = {"filename": filename, "content_type": content_type, "size": len(JPEG), **extra}
+    return client.post("/v1/users/alice/uploads", json=body, headers=H)
 
 
 def test_an_upload_url_puts_one_photo_and_the_photo_is_pending(client: TestClient, s3: Any) -> None:
@@ -68,9 +68,10 @@ def test_an_upload_url_puts_one_photo_and_the_photo_is_pending(client: TestClien
     assert answer.status_code == 201, answer.text
     ticket = answer.json()
     assert ticket["image_id"] == "IMG_0001.jpg" and ticket["key"] == "uploads/alice/IMG_0001.jpg"
-    assert ticket["method"] == "PUT" and ticket["headers"] == {"Content-Type": "image/jpeg"}
+    assert ticket["method"] == "PUT"
+    assert ticket["headers"] == {"Content-Type": "image/jpeg", "Content-Length": str(len(JPEG))}
     assert answer.headers["location"] == "/v1/users/alice/images/IMG_0001.jpg"
-    put = httpx.put(ticket["url"], content=b"\xff\xd8 jpeg bytes", headers=ticket["headers"])
+    put = httpx.put(ticket["url"], content=JPEG, headers=ticket["headers"])
     assert put.status_code == 200
     stored = s3.get_object(Bucket=BUCKET, Key="uploads/alice/IMG_0001.jpg")
     assert stored["ContentType"] == "image/jpeg"
@@ -135,11 +136,23 @@ def test_bad_uploads_get_422_saying_why(
     assert client.get("/v1/users/alice/images", headers=H).json()["images"] == []
 
 
+def test_an_upload_without_its_size_is_refused(client: TestClient) -> None:
+    """The length is always signed: S3 takes a body of exactly that many bytes, so the
+    object can never exceed the limit checked here (without it, any length was accepted)."""
+    answer = client.post(
+        "/v1/users/alice/uploads",
+        json={"filename": "a.jpg", "content_type": "image/jpeg"},
+        headers=H,
+    )
+    assert error_of(answer, 422)["message"] == "body size: Field required"
+    assert client.get("/v1/users/alice/images", headers=H).json()["images"] == []
+
+
 def test_uploads_need_a_bucket(store_root: Path) -> None:
     app = create_app(Settings(store_root=store_root, jwt_secret=SECRET))
     answer = TestClient(app).post(
         "/v1/users/alice/uploads",
-        json={"filename": "a.jpg", "content_type": "image/jpeg"},
+        json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10},
         headers=H,
     )
     assert "not configured" in error_of(answer, 503, "uploads_not_configured")["message"]

@@ -398,3 +398,44 @@ def test_a_photo_past_the_largest_library_fails_as_library_full(
         assert full.deliver(messages) == {"batchItemFailures": []}
     assert full.stored("carol") == ["c1.jpg", "c2.jpg"]
     assert full.statuses("carol")["c3.jpg"] == ("failed", "library_full")
+
+
+def _tags(pipeline: Pipeline, key: str) -> dict[str, str]:
+    tagging = pipeline.s3.get_object_tagging(Bucket=pipeline.resources.bucket, Key=key)
+    return {t["Key"]: t["Value"] for t in tagging["TagSet"]}
+
+
+def test_uploads_rejected_for_good_are_tagged_for_the_lifecycle_rule(pipeline: Pipeline) -> None:
+    """too_large, invalid_image and unsupported_type objects get the tag the bucket's
+    lifecycle rule expires (Terraform: rejected_upload_days); stored photos do not."""
+    uploads = {
+        "uploads/alice/good.jpg": jpeg(1),
+        "uploads/alice/corrupt.jpg": truncated_jpeg(),
+        "uploads/alice/huge.png": BAD["uploads/alice/huge.png"],
+        "uploads/alice/movie.mov": SKIPPED["uploads/alice/movie.mov"],
+    }
+    for key, body in uploads.items():
+        pipeline.upload(key, body)
+    assert pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 4)) == {
+        "batchItemFailures": []
+    }
+    rejected = {"photocluster-status": "rejected"}
+    assert {key: _tags(pipeline, key) for key in uploads} == {
+        "uploads/alice/good.jpg": {},
+        "uploads/alice/corrupt.jpg": rejected,
+        "uploads/alice/huge.png": rejected,
+        "uploads/alice/movie.mov": rejected,
+    }
+
+
+def test_a_rejected_upload_put_again_since_is_not_tagged(pipeline: Pipeline) -> None:
+    """The event of a first, rejected object arrives after the same key holds other bytes:
+    the object now there is not the one judged, so it keeps no tag."""
+    key = "uploads/alice/clip.mov"
+    pipeline.upload(key, b"first")
+    first = receive_all(pipeline.sqs, pipeline.resources.queue_url, 1)
+    pipeline.upload(key, b"second, another object")
+    pipeline.deliver(first)
+    assert _tags(pipeline, key) == {}
+    pipeline.deliver(receive_all(pipeline.sqs, pipeline.resources.queue_url, 1))
+    assert _tags(pipeline, key) == {"photocluster-status": "rejected"}

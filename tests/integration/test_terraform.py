@@ -19,6 +19,7 @@ import pytest
 
 from photocluster.config import Settings
 from photocluster.deploy import hcl
+from photocluster.ingest.pipeline import REJECTED_TAG
 from tests.helpers.aws import TRANSIENT
 from tests.helpers.procs import REPO
 from tests.helpers.tools import checkov
@@ -412,6 +413,18 @@ def test_bucket_is_private_encrypted_and_notifies_the_queue(plan: dict[str, Any]
     (queue,) = notification["queue"]  # every key under the prefix: ingest judges the suffix
     assert queue["filter_prefix"] == Settings().upload_prefix and not queue.get("filter_suffix")
     assert set(queue["events"]) == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+
+
+def test_uploads_rejected_for_good_expire_by_the_tag_ingest_gives_them(
+    plan: dict[str, Any],
+) -> None:
+    (lifecycle,) = planned(plan, "aws_s3_bucket_lifecycle_configuration")
+    (rule,) = [r for r in lifecycle["rule"] if r["id"] == "rejected-uploads"]
+    (tag,) = rule["filter"][0]["tag"]
+    assert {"Key": tag["key"], "Value": tag["value"]} == REJECTED_TAG
+    assert rule["expiration"][0]["days"] == 7 and rule["status"] == "Enabled"
+    (statement,) = [s for _, s in policy_statements() if s.get("sid") == "TagRejectedUploads"]
+    assert statement["resources"] == ["${local.bucket_arn}/${var.upload_prefix}*"]
 
 
 def test_the_api_may_sign_uploads_and_delete_under_the_upload_prefix_only() -> None:

@@ -1,9 +1,9 @@
 """The uploads bucket as the API uses it: presigned uploads for one key, and deletions.
 
 The phone never holds AWS credentials: it asks the API for a presigned PUT of exactly one
-key, with the content type (and, when the app gives it, the length) signed in, so S3
-refuses any other body. The URL is signed with the API function's own credentials, which
-may put objects under the upload prefix only (Terraform's policy).
+key, with the content type and the length signed in, so S3 refuses any other body. The
+URL is signed with the API function's own credentials, which may put objects under the
+upload prefix only (Terraform's policy).
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ class UploadBucket:
         public = s3_client(settings.s3_public_url) if settings.s3_public_url else None
         return cls(s3 or s3_client(), settings.bucket, settings.upload_url_expiry_s, public)
 
-    def presign_upload(self, key: str, content_type: str, size: int | None) -> PresignedUpload:
-        """A PUT of ``key`` that S3 accepts only with this content type (and length)."""
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
-        headers = {"Content-Type": content_type}
-        if size is not None:
-            params["ContentLength"] = size
-            headers["Content-Length"] = str(size)
+    def presign_upload(self, key: str, content_type: str, size: int) -> PresignedUpload:
+        """A PUT of ``key`` that S3 accepts only with this content type and length (both
+        are signed headers: another type or a body of another length fails the signature)."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentType": content_type,
+            "ContentLength": size,
+        }
+        headers = {"Content-Type": content_type, "Content-Length": str(size)}
         expires_at = datetime.now(UTC) + timedelta(seconds=self.url_expiry_s)
         url = (self.presigner or self.s3).generate_presigned_url(
             "put_object", Params=params, ExpiresIn=self.url_expiry_s, HttpMethod="PUT"

@@ -152,11 +152,11 @@ class UploadRequest(BaseModel):
     content_type: str = Field(
         max_length=100, description="the photo's media type, matching its extension"
     )
-    size: int | None = Field(
-        None,
+    size: int = Field(
         ge=1,
-        description="bytes; when given, S3 accepts exactly this many (and the limit is checked "
-        "now instead of after the upload)",
+        description="the file's length in bytes: S3 accepts a body of exactly this many, and "
+        "one over the deployment's limit is refused now (422 too_large)",
+        examples=[2811406],
     )
 
 

@@ -42,6 +42,8 @@ class Item:
     model: str = ""
     calibration: ModelCalibration | None = None
     modified: float | None = None
+    etag: str | None = None  # of the bytes judged, once downloaded
+    version_id: str | None = None
     outcome: Outcome = "ok"
     reason: str = ""
     error_type: str = ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from photocluster.errors import InvalidEvent, InvalidId, NotAnImageKey, UnsupportedImage
@@ -37,6 +37,8 @@ class ObjectRef:
     action: Literal["upsert", "delete"]
     size: int | None = None
     media_type: str | None = None
+    etag: str | None = None  # of the object the event is about (S3 notifications)
+    version_id: str | None = None  # in a versioned bucket
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,9 @@ def parse_record(record: Any, prefix: str) -> ObjectRef:
         bucket = str(record["s3"]["bucket"]["name"])
         raw_key = str(record["s3"]["object"]["key"])
         size = record["s3"]["object"].get("size")
-    except (KeyError, TypeError) as exc:
+        etag = record["s3"]["object"].get("eTag")
+        version_id = record["s3"]["object"].get("versionId")
+    except (KeyError, TypeError, AttributeError) as exc:
         raise InvalidEvent(f"S3 record without {exc}") from exc
     key = urllib.parse.unquote_plus(raw_key)
     if event_name.startswith("ObjectCreated:"):
@@ -189,7 +193,12 @@ def parse_record(record: Any, prefix: str) -> ObjectRef:
         action = "delete"
     else:
         raise InvalidEvent(f"unexpected S3 event {event_name!r}")
-    return parse_key(bucket, key, prefix, action, int(size) if size is not None else None)
+    ref = parse_key(bucket, key, prefix, action, int(size) if size is not None else None)
+    return replace(
+        ref,
+        etag=str(etag) if etag else None,
+        version_id=str(version_id) if version_id and version_id != "null" else None,
+    )
 
 
 def backfill_body(bucket: str, key: str) -> str:

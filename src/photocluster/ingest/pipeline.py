@@ -59,6 +59,12 @@ _S3_ERRORS: dict[str, tuple[Outcome, str]] = {
 }
 _GONE = "object no longer exists (deleted before ingest)"
 
+#: The tag an object gets once its upload failed for good as one of REJECTED_CODES; the
+#: bucket's lifecycle rule (Terraform's storage module) deletes such objects after
+#: ``rejected_upload_days``. The image's status keeps saying why.
+REJECTED_TAG = {"Key": "photocluster-status", "Value": "rejected"}
+REJECTED_CODES = frozenset({"too_large", "invalid_image", "unsupported_type"})
+
 __all__ = ["BatchResult", "Ingest", "QueueMessage"]
 
 
@@ -95,6 +101,7 @@ class Ingest:
         self._embed([item for item in uploads if item.outcome == "ok"])
         self._write([item for item in items if item.outcome == "ok"])
         self._record(messages, items)
+        self._mark_rejected(items)
         self._settle(messages, items, result)
         log.info(
             "ingest batch: %d messages, %d images, %s in %.0f ms",
@@ -171,6 +178,8 @@ class Ingest:
             return None
         modified = response.get("LastModified")
         item.modified = modified.timestamp() if modified is not None else None
+        item.etag = str(response.get("ETag", "")).strip('"') or None
+        item.version_id = response.get("VersionId") or None
         return self._read_body(item, response)
 
     def _read_body(self, item: Item, response: dict[str, Any]) -> bytes | None:
@@ -264,6 +273,37 @@ class Ingest:
                 continue
             if not answer.get("ok"):
                 log.error("writer refused the statuses of %s: %s", user_id, answer)
+
+    def _mark_rejected(self, items: list[Item]) -> None:
+        """Tag the objects of uploads that failed for good, so the lifecycle rule removes
+        them: the version judged, else the object only while it still holds the bytes judged
+        (same ETag as the download, or the event's): a photo put again since is not touched."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for item in items:
+            ref = item.ref
+            if ref.action != "upsert" or item.outcome == "retry" or item.code not in REJECTED_CODES:
+                continue
+            target = {"Bucket": ref.bucket, "Key": ref.key}
+            version, etag = item.version_id or ref.version_id, item.etag or ref.etag
+            try:
+                if version and version != "null":
+                    target["VersionId"] = version
+                elif etag is None or self._etag(ref) != etag:
+                    log.info("not tagging %s: not the object its event named", ref.key)
+                    continue
+                self.s3.put_object_tagging(**target, Tagging={"TagSet": [REJECTED_TAG]})
+            except (BotoCoreError, ClientError) as exc:  # it stays until deleted by hand
+                log.warning("could not tag the rejected upload %s: %s", ref.key, exc)
+
+    def _etag(self, ref: ObjectRef) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.s3.head_object(Bucket=ref.bucket, Key=ref.key)
+        except ClientError:
+            return None
+        return str(head.get("ETag", "")).strip('"') or None
 
     def _settle(
         self, messages: Sequence[QueueMessage], items: list[Item], result: BatchResult

@@ -309,11 +309,11 @@ def instructions(running: Running, env_file: Path) -> str:
     """How to use the running stack from a shell, as the app would."""
     api, user = running.api_url, DEMO_USER
     return f"""
-A phone's upload, with curl (token for '{user}', valid 12 h; other users: photocluster token
---user U --workdir {env_file.parent}):
-  export TOKEN={token(running)}
+A phone's upload, with curl (a token for '{user}', or --user U for another):
+  export TOKEN=$(photocluster token --user {user} --workdir {env_file.parent})
   curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-    -d '{{"filename": "photo.jpg", "content_type": "image/jpeg"}}' {api}/v1/users/{user}/uploads
+    -d '{{"filename": "photo.jpg", "content_type": "image/jpeg", '\\
+'"size": '$(stat -c %s photo.jpg)'}}' {api}/v1/users/{user}/uploads
   # -> {{"image_id": "photo.jpg", "url": "...", "method": "PUT", "headers": {{...}}, ...}}
   curl -X PUT -H 'Content-Type: image/jpeg' --data-binary @photo.jpg "<url>"
   curl -H "Authorization: Bearer $TOKEN" {api}/v1/users/{user}/images/photo.jpg   # pending, ready

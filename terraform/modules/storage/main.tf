@@ -55,6 +55,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "uploads" {
       noncurrent_days = var.noncurrent_version_days
     }
   }
+  # Ingest tags an upload that failed for good (too_large, invalid_image, unsupported_type:
+  # photocluster.ingest.pipeline.REJECTED_TAG); its image's status keeps saying why.
+  rule {
+    id     = "rejected-uploads"
+    status = "Enabled"
+    filter {
+      tag {
+        key   = "photocluster-status"
+        value = "rejected"
+      }
+    }
+    expiration {
+      days = var.rejected_upload_days
+    }
+  }
   depends_on = [aws_s3_bucket_versioning.uploads]
 }
 

@@ -48,6 +48,16 @@ variable "noncurrent_version_days" {
   }
 }
 
+variable "rejected_upload_days" {
+  description = "Days an upload that failed for good (too large, not a decodable image, not a photo) is kept before it expires."
+  type        = number
+  default     = 7
+  validation {
+    condition     = var.rejected_upload_days >= 1
+    error_message = "rejected_upload_days must be at least 1."
+  }
+}
+
 variable "kms_key_arn" {
   description = "KMS key for server-side encryption; null uses the AWS managed key (aws/s3)."
   type        = string

@@ -39,7 +39,7 @@ def create_upload(
     if bucket is None:
         raise UploadsNotConfigured("uploads are not configured here (PHOTOCLUSTER_BUCKET)")
     key = upload_key(settings.upload_prefix, user_id, upload.filename, upload.content_type)
-    if upload.size is not None and upload.size > settings.image_max_bytes:
+    if upload.size > settings.image_max_bytes:
         limit = settings.image_max_bytes
         raise ImageTooLarge(f"{upload.size:,} bytes is over the limit of {limit:,} bytes")
     image_id = image_id_for_filename(key.rsplit("/", 1)[1])
