@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     store_fsync: bool = Field(True, description="fsync after each write (durability on crash).")
     compact_ratio: float = Field(0.3, gt=0, lt=1, description="Dead/total record ratio to compact.")
     compact_min_dead: int = Field(64, ge=1)
+    upload_tickets_per_minute: int = Field(
+        600,
+        ge=1,
+        description="Upload tickets a user may ask per minute, on average (a phone sends a "
+        "few photos a second at most); past it the upload route answers 429 throttled.",
+    )
+    upload_ticket_burst: int = Field(
+        100, ge=1, description="Upload tickets a user may ask at once, above the average rate."
+    )
     max_images_per_user: int = Field(
         100_000,
         ge=1,

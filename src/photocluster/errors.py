@@ -125,6 +125,16 @@ class ImageNotReady(PhotoclusterError):
     """The image is known but has no embedding yet (pending) or will not get one (failed)."""
 
 
+class UploadsThrottled(PhotoclusterError):
+    """The user asked upload tickets faster than the deployment allows: retry later."""
+
+    code = "throttled"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class StorageUnavailable(PhotoclusterError):
     """S3 (the uploads bucket) failed in a way a retry may fix."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
+from photocluster.store.records import ImageError, ImageRecord
 from tests.helpers.api import auth, error_of, said
 
 H = auth("alice")
@@ -158,3 +160,30 @@ def test_the_decisions_file_is_plain_json_beside_the_store(
     document = json.loads(path.read_text())
     assert document["format"] == 1 and [row[:2] for row in document["not_similar"]] == [ids]
     assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_decisions_are_only_between_photos_the_user_has_embedded(
+    client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    """Tickets asked for photos never uploaded (pending) or uploads that failed are in no
+    group: a decision about them is refused, so 100 tickets cannot buy 4,950 pairs."""
+    library, ids, _ = filled_library
+    now = time.time()
+    library.record(
+        "alice",
+        [
+            ImageRecord("p.jpg", "pending", "uploads/alice/p.jpg", None, now, now, now + 600),
+            ImageRecord(
+                "f.jpg", "failed", "uploads/alice/f.jpg", ImageError("invalid_image", "x"), now, now
+            ),
+        ],
+    )
+    url = "/v1/users/alice/decisions/not-similar"
+    refused = error_of(
+        client.put(url, json={"image_ids": ["p.jpg", "f.jpg", ids[0]]}, headers=H), 404
+    )
+    assert refused["details"] == [
+        {"type": "unknown_image", "image_id": "f.jpg"},
+        {"type": "unknown_image", "image_id": "p.jpg"},
+    ]
+    assert client.get("/v1/users/alice/decisions", headers=H).json()["total"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import unicodedata
 import urllib.parse
 from pathlib import Path
@@ -16,9 +17,11 @@ from fastapi.testclient import TestClient
 from photocluster.api.auth import make_token
 from photocluster.api.main import create_app
 from photocluster.config import Settings
+from photocluster.errors import StackError
 from photocluster.library import Library
+from photocluster.local.app import AppClient
 from photocluster.store.records import ImageError, ImageRecord
-from tests.helpers.api import error_of, said
+from tests.helpers.api import error_of, said, served_on_loopback
 
 SECRET = "images-test-secret-of-at-least-32-chars!"
 BUCKET = "photos"
@@ -308,3 +311,38 @@ def test_a_delete_never_sends_s3_a_key_no_upload_could_have(
     assert answer.status_code == 204
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert sorted(keys) == ["uploads/alice/a/../../bob/x.jpg", "uploads/bob/x.jpg"]
+
+
+def test_upload_tickets_past_the_users_rate_get_429_and_record_nothing(
+    settings: Settings, s3: Any
+) -> None:
+    """The allowance is the user's, kept in the store: a second API instance (another
+    Lambda) draws on the same one; another user has their own."""
+    limited = settings.model_copy(update={"upload_tickets_per_minute": 6, "upload_ticket_burst": 2})
+    first, second = (TestClient(create_app(limited)) for _ in range(2))
+    assert ask(first, "a.jpg").status_code == 201
+    assert ask(second, "b.jpg").status_code == 201
+    refused = ask(first, "c.jpg")
+    assert error_of(refused, 429, "throttled")["message"] == (
+        "upload tickets are limited to 6 a minute (2 at once): retry in 10 s"
+    )
+    assert 9 <= int(refused.headers["Retry-After"]) <= 10
+    assert first.get("/v1/users/alice/images/c.jpg", headers=H).status_code == 404
+    bob = {"Authorization": f"Bearer {make_token(SECRET, 'bob')}"}
+    body = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}
+    assert second.post("/v1/users/bob/uploads", json=body, headers=bob).status_code == 201
+
+
+def test_the_apps_client_waits_as_retry_after_says(settings: Settings, s3: Any) -> None:
+    """AppClient (the demo's, the benchmarks') does what an app should on 429: wait the
+    Retry-After seconds, then ask again."""
+    quick = settings.model_copy(update={"upload_tickets_per_minute": 30, "upload_ticket_burst": 1})
+    with served_on_loopback(create_app(quick)) as url:
+        app = AppClient(url, "alice", make_token(SECRET, "alice"))
+        started = time.monotonic()
+        assert [app.upload(name, JPEG) for name in ("a.jpg", "b.jpg")] == ["a.jpg", "b.jpg"]
+        assert time.monotonic() - started >= 1.9  # b waited its Retry-After (2 s: 1 per 2 s)
+        assert app.get("/images/b.jpg")["status"] == "pending"
+        app.throttled_retries = 0
+        with pytest.raises(StackError, match="429"):
+            app.upload("c.jpg", JPEG)

@@ -5,12 +5,9 @@ openapi-python-client (make tools) writes the client; uvicorn serves the app in 
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,15 +15,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from photocluster.api.auth import make_token
 from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
+from tests.helpers.api import served_on_loopback
 from tests.helpers.data import grouped_vectors
-from tests.helpers.procs import free_port
 from tests.helpers.tools import generate_client
 
 SECRET = "client-test-secret-of-at-least-32-chars!"
@@ -54,24 +50,6 @@ def alice_groups(tmp_path_factory: pytest.TempPathFactory) -> tuple[Library, lis
 def app(alice_groups: tuple[Library, list[set[str]]]) -> FastAPI:
     library = alice_groups[0]
     return create_app(library.settings, library)
-
-
-@contextlib.contextmanager
-def served_on_loopback(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it served"
-        assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

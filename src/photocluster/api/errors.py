@@ -8,6 +8,7 @@ Every 4xx and 5xx body is ``{"error": {"code": "snake_case", "message": "...", "
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from photocluster.errors import (
     TooManyDecisions,
     UnknownImage,
     UploadsNotConfigured,
+    UploadsThrottled,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ CLIENT_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
     UnknownImage: (404, "unknown_image"),
     ImageNotReady: (409, "image_not_ready"),
     LibraryFull: (409, None),
+    UploadsThrottled: (429, "throttled"),
     StorageUnavailable: (503, "storage_unavailable"),
     UploadsNotConfigured: (503, "uploads_not_configured"),
 }
@@ -126,6 +129,9 @@ BAD_BODY: dict[int | str, dict[str, Any]] = {400: _doc("malformed_json: the body
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: _doc("store_unavailable, storage_unavailable or uploads_not_configured; retry")
 }
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: _doc("throttled: too many requests of this kind; retry after Retry-After seconds")
+}
 CACHED: dict[int | str, dict[str, Any]] = {
     304: {"description": "not modified: the copy named by If-None-Match is current"}
 }
@@ -139,12 +145,14 @@ async def api_error(_: Request, exc: Exception) -> Response:
 async def client_error(_: Request, exc: Exception) -> Response:
     status, named = next(answer for kind, answer in CLIENT_ERRORS.items() if isinstance(exc, kind))
     code = named or str(getattr(exc, "code", "error"))
-    details = None
+    details, headers = None, None
+    if isinstance(exc, UploadsThrottled):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     if isinstance(exc, ThresholdBelowFloor):
         details = [{"type": exc.code, "message": str(exc), "floor": exc.floor}]
     elif isinstance(exc, UnknownImage) and exc.image_ids:
         details = [{"type": "unknown_image", "image_id": i} for i in exc.image_ids]
-    return error_response(status, code, str(exc), details)
+    return error_response(status, code, str(exc), details, headers)
 
 
 async def store_failed(_: Request, exc: Exception) -> Response:

@@ -65,6 +65,7 @@ from photocluster.library.results import (
     Stats,
     WriteResult,
 )
+from photocluster.library.tickets import TicketRate, UploadTickets
 from photocluster.store import Change, Store, Transaction
 from photocluster.store.catalog import CatalogFiles
 from photocluster.store.files import version_of
@@ -87,6 +88,7 @@ class Library:
     decisions: UserDecisions
     calibrations: StoredCalibrations
     copies: UserCopies
+    tickets: UploadTickets
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Library:
@@ -110,6 +112,11 @@ class Library:
             UserDecisions(store),
             calibrations,
             copies,
+            UploadTickets(
+                store,
+                TicketRate(settings.upload_tickets_per_minute, settings.upload_ticket_burst),
+                fsync=settings.store_fsync,
+            ),
         )
 
     # ------------------------------------------------------------------ writes
@@ -233,6 +240,17 @@ class Library:
         with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
             return self.records.record(user_id, records, time.time(), _stored(tx))
 
+    def open_upload(self, user_id: str, pending: ImageRecord | None) -> None:
+        """Spend one of the user's upload tickets (UploadsThrottled past the rate), then
+        record the photo ``pending`` (None: it stays as it is, a ready photo until new
+        bytes are embedded)."""
+        with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
+            now = time.time()
+            self.tickets.take(user_id, now)
+            if pending is not None:
+                validate_image_id(pending.image_id)
+                self.records.record(user_id, [pending], now, _stored(tx))
+
     def reindex(self, user_id: str) -> NeighbourGraph:
         """Rebuild the user's graph and listing index from the store."""
         with self.store.transaction(user_id) as tx:
@@ -245,20 +263,14 @@ class Library:
     def mark_not_similar(self, user_id: str, image_ids: Sequence[str]) -> tuple[int, int]:
         """Record that no two of these photos are alike (every pair among them); returns
         the pairs newly marked and the user's total. UnknownImage names any photo the user
-        does not have."""
+        does not have embedded (a pending or failed upload is in no group to separate)."""
         pairs = decisions.pairs_among(image_ids)
         with self.store.transaction(user_id, self.graphs.index(user_id)) as tx:
             stored = _among(tx.snapshot.ids, image_ids) if tx.snapshot is not None else set()
-            now = time.time()
-            known = self.records.latest(user_id, image_ids)
-            unknown = sorted(
-                i
-                for i in set(image_ids)
-                if not (i in known and known[i].visible(now)) and i not in stored
-            )
+            unknown = sorted(set(image_ids) - stored)
             if unknown:
                 raise UnknownImage(f"no image {', '.join(map(repr, unknown))}", tuple(unknown))
-            return self.decisions.mark(user_id, pairs, now)
+            return self.decisions.mark(user_id, pairs, time.time())
 
     def unmark_not_similar(self, user_id: str, image_ids: Sequence[str]) -> tuple[int, int]:
         """Undo :meth:`mark_not_similar` for every pair among these photos."""

@@ -22,6 +22,7 @@ class AppClient:
     user: str
     token: str
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    throttled_retries: int = 5
 
     @property
     def headers(self) -> dict[str, str]:
@@ -35,6 +36,11 @@ class AppClient:
         kind = content_type or media_type_of(filename) or "application/octet-stream"
         ask = {"filename": filename, "content_type": kind, "size": len(data)}
         answer = self.http.post(self.url("/uploads"), json=ask, headers=self.headers)
+        for _ in range(self.throttled_retries):  # past the user's rate: wait as told
+            if answer.status_code != 429:
+                break
+            time.sleep(float(answer.headers.get("Retry-After", "1")))
+            answer = self.http.post(self.url("/uploads"), json=ask, headers=self.headers)
         if answer.status_code != 201:
             raise StackError(f"upload of {filename!r} refused: {answer.status_code} {answer.text}")
         ticket = answer.json()

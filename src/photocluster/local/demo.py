@@ -16,7 +16,7 @@ import json
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class Options:
     timeout_s: float = 300.0
     queue_delay_s: int = 1
     samples: bool = True
+    services_env: dict[str, str] = field(default_factory=dict)  # settings for every service
 
     @classmethod
     def on_free_ports(cls, workdir: Path, queue_delay_s: int = 0) -> Options:
@@ -90,6 +91,7 @@ def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any)
     )
     secret = secrets.token_urlsafe(32)
     env = _services_env(options.workdir, aws_url, resources, secret, local.name)
+    env |= options.services_env
     if thumbnails_from_files:  # the saved gallery page keeps working after the demo exits
         env["PHOTOCLUSTER_THUMBNAIL_URL_TEMPLATE"] = (
             options.workdir / "samples"

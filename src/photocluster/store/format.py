@@ -36,7 +36,8 @@ STATE_LIVE = ord("L")
 STATE_DEAD = ord("D")
 #: A user's files, beside each other: the embeddings, the lock, the neighbour graph
 #: (derived), the images' records, the user's decisions about pairs, the pairs the geometric
-#: check accepted, the folder of the features it reads, and the catalog's listing index.
+#: check accepted, the folder of the features it reads, the catalog's listing index, and
+#: the user's allowance of upload tickets.
 DATA_SUFFIX = ".pcs"
 LOCK_SUFFIX = ".lock"
 GRAPH_SUFFIX = ".pcg"
@@ -45,6 +46,7 @@ DECISIONS_SUFFIX = ".pcd"
 COPIES_SUFFIX = ".pcp"
 FEATURES_SUFFIX = ".pcf"
 LISTING_SUFFIX = ".pcl"
+TICKETS_SUFFIX = ".pct"
 
 StoreDtype = Literal["float32", "float16"]
 _DTYPE_CODES: dict[str, int] = {"float32": 1, "float16": 2}

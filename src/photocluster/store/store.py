@@ -29,6 +29,7 @@ from photocluster.store.format import (
     HEADER_SIZE,
     LISTING_SUFFIX,
     LOCK_SUFFIX,
+    TICKETS_SUFFIX,
     Header,
     StoreDtype,
 )
@@ -51,6 +52,7 @@ class UserPaths:
     copies: Path
     features: Path  # a folder
     listing: Path
+    tickets: Path
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Store:
                     COPIES_SUFFIX,
                     FEATURES_SUFFIX,
                     LISTING_SUFFIX,
+                    TICKETS_SUFFIX,
                 )
             ),
         )
@@ -164,6 +167,7 @@ class Store:
                 paths.decisions,
                 paths.copies,
                 paths.listing,
+                paths.tickets,
             )
             try:
                 tx.open()

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Response
 
 from photocluster.api.deps import BucketDep, LibraryDep, Owner, SettingsDep
-from photocluster.api.errors import BAD_BODY, ERRORS, UNAVAILABLE
+from photocluster.api.errors import BAD_BODY, ERRORS, THROTTLED, UNAVAILABLE
 from photocluster.api.schemas import UploadRequest, UploadTicket
 from photocluster.errors import ImageTooLarge, UnknownImage, UploadsNotConfigured
 from photocluster.ids import image_id_for_filename
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
     operation_id="createUpload",
     status_code=201,
     response_model=UploadTicket,
-    responses={**ERRORS, **BAD_BODY, **UNAVAILABLE},
+    responses={**ERRORS, **BAD_BODY, **UNAVAILABLE, **THROTTLED},
 )
 def create_upload(
     user_id: Owner,
@@ -35,7 +35,8 @@ def create_upload(
 ) -> UploadTicket:
     """A presigned PUT for one photo; a new photo is pending from now until it is embedded,
     one already ready stays ready (its updated_at changes once the new bytes are embedded);
-    409 library_full when the user holds the largest library the deployment is sized for."""
+    409 library_full when the user holds the largest library the deployment is sized for;
+    429 throttled (Retry-After) past the user's rate of upload tickets."""
     if bucket is None:
         raise UploadsNotConfigured("uploads are not configured here (PHOTOCLUSTER_BUCKET)")
     key = upload_key(settings.upload_prefix, user_id, upload.filename, upload.content_type)
@@ -47,8 +48,9 @@ def create_upload(
     presigned = bucket.presign_upload(key, upload.content_type.lower(), upload.size)
     now = time.time()
     expires = presigned.expires_at.timestamp() + settings.pending_grace_s
-    if not _ready(library, user_id, image_id):  # a ready photo stays so until bytes arrive
-        library.record(user_id, [ImageRecord(image_id, "pending", key, None, now, now, expires)])
+    pending = ImageRecord(image_id, "pending", key, None, now, now, expires)
+    # A ready photo stays so until new bytes arrive; either way the ticket is counted.
+    library.open_upload(user_id, None if _ready(library, user_id, image_id) else pending)
     response.headers["Location"] = f"/v1/users/{user_id}/images/{image_id}"
     return UploadTicket(
         image_id=image_id,
