@@ -267,6 +267,8 @@ module "cluster_api" {
   log_retention_days             = var.log_retention_days
   environment = {
     PHOTOCLUSTER_AUTH_MODE           = "apigateway"
+    PHOTOCLUSTER_JWT_ISSUER          = module.api.token_issuer
+    PHOTOCLUSTER_JWT_AUDIENCE        = join(",", module.api.app_client_ids)
     PHOTOCLUSTER_STORE_ROOT          = local.store_root
     PHOTOCLUSTER_BUCKET              = local.bucket_name
     PHOTOCLUSTER_UPLOAD_PREFIX       = var.upload_prefix
@@ -302,6 +304,7 @@ module "api" {
   queue_arn                   = module.queue.queue_arn
   queue_name                  = module.queue.queue_name
   user_pool_arn               = var.user_pool_arn
+  user_pool_client_ids        = var.user_pool_client_ids
   throttling_rate_limit       = var.api_throttling_rate_limit
   throttling_burst_limit      = var.api_throttling_burst_limit
   manage_account_logging_role = var.manage_account_logging_role

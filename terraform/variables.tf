@@ -318,6 +318,12 @@ variable "user_pool_arn" {
   default     = null
 }
 
+variable "user_pool_client_ids" {
+  description = "With an existing user_pool_arn: its app clients whose tokens the API accepts."
+  type        = list(string)
+  default     = []
+}
+
 variable "api_throttling_rate_limit" {
   description = "Steady-state requests per second across the API."
   type        = number

@@ -223,8 +223,25 @@ class Settings(BaseSettings):
     # --- cluster API
     auth_mode: Literal["jwt", "apigateway"] | None = None
     jwt_secret: SecretStr | None = None
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
+    jwt_audience: str | None = Field(
+        None,
+        description="Who tokens are for: the app client id(s), comma-separated. Required "
+        "behind API Gateway (matched against a token's aud, or client_id for an access "
+        "token); in jwt mode checked when set.",
+    )
+    jwt_issuer: str | None = Field(
+        None,
+        description="Who issues tokens: the user pool's issuer URL "
+        "(https://cognito-idp.REGION.amazonaws.com/POOL_ID). Required behind API Gateway; "
+        "in jwt mode checked when set.",
+    )
+    jwt_max_lifetime_s: int = Field(
+        86_400,
+        ge=60,
+        le=7 * 86_400,
+        description="Longest a token may be valid (exp - iat, and exp from now): a day, "
+        "Cognito's longest ID token.",
+    )
     thumbnail_url_template: str | None = Field(
         None, description="e.g. https://cdn.example.com/{user_id}/{image_id}; else presigned S3."
     )

@@ -142,6 +142,10 @@ def test_no_token_is_401(client: TestClient) -> None:
         jwt.encode({"sub": "alice", "exp": int(time.time()) - 3600}, SECRET, algorithm="HS256"),
         jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),  # no subject
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.",  # alg=none, unsigned
+        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, SECRET),  # no iat
+        make_token(SECRET, "alice", ttl_s=86_400 + 3600),  # longer than a day
+        jwt.encode({"sub": "alice", "iat": 0, "exp": 253402300799}, SECRET),  # year 9999
+        jwt.encode({"sub": "alice", "iat": int(time.time()) + 3600, "exp": 2**40}, SECRET),
     ],
 )
 def test_invalid_tokens_are_401(client: TestClient, token: str) -> None:
@@ -318,9 +322,44 @@ def test_the_app_never_starts_without_authentication(store_root: Path) -> None:
         create_app(Settings(store_root=store_root))
     with pytest.raises(AuthNotConfigured, match="at least 32"):
         create_app(Settings(store_root=store_root, auth_mode="jwt", jwt_secret="short"))
-    assert create_app(Settings(store_root=store_root, auth_mode="apigateway")) is not None
+    with pytest.raises(AuthNotConfigured, match="PHOTOCLUSTER_JWT_ISSUER"):
+        create_app(Settings(store_root=store_root, auth_mode="apigateway"))
+    with pytest.raises(AuthNotConfigured, match="PHOTOCLUSTER_JWT_AUDIENCE"):
+        create_app(Settings(store_root=store_root, auth_mode="apigateway", jwt_issuer="https://i"))
+    assert create_app(GATEWAY.model_copy(update={"store_root": store_root})) is not None
+
+
+GATEWAY = Settings(auth_mode="apigateway", jwt_issuer="https://i", jwt_audience="app")
 
 
 def test_apigateway_mode_refuses_requests_without_an_authorizer(store_root: Path) -> None:
-    client = TestClient(create_app(Settings(store_root=store_root, auth_mode="apigateway")))
+    client = TestClient(create_app(GATEWAY.model_copy(update={"store_root": store_root})))
     assert client.get("/v1/users/alice/clusters", headers=auth("alice")).status_code == 401
+
+
+def test_a_token_valid_for_longer_than_a_day_is_refused_saying_so(client: TestClient) -> None:
+    token = make_token(SECRET, "alice", ttl_s=365 * 86_400)
+    answer = client.get("/v1/users/alice/stats", headers={"Authorization": f"Bearer {token}"})
+    assert error_of(answer, 401, "unauthorized")["message"] == (
+        "token valid for longer than the 86400 s this API accepts"
+    )
+
+
+def test_a_configured_audience_and_issuer_are_required(
+    api_settings: Settings, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    settings = api_settings.model_copy(
+        update={"jwt_audience": "app-one, app-two", "jwt_issuer": "https://issuer.example"}
+    )
+    client = TestClient(create_app(settings, filled_library[0]))
+
+    def status(**claims: str) -> int:
+        token = make_token(SECRET, "alice", **claims)
+        headers = {"Authorization": f"Bearer {token}"}
+        return client.get("/v1/users/alice/stats", headers=headers).status_code
+
+    assert status(aud="app-two", iss="https://issuer.example") == 200
+    assert status(aud="app-three", iss="https://issuer.example") == 401
+    assert status(aud="app-one", iss="https://other.example") == 401
+    assert status(aud="app-one") == 401
+    assert status(iss="https://issuer.example") == 401

@@ -25,7 +25,12 @@ from photocluster.api import app
 assert isinstance(app, FastAPI), type(app)
 print(sorted(app.openapi()["paths"]))
 """
-    env = {"PATH": "/usr/bin:/bin", "PHOTOCLUSTER_AUTH_MODE": "apigateway"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PHOTOCLUSTER_AUTH_MODE": "apigateway",
+        "PHOTOCLUSTER_JWT_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_a",
+        "PHOTOCLUSTER_JWT_AUDIENCE": "app-client",
+    }
     env["PHOTOCLUSTER_STORE_ROOT"] = str(tmp_path)
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path

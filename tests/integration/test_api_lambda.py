@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,43 @@ from tests.helpers.data import grouped_vectors
 from tests.helpers.procs import REPO
 
 HANDLER = REPO / "services" / "cluster-api" / "handler.py"
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Ab12Cd34E"
+CLIENT = "4f0b2kq3mexample7client"
+
+
+def _rest_date(epoch: float) -> str:
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(epoch))
+
+
+def cognito_claims(sub: str, lifetime_s: int = 3600, **changed: str) -> dict[str, str]:
+    """An ID token's claims as a REST API's Cognito authorizer passes them: every value a
+    string, iat and exp as dates."""
+    now = time.time()
+    return {
+        "sub": sub,
+        "aud": CLIENT,
+        "iss": ISSUER,
+        "token_use": "id",
+        "cognito:username": sub,
+        "email_verified": "true",
+        "auth_time": str(int(now)),
+        "iat": _rest_date(now),
+        "exp": _rest_date(now + lifetime_s),
+    } | changed
+
+
+def jwt_authorizer_claims(sub: str, **changed: str) -> dict[str, str]:
+    """An access token's claims as an HTTP API's JWT authorizer passes them."""
+    now = int(time.time())
+    return {
+        "sub": sub,
+        "client_id": CLIENT,
+        "iss": ISSUER,
+        "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin",
+        "iat": str(now),
+        "exp": str(now + 3600),
+    } | changed
 
 
 def rest_v1_event(
@@ -110,6 +148,8 @@ def handler(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     Library.from_settings(settings).write("alice", "test-model", ids, vectors)
     monkeypatch.setenv("PHOTOCLUSTER_STORE_ROOT", str(store_root))
     monkeypatch.setenv("PHOTOCLUSTER_AUTH_MODE", "apigateway")
+    monkeypatch.setenv("PHOTOCLUSTER_JWT_ISSUER", ISSUER)
+    monkeypatch.setenv("PHOTOCLUSTER_JWT_AUDIENCE", CLIENT)
     get_settings.cache_clear()
     get_app.cache_clear()
     module = load_handler(HANDLER)
@@ -127,25 +167,25 @@ def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, Any]:
 def test_rest_api_event_with_cognito_claims(handler: ModuleType) -> None:
     status, body = call(
         handler,
-        rest_v1_event(
-            "/v1/users/alice/clusters", {"high": "0.95"}, {"sub": "alice", "token_use": "access"}
-        ),
+        rest_v1_event("/v1/users/alice/clusters", {"high": "0.95"}, jwt_authorizer_claims("alice")),
     )
     assert status == 200
     assert body["n_images"] == 22 and body["tiers"][-1]["threshold"] == 0.95
 
 
 def test_http_api_event_with_jwt_claims(handler: ModuleType) -> None:
-    status, body = call(handler, http_v2_event("/v1/users/alice/stats", "", {"sub": "alice"}))
+    status, body = call(
+        handler, http_v2_event("/v1/users/alice/stats", "", jwt_authorizer_claims("alice"))
+    )
     assert status == 200 and body["n_images"] == 22
 
 
 @pytest.mark.parametrize("shape", ["v1", "v2"])
 def test_claims_for_another_user_are_403(handler: ModuleType, shape: str) -> None:
     event = (
-        rest_v1_event("/v1/users/alice/clusters", {}, {"sub": "mallory"})
+        rest_v1_event("/v1/users/alice/clusters", {}, cognito_claims("mallory"))
         if shape == "v1"
-        else http_v2_event("/v1/users/alice/clusters", "", {"sub": "mallory"})
+        else http_v2_event("/v1/users/alice/clusters", "", jwt_authorizer_claims("mallory"))
     )
     assert call(handler, event)[0] == 403
 
@@ -162,11 +202,41 @@ def test_no_authorizer_context_is_401(handler: ModuleType, shape: str) -> None:
 
 def test_bad_threshold_through_the_gateway_is_422(handler: ModuleType) -> None:
     status, body = call(
-        handler, rest_v1_event("/v1/users/alice/clusters", {"low": "1.7"}, {"sub": "alice"})
+        handler, rest_v1_event("/v1/users/alice/clusters", {"low": "1.7"}, cognito_claims("alice"))
     )
     assert status == 422 and "less than or equal to 1" in json.dumps(body)
 
 
 def test_delete_through_the_gateway(handler: ModuleType) -> None:
-    event = rest_v1_event("/v1/users/alice/images/img-00000", {}, {"sub": "alice"}, "DELETE")
+    event = rest_v1_event("/v1/users/alice/images/img-00000", {}, cognito_claims("alice"), "DELETE")
     assert call(handler, event)[0] == 204
+
+
+def test_rest_api_event_with_an_id_tokens_claims(handler: ModuleType) -> None:
+    status, body = call(
+        handler, rest_v1_event("/v1/users/alice/stats", {}, cognito_claims("alice"))
+    )
+    assert status == 200 and body["n_images"] == 22
+
+
+@pytest.mark.parametrize(
+    ("claims", "says"),
+    [
+        (
+            cognito_claims("alice", iss="https://cognito-idp.us-east-1.amazonaws.com/other"),
+            "issuer",
+        ),
+        (cognito_claims("alice", aud="another-app-client"), "app client"),
+        (jwt_authorizer_claims("alice", client_id="another-app-client"), "app client"),
+        (cognito_claims("alice", token_use="access"), "app client"),  # no client_id
+        (cognito_claims("alice", lifetime_s=30 * 86_400), "longer than the 86400 s"),
+        (jwt_authorizer_claims("alice", exp="253402300799"), "longer than the 86400 s"),
+    ],
+)
+def test_claims_the_authorizer_passes_but_the_app_does_not_are_401(
+    handler: ModuleType, claims: dict[str, str], says: str
+) -> None:
+    """A REST API's Cognito authorizer takes any app client's token of the pool, and
+    whatever lifetime the pool gives: the app checks issuer, audience and lifetime."""
+    status, body = call(handler, rest_v1_event("/v1/users/alice/stats", {}, claims))
+    assert status == 401 and says in body["error"]["message"]

@@ -125,6 +125,15 @@ def plan(tree: Path, moto_url: str) -> dict[str, Any]:
     return plan_of(tree, moto_url, "-var-file=prod.tfvars.example")
 
 
+def cluster_api_environment() -> dict[str, str]:
+    """The cluster API function's environment as main.tf writes it (expressions as text):
+    its values are unknown to a plan until the user pool exists (its issuer, its client)."""
+    with (TERRAFORM / "main.tf").open() as handle:
+        root = hcl.unquote(hcl2.load(handle))
+    (api,) = [m["cluster_api"] for m in root["module"] if "cluster_api" in m]
+    return dict(api["environment"])
+
+
 def planned(plan: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     """Planned values of every resource of a type, in any module."""
     found: list[dict[str, Any]] = []
@@ -207,8 +216,7 @@ def test_functions_are_images_with_tracing_and_the_right_mounts(plan: dict[str, 
             functions[f"photocluster-prod-{name}"]["file_system_config"][0]["local_mount_path"]
             == "/mnt/efs"
         )
-    env = functions["photocluster-prod-cluster-api"]["environment"][0]["variables"]
-    assert env["PHOTOCLUSTER_AUTH_MODE"] == "apigateway"
+    assert cluster_api_environment()["PHOTOCLUSTER_AUTH_MODE"] == "apigateway"
     (mapping,) = planned(plan, "aws_lambda_event_source_mapping")
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     assert mapping["batch_size"] == 10
@@ -313,6 +321,10 @@ def test_dev_example_an_existing_vpc_reaches_s3_and_efs_is_general_purpose_elast
         ),
         (["-var=efs_throughput_mode=elastic"], "generalPurpose"),
         (["-var=log_retention_days=42"], "CloudWatch Logs accepts"),
+        (
+            ["-var=user_pool_arn=arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_a"],
+            "name its app clients",
+        ),
     ],
 )
 def test_configurations_that_cannot_work_are_refused_at_plan(
@@ -340,6 +352,21 @@ def test_make_plan_plans_the_dev_example_with_no_aws_account() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "planning dev.tfvars.example" in done.stdout and "Plan:" in done.stdout
+
+
+def test_tokens_live_an_hour_and_the_app_knows_their_issuer_and_clients(
+    plan: dict[str, Any],
+) -> None:
+    """The app refuses tokens valid for more than a day and checks issuer and audience
+    (a REST API's Cognito authorizer takes any app client of the pool)."""
+    (client,) = planned(plan, "aws_cognito_user_pool_client")
+    assert (client["id_token_validity"], client["access_token_validity"]) == (60, 60)
+    units = client["token_validity_units"][0]
+    assert (units["id_token"], units["access_token"]) == ("minutes", "minutes")
+    assert Settings().jwt_max_lifetime_s >= 3600
+    environment = cluster_api_environment()
+    assert environment["PHOTOCLUSTER_JWT_ISSUER"] == "${module.api.token_issuer}"
+    assert environment["PHOTOCLUSTER_JWT_AUDIENCE"] == '${join(",", module.api.app_client_ids)}'
 
 
 def test_api_routes_and_authorizer(plan: dict[str, Any]) -> None:
@@ -387,11 +414,9 @@ def test_cors_origins_reach_the_app_and_open_a_preflight_route(plan: dict[str, A
     methods = {m["address"]: m for m in planned(plan, "aws_api_gateway_method")}
     (preflight,) = [m for address, m in methods.items() if "preflight" in address]
     assert (preflight["http_method"], preflight["authorization"]) == ("OPTIONS", "NONE")
-    api = next(
-        f for f in planned(plan, "aws_lambda_function") if "cluster-api" in f["function_name"]
-    )
-    variables = api["environment"][0]["variables"]
-    assert variables["PHOTOCLUSTER_CORS_ORIGINS"] == "https://app.example.com"
+    origins = cluster_api_environment()["PHOTOCLUSTER_CORS_ORIGINS"]
+    assert origins == '${join(",", var.api_cors_origins)}'
+    assert plan["variables"]["api_cors_origins"]["value"] == ["https://app.example.com"]
 
 
 def test_bucket_is_private_encrypted_and_notifies_the_queue(plan: dict[str, Any]) -> None:

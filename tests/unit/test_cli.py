@@ -233,6 +233,16 @@ def test_token_signs_with_the_secret_of_a_running_up_folder(
     assert code == 0 and claims["sub"] == "alice"
     code, _, err = run(capsys, "token", "--user", "alice", "--workdir", str(tmp_path / "none"))
     assert code != 0 and "env.json" in err
+    workdir = ("--workdir", str(tmp_path))
+    code, _, err = run(capsys, "token", "--user", "alice", "--ttl", "90000", *workdir)
+    assert code != 0 and "longer than the API accepts" in err
+    monkeypatch.setenv("PHOTOCLUSTER_JWT_AUDIENCE", "app")
+    monkeypatch.setenv("PHOTOCLUSTER_JWT_ISSUER", "https://issuer.example")
+    get_settings.cache_clear()
+    code, out, _ = run(capsys, "token", "--user", "alice", *workdir)
+    get_settings.cache_clear()
+    claims = jwt.decode(out.strip(), "s" * 32, algorithms=["HS256"], audience="app")
+    assert code == 0 and claims["iss"] == "https://issuer.example"
 
 
 def test_an_import_streams_batches_and_builds_the_graph_once(

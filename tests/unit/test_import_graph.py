@@ -51,7 +51,11 @@ print(json.dumps(sorted(sys.modules)))
         ("services/ingest/writer.py", {}, {"photocluster.ingest.writer"}),
         (
             "services/cluster-api/handler.py",
-            {"PHOTOCLUSTER_AUTH_MODE": "apigateway"},
+            {
+                "PHOTOCLUSTER_AUTH_MODE": "apigateway",
+                "PHOTOCLUSTER_JWT_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_a",
+                "PHOTOCLUSTER_JWT_AUDIENCE": "app-client",
+            },
             {"photocluster.api.main", "mangum", "fastapi"},
         ),
     ],

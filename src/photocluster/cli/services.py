@@ -39,7 +39,20 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         secret = settings.jwt_secret.get_secret_value()
     if secret is None:
         raise UsageError("PHOTOCLUSTER_JWT_SECRET is not set (or give --workdir of `up`)")
-    print(make_token(secret, validate_user_id(args.user), args.ttl))
+    if args.ttl > settings.jwt_max_lifetime_s:
+        raise UsageError(
+            f"--ttl {args.ttl} is longer than the API accepts "
+            f"(PHOTOCLUSTER_JWT_MAX_LIFETIME_S={settings.jwt_max_lifetime_s})"
+        )
+    claims = {"aud": settings.jwt_audience, "iss": settings.jwt_issuer}
+    print(
+        make_token(
+            secret,
+            validate_user_id(args.user),
+            args.ttl,
+            **{name: value for name, value in claims.items() if value},
+        )
+    )
     return 0
 
 

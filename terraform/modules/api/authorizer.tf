@@ -26,10 +26,27 @@ resource "aws_cognito_user_pool_client" "mobile" {
   generate_secret               = false
   explicit_auth_flows           = ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
   prevent_user_existence_errors = "ENABLED"
+  # The API refuses a token valid for longer than a day (PHOTOCLUSTER_JWT_MAX_LIFETIME_S);
+  # an app keeps its user signed in with the refresh token.
+  id_token_validity      = 60
+  access_token_validity  = 60
+  refresh_token_validity = 30
+  token_validity_units {
+    id_token      = "minutes"
+    access_token  = "minutes"
+    refresh_token = "days"
+  }
 }
 
 locals {
   user_pool_arn = var.user_pool_arn == null ? aws_cognito_user_pool.this[0].arn : var.user_pool_arn
+  # arn:aws:cognito-idp:REGION:ACCOUNT:userpool/POOL_ID -> the issuer of its tokens
+  token_issuer = format(
+    "https://cognito-idp.%s.amazonaws.com/%s",
+    split(":", local.user_pool_arn)[3],
+    split("/", local.user_pool_arn)[1],
+  )
+  app_client_ids = var.user_pool_arn == null ? [aws_cognito_user_pool_client.mobile[0].id] : var.user_pool_client_ids
 }
 
 resource "aws_api_gateway_authorizer" "cognito" {

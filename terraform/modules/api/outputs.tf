@@ -22,3 +22,13 @@ output "user_pool_client_id" {
   description = "App client for the mobile app (no secret)."
   value       = var.user_pool_arn == null ? aws_cognito_user_pool_client.mobile[0].id : null
 }
+
+output "token_issuer" {
+  description = "Issuer of the tokens the API accepts (the user pool's)."
+  value       = local.token_issuer
+}
+
+output "app_client_ids" {
+  description = "App clients whose tokens the API accepts."
+  value       = local.app_client_ids
+}

@@ -50,6 +50,16 @@ variable "user_pool_arn" {
   default     = null
 }
 
+variable "user_pool_client_ids" {
+  description = "App clients of the existing user_pool_arn whose tokens the API accepts (their aud, or client_id)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = var.user_pool_arn == null || length(var.user_pool_client_ids) > 0
+    error_message = "With an existing user_pool_arn, name its app clients in user_pool_client_ids: the API checks every token's audience."
+  }
+}
+
 variable "throttling_rate_limit" {
   description = "Steady-state requests per second across the stage."
   type        = number
