@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -18,8 +19,14 @@ from photocluster.library import Library
 from tests.helpers.api import SECRET, auth, error_of, said
 
 
-def test_health_needs_no_auth(client: TestClient) -> None:
-    assert client.get("/health").json()["status"] == "ok"
+def test_health_says_only_ok_without_a_token(client: TestClient) -> None:
+    """Liveness for anyone; the version and the deployment's tiers only to a caller with
+    a valid token (they told an anonymous prober which model and release it faced)."""
+    assert client.get("/health").json() == {"status": "ok"}
+    forged = {"Authorization": "Bearer not-a-token"}
+    assert client.get("/health", headers=forged).json() == {"status": "ok"}
+    known = client.get("/health", headers=auth("alice")).json()
+    assert set(known) == {"status", "version", "tiers"} and known["tiers"]["thresholds"]
 
 
 def test_clusters(
@@ -302,7 +309,14 @@ def test_declared_query_parameters_are_all_accepted(client: TestClient) -> None:
 def test_openapi_and_docs(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/users/{user_id}/clusters" in spec["paths"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    # swagger-ui from the package's own files: nothing from a CDN, and it works offline
+    assert "http" not in docs.text.replace("http-equiv", "")
+    for asset in re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", docs.text):
+        assert asset.startswith("/docs/assets/"), asset
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/redoc").status_code == 404  # redoc would load from a CDN
 
 
 def test_gallery_shows_groups_as_thumbnails(client: TestClient) -> None:

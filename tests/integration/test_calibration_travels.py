@@ -153,7 +153,7 @@ def test_the_calibration_travels_from_the_bake_to_the_api(
     )
     client = TestClient(create_app(settings))
     thresholds = baked.calibration["thresholds"]
-    tiers = client.get("/health").json()["tiers"]
+    tiers = client.get("/health", headers=auth("alice")).json()["tiers"]
     assert tiers["source"] == "baked" and tiers["thresholds"] == thresholds
     assert tiers["evidence"] == baked.calibration["evidence"] and tiers["seeds"] == [0]
     clusters = client.get("/v1/users/alice/clusters", headers=auth("alice")).json()
@@ -227,7 +227,7 @@ def test_the_api_refuses_to_start_on_a_corrupt_persisted_calibration(tmp_path: P
 def test_the_api_says_when_a_model_is_uncalibrated(tmp_path: Path) -> None:
     settings = Settings(store_root=tmp_path, model="vendor/unknown", jwt_secret=SECRET)
     client = TestClient(create_app(settings))
-    tiers = client.get("/health").json()["tiers"]
+    tiers = client.get("/health", headers=auth("alice")).json()["tiers"]
     assert tiers["source"] == "uncalibrated" and tiers["thresholds"]["high"] == 0.9
     stats = client.get("/v1/users/nobody/stats", headers=auth("nobody"))
     assert stats.status_code == 200 and stats.json()["tiers"] is None

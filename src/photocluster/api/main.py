@@ -41,6 +41,8 @@ def create_app(
         version=__version__,
         summary="Which of this user's photos look alike? Groups per similarity tier.",
         dependencies=[Depends(no_unknown_query_parameters)],
+        docs_url=None,  # openapi.install serves /docs from the package's own files
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.deployment = deployment(settings)

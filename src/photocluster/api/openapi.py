@@ -1,4 +1,4 @@
-"""The OpenAPI document, and the query parameters it documents per route."""
+"""The OpenAPI document, the query parameters it documents per route, and /docs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,31 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+
+DOCS_ASSETS = "/docs/assets"
 
 
 def install(app: FastAPI) -> None:
-    """Serve :func:`schema` as the app's OpenAPI document."""
+    """Serve :func:`schema` as the app's OpenAPI document, and swagger-ui at /docs from the
+    files of the swagger-ui-bundle package: no CDN (the page works offline, and no third
+    party's script runs beside a token)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
     app.openapi = lambda: schema(app)  # type: ignore[method-assign]
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 def schema(app: FastAPI) -> dict[str, Any]:

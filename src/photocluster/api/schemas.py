@@ -210,9 +210,11 @@ def _time(epoch: float) -> datetime | None:
 
 
 class Health(BaseModel):
-    status: str
-    version: str
-    tiers: TierDefaultsSchema = Field(description="the default tiers of the deployment's model")
+    status: Literal["ok"]
+    version: str | None = Field(None, description="the API's version (to a caller with a token)")
+    tiers: TierDefaultsSchema | None = Field(
+        None, description="the default tiers of the deployment's model (to a caller with a token)"
+    )
 
 
 ImageIdStr = Annotated[str, StringConstraints(pattern=IMAGE_ID_REGEX, max_length=IMAGE_ID_MAX)]
