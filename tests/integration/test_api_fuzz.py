@@ -1,4 +1,6 @@
-"""schemathesis against the API's own OpenAPI schema: no 5xx, responses as documented.
+"""schemathesis against the API's own OpenAPI schema: no 5xx, responses as documented;
+hypothesis over the upload route's filenames: a ticket's key never leaves the caller's
+prefix, never holds a character the rules refuse.
 
 The schema is loaded eagerly at import: schemathesis 4.32's lazy fixture loader reads a
 private pytest attribute that pytest 9.2 no longer has.
@@ -8,26 +10,45 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import unicodedata
+import urllib.parse
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from botocore.config import Config
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.core.parameters import ParameterLocation
 
 from photocluster.api.auth import make_token
 from photocluster.api.main import create_app
 from photocluster.config import Settings
+from photocluster.ids import image_id_for_filename, is_valid_image_id
 from photocluster.library import Library
 from tests.helpers.data import grouped_vectors
 
 SECRET = "fuzzing-secret-that-is-at-least-32-chars"
 USER = "alice"
 STORE = Path(tempfile.mkdtemp(prefix="photocluster-fuzz-"))
+
+
+def _presigner() -> Any:
+    """Presigning is local arithmetic: the upload route is fuzzed with a bucket, no S3."""
+    return boto3.client(
+        "s3",
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDFUZZ",
+        aws_secret_access_key="fuzz-secret",
+        config=Config(signature_version="s3v4"),
+    )
 
 
 def _app():  # type: ignore[no-untyped-def]
@@ -37,15 +58,18 @@ def _app():  # type: ignore[no-untyped-def]
         store_fsync=False,
         jwt_secret=SECRET,
         thumbnail_url_template="https://cdn/{image_id}",
+        bucket="fuzz-uploads",
+        upload_ticket_burst=100_000,  # the fuzzer's tickets, not its throttling
     )
     library = Library.from_settings(app_settings)
     ids, vectors, _ = grouped_vectors(np.random.default_rng(0), 5, 4, 10, dim=32, noise=0.4)
     library.write(USER, "test-model", ids, vectors)
-    return create_app(app_settings, library)
+    return create_app(app_settings, library, s3=_presigner())
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 VALID = make_token(SECRET, USER, ttl_s=24 * 3600)
+AUTH = {"Authorization": f"Bearer {VALID}"}
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -98,3 +122,41 @@ def test_no_server_errors_without_a_token(case: schemathesis.Case) -> None:
 @FUZZ
 def test_no_server_errors_with_a_garbage_token(case: schemathesis.Case) -> None:
     call(case, "x.y.z")
+
+
+APP = schema.app
+HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+@given(
+    filename=st.text(
+        st.characters(codec="utf-8", exclude_categories=()) | st.sampled_from("./\\~.%"),
+        max_size=40,
+    ).map(lambda stem: stem + ".jpg")
+    | st.text(max_size=60)
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_an_upload_ticket_never_leaves_the_callers_prefix(filename: str) -> None:
+    """Any name: either a ticket for exactly uploads/alice/<its NFC spelling>, a name with
+    no '/', '\\' or hidden character, whose id is the name's; or a 422 saying why."""
+    client = TestClient(APP)
+    body = {"filename": filename, "content_type": "image/jpeg", "size": 1000}
+    answer = client.post(f"/v1/users/{USER}/uploads", json=body, headers=AUTH)
+    assert answer.status_code in (201, 422), answer.text
+    if answer.status_code == 422:
+        assert answer.json()["error"]["code"] in {
+            "invalid_request",
+            "invalid_filename",
+            "unsupported_type",
+        }, answer.text
+        return
+    ticket = answer.json()
+    name = unicodedata.normalize("NFC", filename)
+    assert ticket["key"] == f"uploads/{USER}/{name}"
+    assert "/" not in name and "\\" not in name and name not in (".", "..")
+    assert not any(unicodedata.category(c) in HIDDEN for c in name)
+    assert ticket["image_id"] == image_id_for_filename(filename)
+    assert is_valid_image_id(ticket["image_id"])
+    url = urllib.parse.urlsplit(ticket["url"])
+    assert url.netloc.startswith("fuzz-uploads.s3.") and url.netloc.endswith(".amazonaws.com")
+    assert urllib.parse.unquote(url.path) == f"/uploads/{USER}/{name}"
