@@ -245,7 +245,10 @@ module "ingest" {
     PHOTOCLUSTER_MODEL           = var.model_id
     # The last receive of a message: its image is then failed, not pending, in its status.
     PHOTOCLUSTER_QUEUE_MAX_RECEIVE = tostring(var.queue_max_receive_count)
-    POWERTOOLS_SERVICE_NAME        = "photocluster-ingest"
+    # A quarter of the function's memory for what a batch decodes at once (512 MiB of 2048
+    # MB): ten 7,999 px PNGs peak under 600 MB; the rest holds the interpreter and OpenCV.
+    PHOTOCLUSTER_IMAGE_MAX_DECODED_BYTES = tostring(floor(var.ingest_memory_mb / 4) * 1048576)
+    POWERTOOLS_SERVICE_NAME              = "photocluster-ingest"
   }
   tags = local.tags
 }

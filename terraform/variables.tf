@@ -229,9 +229,13 @@ variable "enable_event_source_mapping" {
 # --- functions ---------------------------------------------------------------------------------
 
 variable "ingest_memory_mb" {
-  description = "Ingest memory: 1769 MB = one vCPU for decoding; holds a batch's decoding budget (IMAGE_MAX_DECODED_BYTES, 512 MiB), the interpreter with OpenCV (about 250 MB) and the batch's small pictures."
+  description = "Ingest memory: 1769 MB = one vCPU for decoding; a quarter of it is a batch's decoding budget (IMAGE_MAX_DECODED_BYTES: 512 MiB of 2048 MB), the rest the interpreter with OpenCV (about 250 MB) and the batch's small pictures."
   type        = number
   default     = 2048
+  validation {
+    condition     = var.ingest_memory_mb >= 1024
+    error_message = "ingest_memory_mb must be at least 1024: a quarter of it is the decoding budget, and a 64-megapixel photo needs about 200 MB to decode."
+  }
 }
 
 variable "writer_memory_mb" {

@@ -524,6 +524,13 @@ def test_terraform_defaults_match_the_local_runtime() -> None:
     assert root["queue_max_receive_count"] == settings.queue_max_receive
     assert 6 * root["ingest_timeout_seconds"] == settings.queue_visibility_s
     assert root["upload_url_expiry_seconds"] == settings.upload_url_expiry_s
+    # ingest's decoding budget is a quarter of its memory: the default's is the local one
+    with (TERRAFORM / "main.tf").open() as handle:
+        modules = hcl.unquote(hcl2.load(handle))["module"]
+    (ingest,) = [m["ingest"] for m in modules if "ingest" in m]
+    budget = ingest["environment"]["PHOTOCLUSTER_IMAGE_MAX_DECODED_BYTES"]
+    assert budget == "${tostring(floor(var.ingest_memory_mb / 4) * 1048576)}"
+    assert root["ingest_memory_mb"] // 4 * 2**20 == settings.image_max_decoded_bytes
 
 
 # --------------------------------------------------------------------- checkov

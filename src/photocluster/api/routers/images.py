@@ -111,7 +111,7 @@ def _key_of(library: Library, prefix: str, user_id: str, image_id: str) -> str |
     """The photo's S3 key: as recorded, else as its id spells it (None for a cut id or one
     that spells no upload's name)."""
     record = library.records.latest(user_id, [image_id]).get(image_id)
-    key = key_of_image(prefix, user_id, image_id, record.key if record is not None else None)
+    key = key_of_image(prefix, user_id, image_id, (record and record.key) or None)
     if key is None:
         log.warning("no key known for %s/%s: its object (if any) stays in S3", user_id, image_id)
     return key
