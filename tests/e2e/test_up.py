@@ -80,6 +80,8 @@ def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> No
             time.sleep(0.3)
         assert re.search(r"/v1/users/demo/clusters\?high=0\.8", text)
         assert "eyJ" not in text  # no token in the log: the command that makes one
+        for folder in ("efs", "efs/store"):  # the store's root is the service's alone
+            assert (tmp_path / "stack" / folder).stat().st_mode & 0o777 == 0o700, folder
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         process.wait(timeout=60)

@@ -317,6 +317,21 @@ def test_openapi_and_docs(client: TestClient) -> None:
         assert asset.startswith("/docs/assets/"), asset
         assert client.get(asset).status_code == 200, asset
     assert client.get("/redoc").status_code == 404  # redoc would load from a CDN
+    # nor does the page send the schema's URL to swagger's validator, and its CSP says so
+    assert '"validatorUrl": null' in docs.text
+    csp = docs.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "http" not in csp
+
+
+def test_a_trailing_slash_is_404_not_a_redirect_built_from_the_host_header(
+    client: TestClient,
+) -> None:
+    answer = client.get(
+        "/v1/users/alice/stats/",
+        headers={**auth("alice"), "Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 404 and "location" not in answer.headers
 
 
 def test_gallery_shows_groups_as_thumbnails(client: TestClient) -> None:

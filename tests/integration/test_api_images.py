@@ -128,6 +128,9 @@ def test_nfc_and_nfd_spellings_of_a_filename_are_one_upload(client: TestClient) 
         ("big.jpg", "image/jpeg", {"size": 5_000_001}, "over the limit"),
         ("", "image/jpeg", {}, "at least 1 character"),
         ("a.jpg", "image/jpeg", {"size": 0}, "greater than or equal to 1"),
+        ("a.jpg", "image/jpeg", {"size": True}, "valid integer"),
+        ("a.jpg", "image/jpeg", {"size": "1000"}, "valid integer"),
+        ("a.jpg", "image/jpeg", {"size": 1000.0}, "valid integer"),
         ("a.jpg", "image/jpeg", {"owner": "bob"}, "Extra inputs"),
     ],
 )

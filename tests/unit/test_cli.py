@@ -236,6 +236,8 @@ def test_token_signs_with_the_secret_of_a_running_up_folder(
     workdir = ("--workdir", str(tmp_path))
     code, _, err = run(capsys, "token", "--user", "alice", "--ttl", "90000", *workdir)
     assert code != 0 and "longer than the API accepts" in err
+    code, _, err = run(capsys, "token", "--user", "alice", "--ttl", "0", *workdir)
+    assert code != 0 and "at least a second" in err
     monkeypatch.setenv("PHOTOCLUSTER_JWT_AUDIENCE", "app")
     monkeypatch.setenv("PHOTOCLUSTER_JWT_ISSUER", "https://issuer.example")
     get_settings.cache_clear()

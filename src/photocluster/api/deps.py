@@ -106,7 +106,7 @@ def gallery_owner(
 
 def _same_user(user_id: str, who: str) -> str:
     if who != user_id:
-        raise ApiError(403, "forbidden", "you may only read your own photos")
+        raise ApiError(403, "forbidden", "you may only use your own library")
     return user_id
 
 

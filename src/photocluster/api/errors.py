@@ -174,7 +174,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(documented_methods(request))
     if exc.status_code == 400 and exc.detail == _UNPARSED_BODY:  # JSON nested too deep, say
-        return error_response(400, "malformed_json", "the request body is not valid JSON")
+        return error_response(
+            400, "malformed_json", "the request body is nested deeper than the API reads"
+        )
     code = HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 

@@ -41,6 +41,7 @@ def create_app(
         version=__version__,
         summary="Which of this user's photos look alike? Groups per similarity tier.",
         dependencies=[Depends(no_unknown_query_parameters)],
+        redirect_slashes=False,  # a 307 built from the Host header; 404 says it plainly
         docs_url=None,  # openapi.install serves /docs from the package's own files
         redoc_url=None,
     )

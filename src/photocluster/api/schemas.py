@@ -154,6 +154,7 @@ class UploadRequest(BaseModel):
     )
     size: int = Field(
         ge=1,
+        strict=True,  # a JSON integer: true, "1000" and 1000.0 are refused
         description="the file's length in bytes: S3 accepts a body of exactly this many, and "
         "one over the deployment's limit is refused now (422 too_large)",
         examples=[2811406],

@@ -39,6 +39,8 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         secret = settings.jwt_secret.get_secret_value()
     if secret is None:
         raise UsageError("PHOTOCLUSTER_JWT_SECRET is not set (or give --workdir of `up`)")
+    if args.ttl < 1:
+        raise UsageError(f"--ttl {args.ttl}: a token must live at least a second")
     if args.ttl > settings.jwt_max_lifetime_s:
         raise UsageError(
             f"--ttl {args.ttl} is longer than the API accepts "

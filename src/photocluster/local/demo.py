@@ -27,6 +27,7 @@ from photocluster.errors import StackError
 from photocluster.local.app import AppClient
 from photocluster.local.aws import Resources, bootstrap, emulator_client, emulator_env
 from photocluster.local.stack import Stack, free_port, port_is_free, terminate_on_signals
+from photocluster.store.files import make_folder
 
 DEMO_USER = "demo"
 BROKEN = "broken.jpg"  # a corrupt upload: failed (invalid_image), reported to the DLQ
@@ -127,7 +128,7 @@ def _services_env(
 ) -> dict[str, str]:
     """The environment of the local services: the emulator, the resources, a local EFS."""
     store = workdir / "efs" / "store"
-    store.mkdir(parents=True, exist_ok=True)
+    make_folder(store)  # 0700, as the store's own folders
     return {
         **emulator_env(aws_url),
         "PHOTOCLUSTER_STORE_ROOT": str(store),
@@ -318,6 +319,7 @@ A phone's upload, with curl (a token for '{user}', or --user U for another):
 '"size": '$(stat -c %s photo.jpg)'}}' {api}/v1/users/{user}/uploads
   # -> {{"image_id": "photo.jpg", "url": "...", "method": "PUT", "headers": {{...}}, ...}}
   curl -X PUT -H 'Content-Type: image/jpeg' --data-binary @photo.jpg "<url>"
+  # (the emulator checks no signature: real S3 refuses a body of another length or type)
   curl -H "Authorization: Bearer $TOKEN" {api}/v1/users/{user}/images/photo.jpg   # pending, ready
 Groups, and a page to judge them by eye:
   curl -H "Authorization: Bearer $TOKEN" '{api}/v1/users/{user}/clusters?high=0.8'
