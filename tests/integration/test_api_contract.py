@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from photocluster.api.contract import STATUS_OF
 from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
@@ -182,8 +183,108 @@ def test_the_schema_names_every_operation_declares_bearer_auth_and_each_enum_onc
     assert all(count == 1 for count in enums.values()), enums
     assert not [name for name in components if "Type0" in name or "HTTPValidation" in name]
     assert _inline_enums(schema["paths"]) == []
-    error = components["ErrorBody"]["properties"]["error"]
-    assert error == {"$ref": "#/components/schemas/ErrorInfo"}
+
+
+def _codes(components: dict[str, Any], body_ref: str) -> dict[str, str]:
+    """Each error code a response's body declares -> the schema of that error."""
+    body = components[body_ref.rsplit("/", 1)[1]]["properties"]["error"]
+    variants = [v["$ref"] for v in body.get("oneOf", [body])]
+    found = {}
+    for ref in variants:
+        name = ref.rsplit("/", 1)[1]
+        code = components[name]["properties"]["code"]
+        for value in code.get("enum", [code.get("const")]):
+            found[value] = name
+    return found
+
+
+def test_every_error_status_of_a_route_declares_its_codes_and_their_details(
+    client: TestClient,
+) -> None:
+    """A generated client gets, per route and status, a union over ``error.code`` (an
+    exhaustive switch) and typed details; a cached route declares If-None-Match, the ETag
+    and its 304."""
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    declared: dict[str, dict[str, str]] = {}
+    for methods in schema["paths"].values():
+        for operation in methods.values():
+            codes = {}
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    found = _codes(components, ref)
+                    assert {STATUS_OF[c] for c in found} == {int(status)}, (status, found)
+                    assert set(response["description"].split(", ")) == set(found)
+                    codes |= found
+            declared[operation["operationId"]] = codes
+    upload = declared["createUpload"]
+    assert {"throttled", "too_large", "invalid_filename", "malformed_json"} <= set(upload)
+    assert "unknown_image" not in upload and "image_not_ready" not in declared["getImage"]
+    assert declared["markNotSimilar"]["unknown_image"] == "UnknownImageError"
+    unknown = components["UnknownImageError"]["properties"]["details"]["anyOf"][0]["items"]
+    assert unknown == {"$ref": "#/components/schemas/UnknownImageDetail"}
+    assert components["UnknownImageDetail"]["required"] == ["type", "image_id"]
+    assert declared["listClusters"]["threshold_below_floor"] == "ThresholdBelowFloorError"
+    assert "floor" in components["BelowFloor"]["properties"]
+    assert set(declared["getHealth"]) == {
+        "invalid_request",
+        "unknown_query_parameter",
+        "repeated_query_parameter",
+        "payload_too_large",
+        "internal_error",
+    }
+    cached = {"listClusters", "listImages", "getImage", "getSimilarImages", "listPairs"}
+    for path, methods in schema["paths"].items():
+        for operation in methods.values():
+            if operation["operationId"] not in cached | {"getStats", "listDecisions"}:
+                continue
+            headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+            assert headers == ["If-None-Match"], path
+            for status in ("200", "304"):
+                assert set(operation["responses"][status]["headers"]) == {"ETag", "Cache-Control"}
+
+
+def test_every_error_the_api_gives_is_one_its_route_declares(client: TestClient) -> None:
+    """The answers of a few routes at their errors, checked against the declared codes."""
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+
+    def declared(path: str, method: str, status: int) -> set[str]:
+        response = schema["paths"][path][method]["responses"][str(status)]
+        return set(_codes(components, response["content"]["application/json"]["schema"]["$ref"]))
+
+    cases = [
+        ("get", "/v1/users/{user_id}/stats", "/v1/users/alice/stats", {}, None),
+        ("get", "/v1/users/{user_id}/stats", "/v1/users/bob/stats", H, None),
+        ("get", "/v1/users/{user_id}/stats", "/v1/users/alice/stats?x=1", H, None),
+        (
+            "get",
+            "/v1/users/{user_id}/clusters",
+            "/v1/users/alice/clusters?low=0.9&high=0.5",
+            H,
+            None,
+        ),
+        (
+            "get",
+            "/v1/users/{user_id}/images/{image_id}",
+            "/v1/users/alice/images/nope.jpg",
+            H,
+            None,
+        ),
+        (
+            "put",
+            "/v1/users/{user_id}/decisions/not-similar",
+            "/v1/users/alice/decisions/not-similar",
+            H,
+            b"{",
+        ),
+    ]
+    for method, template, url, headers, body in cases:
+        answer = client.request(method.upper(), url, headers=headers, content=body)
+        assert answer.status_code >= 400, url
+        code = answer.json()["error"]["code"]
+        assert code in declared(template, method, answer.status_code), (url, code)
 
 
 def _inline_enums(node: Any, where: str = "") -> list[str]:
@@ -265,6 +366,10 @@ def test_cors_for_the_configured_origins_only(
     plain = TestClient(create_app(api_settings, filled_library[0]))
     answer = plain.options(url, headers=preflight)
     assert "access-control-allow-origin" not in answer.headers
+    # without origins configured, a preflight is still answered as CORS (it was a 401)
+    assert "PHOTOCLUSTER_CORS_ORIGINS" in error_of(answer, 400, "cors_not_allowed")["message"]
+    simple = plain.get("/v1/users/alice/stats", headers=H | {"Origin": "https://app.example"})
+    assert simple.status_code == 200 and "access-control-allow-origin" not in simple.headers
 
 
 def test_cors_origins_come_comma_separated_from_the_environment(

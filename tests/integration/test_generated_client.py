@@ -132,4 +132,5 @@ def test_the_generated_client_without_a_token_gets_401(
     stats = operation(client_package, "get_stats").sync_detailed("alice", client=client)
     assert stats.status_code == 401, stats.content
     models = importlib.import_module(f"{PACKAGE}.models")
-    assert isinstance(stats.parsed, models.ErrorBody) and stats.parsed.error.code == "unauthorized"
+    assert isinstance(stats.parsed, models.GetStatsError401)
+    assert stats.parsed.error.code == "unauthorized"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request, Response, Security
+from fastapi import Depends, Header, Path, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from photocluster import __version__
@@ -165,21 +165,44 @@ def deployment(settings: Settings) -> str:
     return hashlib.blake2b(f"{__version__}{settings.model_dump_json()}".encode()).hexdigest()
 
 
-def conditional(request: Request, response: Response, user_id: Owner, library: LibraryDep) -> None:
+#: The ETag of a copy the client holds (one, several, or ``*``): 304 when it is current.
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        max_length=2048,
+        description="the ETag of the copy you hold: 304 (no body) while it is current",
+    ),
+]
+
+
+def conditional(
+    request: Request,
+    response: Response,
+    user_id: Owner,
+    library: LibraryDep,
+    if_none_match: IfNoneMatch = None,
+) -> None:
     """The ETag check of a GET answer that depends on the images' records too (statuses,
     listings, stats' counts): see :func:`_check_etag`."""
-    _check_etag(request, response, library.version(user_id, records=True))
+    _check_etag(request, response, library.version(user_id, records=True), if_none_match)
 
 
 def conditional_on_groups(
-    request: Request, response: Response, user_id: Owner, library: LibraryDep
+    request: Request,
+    response: Response,
+    user_id: Owner,
+    library: LibraryDep,
+    if_none_match: IfNoneMatch = None,
 ) -> None:
     """The ETag check of a GET answer from the store, the graph and the decisions alone
     (groups, neighbours, pairs): the records' file is not read for it."""
-    _check_etag(request, response, library.version(user_id, records=False))
+    _check_etag(request, response, library.version(user_id, records=False), if_none_match)
 
 
-def _check_etag(request: Request, response: Response, version: tuple[object, ...]) -> None:
+def _check_etag(
+    request: Request, response: Response, version: tuple[object, ...], if_none_match: str | None
+) -> None:
     """ETag and Cache-Control of a GET answer; 304 when the client's copy (If-None-Match)
     is current. The tag is computed before any work, from what the answer depends on: the
     user's data versions, the request and the deployment."""
@@ -191,7 +214,7 @@ def _check_etag(request: Request, response: Response, version: tuple[object, ...
     )
     tag = '"' + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest() + '"'
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
-    if _matches(request.headers.get("if-none-match"), tag):
+    if _matches(if_none_match, tag):
         raise NotModified(headers)
     response.headers.update(headers)
 

@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from photocluster.api.openapi import documented_methods
-from photocluster.api.schemas import ErrorBody
 from photocluster.errors import (
     ImageNotReady,
     InvalidCursor,
@@ -105,36 +104,6 @@ def error_response(
     if details:
         error["details"] = list(details)
     return JSONResponse({"error": error}, status_code=status, headers=headers)
-
-
-def _doc(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _doc("unauthorized: missing or invalid credentials (checked before anything else)"),
-    403: _doc("forbidden: the path's user is not the caller"),
-    422: _doc(
-        "invalid_request (details name each parameter), unknown_query_parameter, "
-        "repeated_query_parameter, invalid_thresholds, threshold_below_floor (details "
-        "carry the floor), invalid_id, invalid_cursor"
-    ),
-    503: _doc("store_unavailable: the library could not be read; retry"),
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _doc("unknown_image")}
-NOT_READY: dict[int | str, dict[str, Any]] = {
-    409: _doc("image_not_ready: the image is pending or failed, it has no embedding")
-}
-BAD_BODY: dict[int | str, dict[str, Any]] = {400: _doc("malformed_json: the body is not JSON")}
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: _doc("store_unavailable, storage_unavailable or uploads_not_configured; retry")
-}
-THROTTLED: dict[int | str, dict[str, Any]] = {
-    429: _doc("throttled: too many requests of this kind; retry after Retry-After seconds")
-}
-CACHED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "not modified: the copy named by If-None-Match is current"}
-}
 
 
 async def api_error(_: Request, exc: Exception) -> Response:

@@ -243,24 +243,3 @@ class DecisionsResponse(BaseModel):
     not_similar: list[NotSimilarPair] = Field(description="newest first")
     total: int
     next_cursor: str | None = Field(description="pass as cursor for the next page; null at end")
-
-
-class ErrorDetail(BaseModel):
-    """One problem: where (``loc``, e.g. ``["query", "low"]``), what, and its figures."""
-
-    model_config = ConfigDict(extra="allow")
-    loc: list[str | int] | None = None
-    message: str | None = None
-    type: str | None = None
-
-
-class ErrorInfo(BaseModel):
-    code: str = Field(description="stable, snake_case: what went wrong, to branch on")
-    message: str = Field(description="for people; may change")
-    details: list[ErrorDetail] | None = None
-
-
-class ErrorBody(BaseModel):
-    """Every 4xx and 5xx answer's body."""
-
-    error: ErrorInfo

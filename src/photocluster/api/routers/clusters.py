@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from photocluster.api.contract import responses
 from photocluster.api.deps import CachedGroups, LibraryDep, Owner, SettingsDep, Tiers
-from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import ClustersResponse, Linkage, TierName
 from photocluster.clustering.tiers import MIN_SIZE_MAX
 from photocluster.config import Settings
@@ -24,7 +24,13 @@ PAGE_DEFAULT, PAGE_MAX = 100, 1000
     "/clusters",
     operation_id="listClusters",
     response_model=ClustersResponse,
-    responses={**ERRORS, **CACHED},
+    responses=responses(
+        "listClusters",
+        "invalid_thresholds",
+        "threshold_below_floor",
+        "invalid_cursor",
+        cached=True,
+    ),
     dependencies=[CachedGroups],
 )
 def clusters(

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from photocluster.api.contract import JSON_BODY, responses
 from photocluster.api.deps import CachedGroups, LibraryDep, Owner
-from photocluster.api.errors import BAD_BODY, CACHED, ERRORS, NOT_FOUND
 from photocluster.api.schemas import (
     DecisionChange,
     DecisionsResponse,
@@ -23,7 +23,9 @@ router = APIRouter(prefix="/v1/users/{user_id}/decisions", tags=["decisions"])
     "/not-similar",
     operation_id="markNotSimilar",
     response_model=DecisionChange,
-    responses={**ERRORS, **BAD_BODY, **NOT_FOUND},
+    responses=responses(
+        "markNotSimilar", *JSON_BODY, "unknown_image", "invalid_decision", "too_many_decisions"
+    ),
 )
 def mark_not_similar(
     user_id: Owner, decision: NotSimilarRequest, library: LibraryDep
@@ -39,7 +41,7 @@ def mark_not_similar(
     "/not-similar",
     operation_id="unmarkNotSimilar",
     response_model=DecisionChange,
-    responses={**ERRORS, **BAD_BODY},
+    responses=responses("unmarkNotSimilar", *JSON_BODY, "invalid_decision"),
 )
 def unmark_not_similar(
     user_id: Owner, decision: NotSimilarRequest, library: LibraryDep
@@ -53,7 +55,7 @@ def unmark_not_similar(
     "",
     operation_id="listDecisions",
     response_model=DecisionsResponse,
-    responses={**ERRORS, **CACHED},
+    responses=responses("listDecisions", "invalid_cursor", cached=True),
     dependencies=[CachedGroups],
 )
 def list_decisions(

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from photocluster.api import gallery
+from photocluster.api.contract import responses
 from photocluster.api.deps import GalleryOwner, LibraryDep, SettingsDep, ThumbnailsDep, Tiers
-from photocluster.api.errors import ERRORS
 from photocluster.api.routers.clusters import clusters_body
 from photocluster.api.schemas import Linkage
 
@@ -28,7 +28,10 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
     "/gallery",
     operation_id="getGallery",
     response_class=HTMLResponse,
-    responses={**ERRORS, 200: {"content": {"text/html": {}}}},
+    responses={
+        **responses("getGallery", "invalid_thresholds", "threshold_below_floor", "invalid_cursor"),
+        200: {"content": {"text/html": {}}},
+    },
 )
 def gallery_page(
     user_id: GalleryOwner,

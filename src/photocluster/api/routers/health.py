@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 
 from photocluster import __version__
 from photocluster.api.auth import bearer_token
+from photocluster.api.contract import responses
 from photocluster.api.deps import LibraryDep, SettingsDep
 from photocluster.api.errors import ApiError
 from photocluster.api.schemas import Health
@@ -15,7 +16,11 @@ router = APIRouter(tags=["meta"])
 
 
 @router.get(
-    "/health", operation_id="getHealth", response_model=Health, response_model_exclude_unset=True
+    "/health",
+    operation_id="getHealth",
+    response_model=Health,
+    response_model_exclude_unset=True,
+    responses=responses("getHealth", user=False),
 )
 def health(request: Request, library: LibraryDep, settings: SettingsDep) -> Health:
     """Liveness: {"status": "ok"}. With a valid token, also the version and the default

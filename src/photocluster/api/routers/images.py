@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from photocluster.api.contract import responses
 from photocluster.api.deps import (
     BucketDep,
     Cached,
@@ -16,7 +17,6 @@ from photocluster.api.deps import (
     Owner,
     SettingsDep,
 )
-from photocluster.api.errors import CACHED, ERRORS, NOT_FOUND, NOT_READY, UNAVAILABLE
 from photocluster.api.schemas import ImageInfo, ImagesResponse, ImageStatus, SimilarResponse
 from photocluster.clustering.similarity import K_MAX
 from photocluster.ingest.events import key_of_image
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/users/{user_id}/images")
     "",
     operation_id="listImages",
     response_model=ImagesResponse,
-    responses={**ERRORS, **CACHED},
+    responses=responses("listImages", "invalid_cursor", cached=True),
     tags=["images"],
     dependencies=[Cached],
 )
@@ -53,7 +53,7 @@ def list_images(
     "/{image_id}",
     operation_id="getImage",
     response_model=ImageInfo,
-    responses={**ERRORS, **NOT_FOUND, **CACHED},
+    responses=responses("getImage", "unknown_image", cached=True),
     tags=["images"],
     dependencies=[Cached],
 )
@@ -66,7 +66,9 @@ def get_image(user_id: Owner, image_id: ImageId, library: LibraryDep) -> ImageIn
     "/{image_id}/similar",
     operation_id="getSimilarImages",
     response_model=SimilarResponse,
-    responses={**ERRORS, **NOT_FOUND, **NOT_READY, **CACHED},
+    responses=responses(
+        "getSimilarImages", "unknown_image", "image_not_ready", "invalid_thresholds", cached=True
+    ),
     tags=["clusters"],
     dependencies=[CachedGroups],
 )
@@ -93,7 +95,7 @@ def similar(
     "/{image_id}",
     operation_id="deleteImage",
     status_code=204,
-    responses={**ERRORS, **UNAVAILABLE},
+    responses=responses("deleteImage", "storage_unavailable"),
     tags=["images"],
 )
 def delete_image(

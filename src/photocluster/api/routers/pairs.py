@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from photocluster.api.contract import responses
 from photocluster.api.deps import CachedGroups, LibraryDep, Owner
-from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import PairsResponse
 from photocluster.errors import InvalidThresholds, UnknownUser
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["clusters"])
     "/pairs",
     operation_id="listPairs",
     response_model=PairsResponse,
-    responses={**ERRORS, **CACHED},
+    responses=responses("listPairs", "invalid_thresholds", "threshold_below_floor", cached=True),
     dependencies=[CachedGroups],
 )
 def pairs(

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from photocluster.api.contract import responses
 from photocluster.api.deps import Cached, LibraryDep, Owner
-from photocluster.api.errors import CACHED, ERRORS
 from photocluster.api.schemas import StatsResponse
 from photocluster.errors import UnknownUser
 
@@ -32,7 +32,7 @@ _NO_PHOTOS: dict[str, Any] = {
     "/stats",
     operation_id="getStats",
     response_model=StatsResponse,
-    responses={**ERRORS, **CACHED},
+    responses=responses("getStats", cached=True),
     dependencies=[Cached],
 )
 def stats(user_id: Owner, library: LibraryDep) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import time
 
 from fastapi import APIRouter, Response
 
+from photocluster.api.contract import JSON_BODY, responses
 from photocluster.api.deps import BucketDep, LibraryDep, Owner, SettingsDep
-from photocluster.api.errors import BAD_BODY, ERRORS, THROTTLED, UNAVAILABLE
 from photocluster.api.schemas import UploadRequest, UploadTicket
 from photocluster.errors import ImageTooLarge, UnknownImage, UploadsNotConfigured
 from photocluster.ids import image_id_for_filename
@@ -23,7 +23,16 @@ router = APIRouter(prefix="/v1/users/{user_id}", tags=["images"])
     operation_id="createUpload",
     status_code=201,
     response_model=UploadTicket,
-    responses={**ERRORS, **BAD_BODY, **UNAVAILABLE, **THROTTLED},
+    responses=responses(
+        "createUpload",
+        *JSON_BODY,
+        "invalid_filename",
+        "unsupported_type",
+        "too_large",
+        "library_full",
+        "throttled",
+        "uploads_not_configured",
+    ),
 )
 def create_upload(
     user_id: Owner,
