@@ -63,8 +63,8 @@ def create_app(
         token_in_query=TOKEN_IN_QUERY,
     )
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(Cors, **cors_options(settings.cors_origins))
+    # Always: a browser's preflight gets a CORS answer (refused when no origin is allowed)
+    app.add_middleware(Cors, **cors_options(settings.cors_origins))
     app.add_middleware(ServerTiming)
     errors.install(app)
     openapi.install(app)

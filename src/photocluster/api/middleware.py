@@ -30,6 +30,11 @@ class Cors(CORSMiddleware):
         if answer.status_code == 200:
             return Response(status_code=204, headers=headers)
         message = bytes(answer.body).decode()
+        if not self.allow_origins:  # a preflight is answered as CORS, never as a 401
+            message = (
+                "cross-origin requests are not enabled here: set PHOTOCLUSTER_CORS_ORIGINS "
+                "(photocluster up --cors-origin ORIGIN)"
+            )
         return error_response(400, "cors_not_allowed", message, headers=headers)
 
 
