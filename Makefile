@@ -93,8 +93,10 @@ faults: install ## kill writers at random points FAULT_ITERATIONS times per seed
 demo: install ## the whole pipeline on this machine: upload samples, print clusters, exit
 	$(BIN)/photocluster demo
 
-up: install ## the same stack, kept running until Ctrl-C
-	$(BIN)/photocluster up
+UP_ARGS ?=
+
+up: install ## the same stack, kept running until Ctrl-C (UP_ARGS: --no-samples, --host 0.0.0.0, --cors-origin URL...)
+	$(BIN)/photocluster up $(UP_ARGS)
 
 embedder-serve: install ## the SageMaker-style inference server on :8080
 	$(BIN)/python services/embedder/serve

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
+import httpx
 import pytest
 
 from photocluster.local.stack import free_port
@@ -88,3 +90,77 @@ def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> No
     assert "stopped." in log.read_text()
     pids = json.loads((tmp_path / "stack" / "pids.json").read_text())
     assert all(gone(pid) for pid in pids.values())
+
+
+def test_up_for_a_phone_or_a_browser_listens_where_asked_and_answers_preflights(
+    tmp_path: Path,
+) -> None:
+    """--host, --public-url and --cors-origin: what a device on the network and a web app
+    on another origin need (they needed settings `up --help` did not show)."""
+    log = tmp_path / "up.log"
+    ports = [str(free_port()) for _ in range(3)]
+    origin = "http://localhost:5173"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "photocluster.cli", "up", "--no-samples"),
+                *("--workdir", str(tmp_path / "stack"), "--aws-port", ports[0]),
+                *("--api-port", ports[1], "--embedder-port", ports[2]),
+                *("--host", "0.0.0.0", "--public-url", "http://127.0.0.1"),
+                *("--cors-origin", origin),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    try:
+        text = printed(log, process)
+        api = f"http://127.0.0.1:{ports[1]}"
+        assert f"cluster API       {api}" in text and "listening on 0.0.0.0" in text
+        preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+        answer = httpx.options(f"{api}/v1/users/demo/uploads", headers=preflight)
+        assert answer.status_code == 204, answer.text
+        assert answer.headers["access-control-allow-origin"] == origin
+        token = bash(f"photocluster token --user demo --workdir {tmp_path / 'stack'}", tmp_path)
+        ask = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}
+        headers = {"Authorization": f"Bearer {token.strip()}", "Origin": origin}
+        ticket = httpx.post(f"{api}/v1/users/demo/uploads", json=ask, headers=headers)
+        assert ticket.headers["access-control-allow-origin"] == origin
+        assert ticket.json()["url"].startswith(f"http://127.0.0.1:{ports[0]}/")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{ports[0]}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        bucket = json.loads((tmp_path / "stack" / "env.json").read_text())["PHOTOCLUSTER_BUCKET"]
+        (rule,) = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        assert rule["AllowedOrigins"] == [origin] and rule["AllowedMethods"] == ["PUT"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def test_up_help_shows_how_to_test_from_a_device() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "photocluster.cli", "up", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    for flag in ("--host", "--public-url", "--cors-origin"):
+        assert flag in done.stdout
+
+
+def test_make_up_passes_its_arguments_on() -> None:
+    """The README's `make up UP_ARGS=--no-samples` (make up ignored any argument)."""
+    done = subprocess.run(
+        ["make", "-n", "up", "UP_ARGS=--no-samples --host 0.0.0.0"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    assert "photocluster up --no-samples --host 0.0.0.0" in done.stdout

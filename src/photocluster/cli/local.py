@@ -24,6 +24,9 @@ def _options(args: argparse.Namespace) -> Options:
         aws_endpoint=args.aws_endpoint,
         timeout_s=args.timeout,
         samples=getattr(args, "samples", True),
+        host=getattr(args, "host", "127.0.0.1"),
+        public_url=getattr(args, "public_url", None),
+        cors_origins=tuple(getattr(args, "cors_origins", None) or ()),
     )
 
 
@@ -55,3 +58,23 @@ def register(sub: SubParsers) -> None:
     p = command(sub, "up", cmd_up, "run the local stack until Ctrl-C")
     _add_local(p)
     p.add_argument("--no-samples", dest="samples", action="store_false")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="where the API and the S3 emulator listen: 0.0.0.0 to test from a phone or "
+        "another machine on the network (default: this machine only)",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="how a phone reaches this machine, e.g. http://192.168.1.20: upload URLs and "
+        "the printed commands use it (default with --host 0.0.0.0: this machine's LAN address)",
+    )
+    p.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        metavar="ORIGIN",
+        help="a web app's origin (e.g. http://localhost:5173) that may call the API and PUT "
+        "uploads; repeat for more",
+    )

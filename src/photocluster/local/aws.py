@@ -87,6 +87,18 @@ def _private_bucket(s3: Any, bucket: str) -> None:
     block_public_access(s3, bucket)
 
 
+def allow_uploads_from(s3: Any, bucket: str, origins: list[str]) -> None:
+    """The bucket's CORS rule for a web page's presigned PUTs (Terraform's storage module
+    writes the same for ``upload_cors_origins``)."""
+    rule = {
+        "AllowedMethods": ["PUT"],
+        "AllowedOrigins": origins,
+        "AllowedHeaders": ["content-type", "content-length"],
+        "MaxAgeSeconds": 3600,
+    }
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+
+
 def _queue_arn(sqs: Any, queue_url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return str(attributes["Attributes"]["QueueArn"])

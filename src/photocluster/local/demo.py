@@ -25,7 +25,13 @@ import httpx
 from photocluster.config import OFFLINE_MODEL, Settings
 from photocluster.errors import StackError
 from photocluster.local.app import AppClient
-from photocluster.local.aws import Resources, bootstrap, emulator_client, emulator_env
+from photocluster.local.aws import (
+    Resources,
+    allow_uploads_from,
+    bootstrap,
+    emulator_client,
+    emulator_env,
+)
 from photocluster.local.stack import Stack, free_port, port_is_free, terminate_on_signals
 from photocluster.store.files import make_folder
 
@@ -50,6 +56,18 @@ class Options:
     queue_delay_s: int = 1
     samples: bool = True
     services_env: dict[str, str] = field(default_factory=dict)  # settings for every service
+    host: str = "127.0.0.1"  # where the API and the emulator listen (0.0.0.0: the LAN too)
+    public_url: str | None = None  # how a phone reaches this machine: http://192.168.1.20
+    cors_origins: tuple[str, ...] = ()  # web pages that may call the API and PUT to S3
+
+    def reached_at(self) -> str | None:
+        """How a phone reaches this machine: the public URL given, else this machine's
+        LAN address when the stack listens beyond loopback (None: loopback only)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.host in ("127.0.0.1", "localhost", "::1"):
+            return None
+        return f"http://{lan_address()}"
 
     @classmethod
     def on_free_ports(cls, workdir: Path, queue_delay_s: int = 0) -> Options:
@@ -63,6 +81,18 @@ class Options:
         )
 
 
+def lan_address() -> str:
+    """This machine's address on its default route (no packet is sent), else loopback."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
 @dataclass
 class Running:
     stack: Stack
@@ -72,12 +102,13 @@ class Running:
     resources: Resources
     secret: str
     env: dict[str, str]
+    public_api_url: str = ""  # as a phone reaches it (the api_url on loopback)
 
 
 def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any) -> Running:
     """Start every server of the local stack (the caller's Stack stops them)."""
     _check_ports(options)
-    aws_url = options.aws_endpoint or stack.start_moto(options.aws_port)
+    aws_url = options.aws_endpoint or stack.start_moto(options.aws_port, options.host)
     say(f"AWS emulator      {aws_url}" + ("" if options.aws_endpoint else "  (moto)"))
     local = Settings(
         queue_delay_s=options.queue_delay_s,
@@ -85,13 +116,21 @@ def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any)
         queue_max_receive=3,
         name="photocluster-local",
     )
-    resources = bootstrap(emulator_client("s3", aws_url), emulator_client("sqs", aws_url), local)
+    s3 = emulator_client("s3", aws_url)
+    resources = bootstrap(s3, emulator_client("sqs", aws_url), local)
+    if options.cors_origins:  # a web page PUTs to presigned URLs: the bucket must allow it
+        allow_uploads_from(s3, resources.bucket, list(options.cors_origins))
     say(
         f"bucket            {resources.bucket} -> queue {resources.queue_url.rsplit('/', 1)[-1]}"
         f" (delay {local.queue_delay_s} s, DLQ after {local.queue_max_receive} receives)"
     )
     secret = secrets.token_urlsafe(32)
     env = _services_env(options.workdir, aws_url, resources, secret, local.name)
+    public = options.reached_at()
+    if public is not None:  # presigned URLs name the address the phone reaches
+        env["PHOTOCLUSTER_S3_PUBLIC_URL"] = f"{public}:{options.aws_port}"
+    if options.cors_origins:
+        env["PHOTOCLUSTER_CORS_ORIGINS"] = ",".join(options.cors_origins)
     env |= options.services_env
     if thumbnails_from_files:  # the saved gallery page keeps working after the demo exits
         env["PHOTOCLUSTER_THUMBNAIL_URL_TEMPLATE"] = (
@@ -102,9 +141,12 @@ def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any)
     env["PHOTOCLUSTER_EMBEDDER_URL"] = embedder_url
     stack.start_worker(env)
     say("ingest worker     polling the queue (the real ingest + writer handlers)")
-    api_url = stack.start_api(options.api_port, env)
-    say(f"cluster API       {api_url}  (docs: {api_url}/docs)")
-    return Running(stack, aws_url, api_url, embedder_url, resources, secret, env)
+    api_url = stack.start_api(options.api_port, env, options.host)
+    shown = f"{public}:{options.api_port}" if public else api_url
+    say(f"cluster API       {shown}  (docs: {shown}/docs; listening on {options.host})")
+    if options.cors_origins:
+        say(f"CORS              {', '.join(options.cors_origins)} (the API and the bucket)")
+    return Running(stack, aws_url, api_url, embedder_url, resources, secret, env, shown)
 
 
 def _check_ports(options: Options) -> None:
@@ -310,7 +352,7 @@ def show_a_decision(console: Any, app: AppClient) -> None:
 
 def instructions(running: Running, env_file: Path) -> str:
     """How to use the running stack from a shell, as the app would."""
-    api, user = running.api_url, DEMO_USER
+    api, user = running.public_api_url or running.api_url, DEMO_USER
     return f"""
 A phone's upload, with curl (a token for '{user}', or --user U for another):
   export TOKEN=$(photocluster token --user {user} --workdir {env_file.parent})

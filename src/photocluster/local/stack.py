@@ -147,12 +147,13 @@ class Stack:
 
     # -------------------------------------------------------------- the servers
 
-    def start_moto(self, port: int) -> str:
-        """moto in server mode: S3, SQS and the rest of the emulated AWS account."""
+    def start_moto(self, port: int, host: str = "127.0.0.1") -> str:
+        """moto in server mode: S3, SQS and the rest of the emulated AWS account, listening
+        on ``host``; the URL this machine's services reach it at."""
         url = f"http://127.0.0.1:{port}"
         managed = self.start(
             "aws",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
             {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
         )
         self.wait_ready(managed, lambda: httpx.get(f"{url}/moto-api/").status_code == 200, 30)
@@ -168,11 +169,10 @@ class Stack:
         self.wait_ready(managed, lambda: httpx.get(f"{url}/ping").status_code == 200, 300)
         return url
 
-    def start_api(self, port: int, env: dict[str, str]) -> str:
+    def start_api(self, port: int, env: dict[str, str], host: str = "127.0.0.1") -> str:
         url = f"http://127.0.0.1:{port}"
-        managed = self.start(
-            "api", [sys.executable, "-m", "photocluster.cli", "api-serve", "--port", str(port)], env
-        )
+        argv = ["api-serve", "--host", host, "--port", str(port)]
+        managed = self.start("api", [sys.executable, "-m", "photocluster.cli", *argv], env)
         self.wait_ready(managed, lambda: httpx.get(f"{url}/health").status_code == 200, 60)
         return url
 
