@@ -10,6 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 TOOLS := .tools
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 OPENAPI_CLIENT := $(TOOLS)/openapi-client/bin/openapi-python-client
+TS_CLIENT := clients/typescript
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
@@ -20,13 +21,19 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## create .venv with the project and every extra (pinned)
+install: $(VENV)/.installed $(TS_CLIENT)/node_modules/.installed ## create .venv with the project and every extra (pinned); the TypeScript client check's npm packages when npm is present
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
+
+# The TypeScript client check (tests/e2e/test_typescript_client.py): pinned npm packages.
+$(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the TypeScript client test skips, saying why"; fi
 
 tools: $(CHECKOV) $(OPENAPI_CLIENT) ## checkov and openapi-python-client, each in its own venv (their pins clash with the project's)
 
