@@ -346,6 +346,24 @@ def test_gallery_shows_groups_as_thumbnails(client: TestClient) -> None:
     assert client.get("/v1/users/alice/gallery?access_token=bad").status_code == 401
 
 
+def test_scores_and_thresholds_are_what_the_schema_says_they_are(client: TestClient) -> None:
+    """A group's score is its weakest pair: at least the threshold with complete linkage
+    (the schema said so for every linkage; average groups fall below it), and the gallery
+    shows it as such."""
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "average linkage" in schema["TierGroups"]["properties"]["threshold"]["description"]
+    assert "weakest pair" in schema["Group"]["properties"]["score"]["description"]
+    for linkage in ("complete", "average"):
+        body = client.get(f"/v1/users/alice/clusters?linkage={linkage}", headers=auth("alice"))
+        for tier in body.json()["tiers"]:
+            for group in tier["groups"]:
+                if linkage == "complete":
+                    assert group["score"] >= tier["threshold"] - 1e-6, (tier["name"], group)
+    page = client.get("/v1/users/alice/gallery", headers=auth("alice")).text
+    first = body.json()["tiers"][0]["groups"][0]  # average linkage, the gallery's default
+    assert f"weakest pair {first['score']:.2f}" in page and "average linkage at" in page
+
+
 def test_the_app_never_starts_without_authentication(store_root: Path) -> None:
     with pytest.raises(AuthNotConfigured, match="no authentication configured"):
         create_app(Settings(store_root=store_root))

@@ -80,7 +80,7 @@ def render(result: dict[str, Any], urls: dict[str, str]) -> str:
             "threshold": tier["threshold"],
             "n_groups": tier["total_groups"],
             "n_grouped": tier["total_images"],
-            "groups": [group["image_ids"] for group in tier["groups"]],
+            "groups": [(group["image_ids"], group["score"]) for group in tier["groups"]],
             "truncated": tier["total_groups"] > len(tier["groups"]),
         }
         for tier in result["tiers"]

@@ -41,7 +41,11 @@ class TierName(StrEnum):
 
 class Group(BaseModel):
     id: str = Field(description="stable for the same members: across calls and restarts")
-    score: float = Field(description="the lowest similarity of two images in the group")
+    score: float = Field(
+        description="the group's weakest pair: the lowest similarity of two of its images. With "
+        "complete linkage at least the tier's threshold; with average or single linkage it "
+        "may be lower (the threshold bounds the mean of the pairs, or one pair of a chain)"
+    )
     image_ids: list[str] = Field(description="in the order they were stored")
     parent_id: str | None = Field(
         description="the group of the next looser tier that holds this one; null in the "
@@ -51,7 +55,11 @@ class Group(BaseModel):
 
 class TierGroups(BaseModel):
     name: TierName
-    threshold: float = Field(description="cosine similarity every pair in a group reaches")
+    threshold: float = Field(
+        description="the tier's linkage level: complete linkage, every pair of a group reaches "
+        "it; average linkage (the default), the mean similarity of the pairs across any two "
+        "parts a group joined reaches it; single linkage, each photo reaches it with one other"
+    )
     groups: list[Group] = Field(description="this page of the tier's groups, largest first")
     total_groups: int = Field(description="groups in the tier, on every page")
     total_images: int = Field(description="images in the tier's groups, on every page")
