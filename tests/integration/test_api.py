@@ -16,6 +16,7 @@ from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.errors import AuthNotConfigured
 from photocluster.library import Library
+from photocluster.store.records import ImageError, ImageRecord
 from tests.helpers.api import SECRET, auth, error_of, said
 
 
@@ -361,7 +362,28 @@ def test_scores_and_thresholds_are_what_the_schema_says_they_are(client: TestCli
                     assert group["score"] >= tier["threshold"] - 1e-6, (tier["name"], group)
     page = client.get("/v1/users/alice/gallery", headers=auth("alice")).text
     first = body.json()["tiers"][0]["groups"][0]  # average linkage, the gallery's default
-    assert f"weakest pair {first['score']:.2f}" in page and "average linkage at" in page
+    assert f"weakest pair {first['score']:.2f}" in page and "with average" in page
+
+
+def test_the_gallery_nests_the_tiers_and_lists_the_unrelated_and_the_failed(
+    client: TestClient, filled_library: tuple[Library, list[str], np.ndarray]
+) -> None:
+    library, ids, _ = filled_library
+    now = time.time()
+    failure = ImageError("invalid_image", "not a recognisable image file")
+    library.record("alice", [ImageRecord("broken.jpg", "failed", None, failure, now, now)])
+    body = client.get("/v1/users/alice/clusters", headers=auth("alice")).json()
+    low = {i for group in body["tiers"][0]["groups"] for i in group["image_ids"]}
+    unrelated = sorted(set(ids) - low)
+    page = client.get("/v1/users/alice/gallery", headers=auth("alice")).text
+    groups, rest = page.split('<section id="unrelated">')
+    assert groups.index('class="group tier-low"') < groups.index('class="group tier-medium"')
+    nested = [g for g in body["tiers"][1]["groups"] if g["parent_id"]]
+    assert nested and groups.count('class="group tier-medium"') == len(body["tiers"][1]["groups"])
+    listed, failed = rest.split('<section id="failed">')
+    assert unrelated and all(f'title="{i}"' in listed for i in unrelated)
+    assert not any(f'title="{i}"' in listed for i in low)
+    assert 'title="broken.jpg">broken.jpg</span>: invalid_image' in failed
 
 
 def test_the_app_never_starts_without_authentication(store_root: Path) -> None:

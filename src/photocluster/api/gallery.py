@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -15,6 +16,7 @@ from photocluster.ingest.events import parse_key
 
 log = logging.getLogger(__name__)
 MAX_GROUPS_SHOWN = 200
+MAX_LISTED = 200  # photos in no group, and failed uploads, listed on the page
 
 _templates = Environment(
     loader=PackageLoader("photocluster.api", "templates"), autoescape=select_autoescape(["html"])
@@ -72,19 +74,69 @@ class Thumbnails:
         return keys
 
 
-def render(result: dict[str, Any], urls: dict[str, str]) -> str:
-    """The page of a clusters answer whose tiers hold their first MAX_GROUPS_SHOWN groups."""
+@dataclass
+class Node:
+    """A group as the page nests it: its stricter tiers' groups inside it, then the photos
+    of its own that none of them holds."""
+
+    tier: str
+    score: float
+    size: int
+    children: list[Node] = field(default_factory=list)
+    loose: list[str] = field(default_factory=list)
+
+
+def tree(tiers: list[dict[str, Any]]) -> list[Node]:
+    """The loosest tier's groups, each holding its groups of the next tier, and so on."""
+    made: list[Node] = []
+    roots: list[Node] = []
+    looser: dict[str, Node] = {}  # the previous tier's groups by id (a group of the same
+    for tier in tiers:  # members in two tiers has one id), loosest first
+        current: dict[str, Node] = {}
+        for group in tier["groups"]:
+            node = Node(tier["name"], group["score"], len(group["image_ids"]))
+            node.loose = list(group["image_ids"])
+            parent = looser.get(group["parent_id"] or "")
+            (parent.children if parent is not None else roots).append(node)
+            current[group["id"]] = node
+            made.append(node)
+        looser = current
+    for node in made:
+        held = {i for child in node.children for i in _members(child)}
+        node.loose = [i for i in node.loose if i not in held]
+    return roots
+
+
+def _members(node: Node) -> list[str]:
+    return [*node.loose, *(i for child in node.children for i in _members(child))]
+
+
+def render(
+    result: dict[str, Any],
+    urls: dict[str, str],
+    unrelated: list[str] | None = None,
+    failed: list[tuple[str, str]] | None = None,
+) -> str:
+    """The page of a clusters answer whose tiers hold their first MAX_GROUPS_SHOWN groups:
+    the loosest tier's groups with the stricter tiers' groups nested inside, each with its
+    weakest pair; the photos in no group (None: more groups than the page shows, so not
+    known from it) and the uploads that failed, with their code."""
     tiers = [
         {
             "name": tier["name"],
             "threshold": tier["threshold"],
             "n_groups": tier["total_groups"],
             "n_grouped": tier["total_images"],
-            "groups": [(group["image_ids"], group["score"]) for group in tier["groups"]],
             "truncated": tier["total_groups"] > len(tier["groups"]),
         }
         for tier in result["tiers"]
     ]
     return _templates.get_template("gallery.html").render(
-        result=result, tiers=tiers, urls=urls, max_groups=MAX_GROUPS_SHOWN
+        result=result,
+        tiers=tiers,
+        groups=tree(result["tiers"]),
+        urls=urls,
+        unrelated=unrelated,
+        failed=failed or [],
+        max_groups=MAX_GROUPS_SHOWN,
     )

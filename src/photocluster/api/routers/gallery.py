@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
@@ -10,6 +12,8 @@ from photocluster.api.contract import responses
 from photocluster.api.deps import GalleryOwner, LibraryDep, SettingsDep, ThumbnailsDep, Tiers
 from photocluster.api.routers.clusters import clusters_body
 from photocluster.api.schemas import Linkage
+from photocluster.library import Library
+from photocluster.store.records import ImageRecord, Status
 
 #: The page may carry its access token in its URL: it is never cached or sent as a
 #: referrer, and it loads nothing but its own inline style and the thumbnails.
@@ -45,5 +49,35 @@ def gallery_page(
     result = clusters_body(
         library, settings, user_id, thresholds, linkage, 2, limit=gallery.MAX_GROUPS_SHOWN
     )
-    ids = {i for tier in result["tiers"] for group in tier["groups"] for i in group["image_ids"]}
-    return HTMLResponse(gallery.render(result, thumbnails.urls(user_id, ids)), headers=HEADERS)
+    grouped = {i for tier in result["tiers"] for g in tier["groups"] for i in g["image_ids"]}
+    loosest = result["tiers"][0] if result["tiers"] else None
+    unrelated = (
+        [
+            record.image_id
+            for record in _listed(library, user_id, "ready", lambda r: r.image_id not in grouped)
+        ]
+        if loosest is None or loosest["total_groups"] == len(loosest["groups"])
+        else None  # a photo of a group past the page's would pass for unrelated
+    )
+    failed = [
+        (record.image_id, record.error.code if record.error else "failed")
+        for record in _listed(library, user_id, "failed", lambda record: True)
+    ]
+    urls = thumbnails.urls(user_id, grouped | set(unrelated or []))
+    page = gallery.render(result, urls, unrelated, failed)
+    return HTMLResponse(page, headers=HEADERS)
+
+
+def _listed(
+    library: Library, user_id: str, status: Status, keep: Callable[[ImageRecord], bool]
+) -> list[ImageRecord]:
+    """The user's images of a status that ``keep`` keeps, newest first, at most
+    MAX_LISTED, reading pages of the listing until it has them or none are left."""
+    found: list[ImageRecord] = []
+    cursor: str | None = None
+    for _ in range(20):  # at most 20,000 photos read for the page
+        page = library.images(user_id, status, 1000, cursor)
+        found += [record for record in page.images if keep(record)]
+        if (cursor := page.next_cursor) is None or len(found) >= gallery.MAX_LISTED:
+            break
+    return found[: gallery.MAX_LISTED]
