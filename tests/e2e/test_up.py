@@ -88,6 +88,8 @@ def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> No
         process.send_signal(signal.SIGINT)  # Ctrl-C
         process.wait(timeout=60)
     assert "stopped." in log.read_text()
+    for service in ("worker", "api", "embedder"):  # each stopped before what it calls
+        assert "Traceback" not in (tmp_path / "stack" / "logs" / f"{service}.log").read_text()
     pids = json.loads((tmp_path / "stack" / "pids.json").read_text())
     assert all(gone(pid) for pid in pids.values())
 

@@ -118,14 +118,14 @@ class Stack:
                 )
 
     def stop(self) -> None:
-        """Stop every process (SIGTERM, then SIGKILL after 10 s), newest first."""
+        """Stop every process, newest first, each gone before the next is asked (SIGTERM,
+        then SIGKILL after 10 s): the worker stops before the emulator it polls (stopped
+        together, it logged the emulator's disappearance as a traceback)."""
         for managed in reversed(self.processes):
             if managed.alive():
                 _signal_group(managed.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for managed in reversed(self.processes):
             try:
-                managed.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                managed.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 _signal_group(managed.process.pid, signal.SIGKILL)
                 managed.process.wait(timeout=10)
