@@ -210,6 +210,7 @@ def test_make_demo_runs_and_leaves_nothing_running(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "found whole at the low tier: 6 of 6; groups mixing samples: 0" in result.stdout
+    assert ": as in low" in result.stdout  # a group both tiers hold is printed once
     assert "broken.jpg: InvalidImage" in result.stdout
     assert "status of broken.jpg: failed (invalid_image)" in result.stdout
     assert "(PUT /decisions/not-similar); their high-tier group of 4 is now" in result.stdout

@@ -306,12 +306,16 @@ def print_clusters(console: Any, clusters: dict[str, Any], truth: dict[str, str 
     )
     table.add_column("tier")
     table.add_column("threshold", justify="right")
-    table.add_column("groups")
+    table.add_column("groups (a group the looser tier holds too is not repeated)")
+    looser: tuple[str, set[str]] = ("", set())
     for tier in clusters["tiers"]:
         rows = [
-            f"{g['id']} (score {g['score']:.2f}): {', '.join(g['image_ids'])}"
+            f"{g['id']}: as in {looser[0]}"
+            if g["id"] in looser[1]
+            else f"{g['id']} (weakest pair {g['score']:.2f}): {', '.join(g['image_ids'])}"
             for g in tier["groups"]
         ]
+        looser = (tier["name"], {g["id"] for g in tier["groups"]})
         table.add_row(tier["name"], f"{tier['threshold']:.2f}", "\n".join(rows) or "-")
     console.print(table)
     low = [group["image_ids"] for group in clusters["tiers"][0]["groups"]]
