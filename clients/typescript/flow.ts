@@ -17,6 +17,68 @@ type UploadFailure = {
 }[keyof Responses];
 export type Ticket = components["schemas"]["UploadTicket"];
 
+// Every error any route declares: a union over every code of the API.
+type ErrorBodies<R> = {
+  [S in keyof R]: S extends 200 | 201 | 204 | 304
+    ? never
+    : R[S] extends { content: { "application/json": infer B } }
+      ? B
+      : never;
+}[keyof R];
+type Operations = {
+  [P in keyof paths]: {
+    [M in keyof paths[P]]: paths[P][M] extends { responses: infer R } ? ErrorBodies<R> : never;
+  }[keyof paths[P]];
+}[keyof paths];
+type AnyFailure = Extract<Operations, { error: unknown }>["error"];
+
+// What the app tells its user, for every code the API has: exhaustive, like whatToDo.
+export function explain(error: AnyFailure): string {
+  switch (error.code) {
+    case "unauthorized":
+      return "sign in again";
+    case "forbidden":
+      return "not your library";
+    case "unknown_image":
+      return `no photo ${error.details?.[0]?.image_id ?? ""}`;
+    case "image_not_ready":
+      return "still processing";
+    case "library_full":
+      return "the library is full";
+    case "payload_too_large":
+    case "too_large":
+      return "too large";
+    case "malformed_json":
+    case "invalid_request":
+    case "unknown_query_parameter":
+    case "repeated_query_parameter":
+    case "invalid_id":
+    case "invalid_cursor":
+    case "invalid_decision":
+      return "a bug in this app";
+    case "invalid_thresholds":
+      return "thresholds must rise from low to high";
+    case "threshold_below_floor":
+      return `the lowest threshold here is ${error.details?.[0]?.floor ?? "higher"}`;
+    case "too_many_decisions":
+      return "too many pairs marked";
+    case "invalid_filename":
+      return "rename the file";
+    case "unsupported_type":
+      return "not a photo we accept";
+    case "throttled":
+    case "internal_error":
+    case "store_unavailable":
+    case "storage_unavailable":
+    case "uploads_not_configured":
+      return "retry later";
+    default: {
+      const unhandled: never = error;
+      return fail("unhandled code", unhandled);
+    }
+  }
+}
+
 const [api = "", token = "", user = "", photoPath = "", otherPath = ""] = process.argv.slice(2);
 const client = createClient<paths>({
   baseUrl: api,
@@ -138,6 +200,7 @@ const gone = await client.GET("/v1/users/{user_id}/images/{image_id}", {
 const anonymous = createClient<paths>({ baseUrl: api });
 const refused = await anonymous.GET("/v1/users/{user_id}/stats", ids);
 const refusedCode = refused.error?.error.code ?? "";
+const told = refused.error !== undefined ? explain(refused.error.error) : "";
 
 console.log(
   JSON.stringify({
@@ -151,5 +214,6 @@ console.log(
     deleted: deleted.response.status,
     gone: gone.response.status,
     refusedCode,
+    told,
   }),
 );

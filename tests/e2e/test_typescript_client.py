@@ -49,9 +49,10 @@ def test_a_strict_typescript_client_runs_the_whole_flow(
     (work / "openapi.json").write_text(httpx.get(f"{running.api_url}/openapi.json").text)
     run([BIN / "openapi-typescript", "openapi.json", "-o", "schema.d.ts"], work)
     run([BIN / "tsc", "-p", "tsconfig.json"], work)  # strict, no unchecked index access
-    # The switch over the upload route's codes is exhaustive: forget one, and it fails
+    # The switches over the upload route's codes and over every code are exhaustive:
+    # forget a case, and it fails
     flow = (work / "flow.ts").read_text()
-    (work / "flow.ts").write_text(flow.replace('    case "throttled":\n', ""))
+    (work / "flow.ts").write_text(flow.replace('    case "image_not_ready":\n', "", 1))
     forgot = subprocess.run(
         [str(BIN / "tsc"), "-p", "tsconfig.json", "--noEmit"],
         capture_output=True,
@@ -84,4 +85,4 @@ def test_a_strict_typescript_client_runs_the_whole_flow(
     assert (result["marked"], result["undone"]) == (1, 1)
     assert result["unknownId"] == "never-uploaded.jpg"  # typed details of unknown_image
     assert (result["deleted"], result["gone"]) == (204, 404)
-    assert result["refusedCode"] == "unauthorized"
+    assert (result["refusedCode"], result["told"]) == ("unauthorized", "sign in again")
