@@ -50,7 +50,9 @@ def bash(script: str, cwd: Path) -> str:
     return done.stdout
 
 
-def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> None:
+def start_up(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[bytes], Path, list[str]]:
+    """``photocluster up --no-samples`` on free ports in ``tmp_path/stack``: the process,
+    its log, and its ports (aws, api, embedder)."""
     log = tmp_path / "up.log"
     ports = [str(free_port()) for _ in range(3)]
     with log.open("wb") as out:
@@ -59,11 +61,17 @@ def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> No
                 *(sys.executable, "-m", "photocluster.cli", "up", "--no-samples"),
                 *("--workdir", str(tmp_path / "stack"), "--aws-port", ports[0]),
                 *("--api-port", ports[1], "--embedder-port", ports[2]),
+                *flags,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO,
         )
+    return process, log, ports
+
+
+def test_up_serves_until_ctrl_c_and_its_curl_commands_work(tmp_path: Path) -> None:
+    process, log, _ = start_up(tmp_path)
     try:
         text = printed(log, process)
         lines = [line.strip() for line in text.splitlines()]
@@ -99,22 +107,10 @@ def test_up_for_a_phone_or_a_browser_listens_where_asked_and_answers_preflights(
 ) -> None:
     """--host, --public-url and --cors-origin: what a device on the network and a web app
     on another origin need (they needed settings `up --help` did not show)."""
-    log = tmp_path / "up.log"
-    ports = [str(free_port()) for _ in range(3)]
     origin = "http://localhost:5173"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "photocluster.cli", "up", "--no-samples"),
-                *("--workdir", str(tmp_path / "stack"), "--aws-port", ports[0]),
-                *("--api-port", ports[1], "--embedder-port", ports[2]),
-                *("--host", "0.0.0.0", "--public-url", "http://127.0.0.1"),
-                *("--cors-origin", origin),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
+    process, log, ports = start_up(
+        tmp_path, "--host", "0.0.0.0", "--public-url", "http://127.0.0.1", "--cors-origin", origin
+    )
     try:
         text = printed(log, process)
         api = f"http://127.0.0.1:{ports[1]}"
