@@ -405,9 +405,28 @@ def test_api_gateways_own_refusals_use_the_apps_error_format(plan: dict[str, Any
         assert set(body) == {"error"} and body["error"]["message"] == "Unauthorized", kind
         assert re.fullmatch(r"[a-z_]+", body["error"]["code"]), kind
     assert responses["UNAUTHORIZED"]["status_code"] == "401"
-    assert responses["UNAUTHORIZED"]["response_parameters"] == {
-        "gatewayresponse.header.WWW-Authenticate": "'Bearer'"
+    # the prod example's one web origin: a browser app reads API Gateway's refusals too
+    cors = {
+        "gatewayresponse.header.Access-Control-Allow-Origin": "'https://app.example.com'",
+        "gatewayresponse.header.Access-Control-Expose-Headers": "'ETag,Server-Timing,Location'",
+        "gatewayresponse.header.Vary": "'Origin'",
     }
+    assert responses["UNAUTHORIZED"]["response_parameters"] == {
+        "gatewayresponse.header.WWW-Authenticate": "'Bearer'",
+        **cors,
+    }
+    for kind in ("ACCESS_DENIED", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"):
+        assert responses[kind]["response_parameters"] == cors, kind
+
+
+def test_the_queue_takes_events_only_from_this_accounts_uploads_bucket() -> None:
+    (statement,) = [s for _, s in policy_statements() if s.get("sid") == "UploadsBucketSendsEvents"]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+    assert conditions["aws:SourceArn"] == ("ArnEquals", ["${var.source_bucket_arn}"])
+    assert conditions["aws:SourceAccount"] == (
+        "StringEquals",
+        ['${split(":", aws_sqs_queue.ingest.arn)[4]}'],
+    )
 
 
 def test_cors_origins_reach_the_app_and_open_a_preflight_route(plan: dict[str, Any]) -> None:

@@ -209,9 +209,23 @@ resource "aws_api_gateway_gateway_response" "errors" {
   response_templates = {
     "application/json" = "{\"error\": {\"code\": \"${each.value.code}\", \"message\": $context.error.messageString}}"
   }
-  response_parameters = each.key == "UNAUTHORIZED" ? {
-    "gatewayresponse.header.WWW-Authenticate" = "'Bearer'"
-  } : {}
+  response_parameters = merge(
+    each.key == "UNAUTHORIZED" ? { "gatewayresponse.header.WWW-Authenticate" = "'Bearer'" } : {},
+    local.gateway_cors,
+  )
+}
+
+locals {
+  # API Gateway's own refusals (401, 403, 429, 5xx) never reach the app's CORS middleware:
+  # without these headers a browser app sees a network error instead of the answer. One
+  # origin is named; with several, the request's Origin is echoed (Vary: Origin).
+  gateway_cors = length(var.cors_origins) == 0 ? {} : {
+    "gatewayresponse.header.Access-Control-Allow-Origin" = (
+      length(var.cors_origins) == 1 ? "'${var.cors_origins[0]}'" : "method.request.header.Origin"
+    )
+    "gatewayresponse.header.Access-Control-Expose-Headers" = "'ETag,Server-Timing,Location'"
+    "gatewayresponse.header.Vary"                          = "'Origin'"
+  }
 }
 
 # --- CORS preflight (only with cors_origins) ---------------------------------------------

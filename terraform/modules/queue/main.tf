@@ -51,6 +51,13 @@ data "aws_iam_policy_document" "ingest" {
       variable = "aws:SourceArn"
       values   = [var.source_bucket_arn]
     }
+    # A bucket ARN names no account: the bucket must also be this account's (AWS's
+    # confused-deputy guidance for S3 event notifications).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [split(":", aws_sqs_queue.ingest.arn)[4]]
+    }
   }
   statement {
     sid       = "DenyInsecureTransport"
