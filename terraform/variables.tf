@@ -18,6 +18,12 @@ variable "environment" {
     condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.environment))
     error_message = "environment must be 2-12 lowercase letters or digits."
   }
+  # The shortest limit a name feeds: SageMaker's endpoint configuration takes a name
+  # prefix of at most 37 characters, and it is "<project>-<environment>-embedder-".
+  validation {
+    condition     = length("${var.project}-${var.environment}") <= 27
+    error_message = "project and environment together must be at most 26 characters: \"<project>-<environment>-embedder-\" is the embedder's name prefix, which SageMaker limits to 37."
+  }
 }
 
 variable "region" {

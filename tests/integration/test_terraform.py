@@ -325,6 +325,8 @@ def test_dev_example_an_existing_vpc_reaches_s3_and_efs_is_general_purpose_elast
             ["-var=user_pool_arn=arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_a"],
             "name its app clients",
         ),
+        # each name valid alone, the embedder's prefix 44 characters (SageMaker takes 37)
+        (["-var=project=abcdefghijklmnopqrstu", "-var=environment=staging2prod"], "at most 26"),
     ],
 )
 def test_configurations_that_cannot_work_are_refused_at_plan(
@@ -559,3 +561,21 @@ def test_checkov_has_no_failed_checks() -> None:
     summary, failed = checkov(TERRAFORM, "terraform")
     assert summary["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
     assert summary["passed"] > 300
+
+
+def test_the_longest_names_allowed_fit_the_shortest_limit_they_feed() -> None:
+    """The name validation's 27 characters are the embedder's 37-character prefix."""
+    with (TERRAFORM / "main.tf").open() as handle:
+        modules = hcl.unquote(hcl2.load(handle))["module"]
+    (embedder,) = [m["embedder"] for m in modules if "embedder" in m]
+    assert embedder["name"] == "${local.name}-embedder"
+    with (TERRAFORM / "modules" / "embedder" / "main.tf").open() as handle:
+        resources = hcl.unquote(hcl2.load(handle))["resource"]
+    (config,) = [
+        r["aws_sagemaker_endpoint_configuration"]
+        for r in resources
+        if "aws_sagemaker_endpoint_configuration" in r
+    ]
+    assert config["this"]["name_prefix"] == "${var.name}-"
+    longest = "p" * 16 + "-" + "e" * 10  # 27: project and environment at the limit together
+    assert len(f"{longest}-embedder-") == 37
