@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from photocluster.api.contract import STATUS_OF
+from photocluster.api.errors import CLIENT_ERRORS, ApiError
 from photocluster.api.main import create_app
 from photocluster.config import Settings
 from photocluster.library import Library
@@ -243,6 +244,15 @@ def test_every_error_status_of_a_route_declares_its_codes_and_their_details(
             assert headers == ["If-None-Match"], path
             for status in ("200", "304"):
                 assert set(operation["responses"][status]["headers"]) == {"ETag", "Cache-Control"}
+
+
+def test_every_code_the_api_raises_has_its_one_status() -> None:
+    """An error's status comes from its code (contract.STATUS_OF), in one place."""
+    for kind, code in CLIENT_ERRORS.items():
+        assert (code or getattr(kind, "code", None)) in STATUS_OF, kind
+    assert ApiError("forbidden", "no").status == 403
+    with pytest.raises(KeyError):
+        ApiError("a_code_with_no_status", "no")
 
 
 def test_every_error_the_api_gives_is_one_its_route_declares(client: TestClient) -> None:

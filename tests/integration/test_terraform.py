@@ -564,7 +564,7 @@ def test_checkov_has_no_failed_checks() -> None:
 
 
 def test_the_longest_names_allowed_fit_the_shortest_limit_they_feed() -> None:
-    """The name validation's 27 characters are the embedder's 37-character prefix."""
+    """The name validation's limit, plus "-embedder-", is SageMaker's 37-character prefix."""
     with (TERRAFORM / "main.tf").open() as handle:
         modules = hcl.unquote(hcl2.load(handle))["module"]
     (embedder,) = [m["embedder"] for m in modules if "embedder" in m]
@@ -577,5 +577,7 @@ def test_the_longest_names_allowed_fit_the_shortest_limit_they_feed() -> None:
         if "aws_sagemaker_endpoint_configuration" in r
     ]
     assert config["this"]["name_prefix"] == "${var.name}-"
-    longest = "p" * 16 + "-" + "e" * 10  # 27: project and environment at the limit together
-    assert len(f"{longest}-embedder-") == 37
+    text = (TERRAFORM / "variables.tf").read_text()
+    found = re.search(r'length\("\$\{var\.project\}-\$\{var\.environment\}"\) <= (\d+)', text)
+    assert found is not None, "the combined name validation is gone"
+    assert int(found.group(1)) + len("-embedder-") == 37

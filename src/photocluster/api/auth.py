@@ -35,7 +35,7 @@ from photocluster.errors import AuthNotConfigured
 
 
 def _unauthorized(reason: str) -> ApiError:
-    return ApiError(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
+    return ApiError("unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
 
 
 _LEEWAY_S = 30
@@ -44,10 +44,10 @@ _LEEWAY_S = 30
 @dataclass(frozen=True)
 class Authenticator:
     mode: str
-    secret: str | None = None
-    audiences: tuple[str, ...] = ()
-    issuer: str | None = None
-    max_lifetime_s: int = 86_400
+    secret: str | None
+    audiences: tuple[str, ...]
+    issuer: str | None
+    max_lifetime_s: int  # Settings.jwt_max_lifetime_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
@@ -196,7 +196,7 @@ class AuthenticateFirst:
         try:
             who = self.authenticator.caller(request, token)
         except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+            response = error_response(exc.code, exc.message, headers=exc.headers)
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = who

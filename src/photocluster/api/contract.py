@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, create_model
 #: Each error code's status, the one table of them.
 STATUS_OF: dict[str, int] = {
     "malformed_json": 400,
+    "cors_not_allowed": 400,  # a browser's preflight (no operation declares OPTIONS)
     "unauthorized": 401,
     "forbidden": 403,
     "unknown_image": 404,
@@ -32,6 +33,7 @@ STATUS_OF: dict[str, int] = {
     "invalid_decision": 422,
     "too_many_decisions": 422,
     "invalid_filename": 422,
+    "invalid_image": 422,
     "unsupported_type": 422,
     "too_large": 422,
     "throttled": 429,

@@ -106,7 +106,7 @@ def gallery_owner(
 
 def _same_user(user_id: str, who: str) -> str:
     if who != user_id:
-        raise ApiError(403, "forbidden", "you may only use your own library")
+        raise ApiError("forbidden", "you may only use your own library")
     return user_id
 
 
@@ -123,7 +123,6 @@ def no_unknown_query_parameters(request: Request) -> None:
     unknown = sorted(set(request.query_params) - accepted)
     if unknown:
         raise ApiError(
-            422,
             "unknown_query_parameter",
             f"unknown query parameter {_named(unknown)}; "
             f"this route accepts: {', '.join(sorted(accepted)) or 'none'}",
@@ -135,7 +134,6 @@ def no_unknown_query_parameters(request: Request) -> None:
     repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
     if repeated:
         raise ApiError(
-            422,
             "repeated_query_parameter",
             f"query parameter {_named(repeated)} given more than once",
             [

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from photocluster.api.contract import STATUS_OF
 from photocluster.api.openapi import documented_methods
 from photocluster.errors import (
     ImageNotReady,
@@ -44,14 +45,13 @@ class ApiError(Exception):
 
     def __init__(
         self,
-        status: int,
         code: str,
         message: str,
         details: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message = STATUS_OF[code], code, message
         self.details, self.headers = details, headers
 
 
@@ -63,23 +63,24 @@ class NotModified(Exception):
         self.headers = headers
 
 
-#: Status and code of each domain error a client can cause (the most specific kind first;
-#: None: the error's own code). Its message goes back as it is.
-CLIENT_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
-    ThresholdBelowFloor: (422, None),
-    InvalidThresholds: (422, "invalid_thresholds"),
-    InvalidId: (422, "invalid_id"),
-    InvalidCursor: (422, "invalid_cursor"),
-    InvalidDecision: (422, "invalid_decision"),
-    TooManyDecisions: (422, "too_many_decisions"),
-    InvalidEvent: (422, "invalid_filename"),  # a filename the upload layout cannot hold
-    InvalidImage: (422, None),  # a file type or size the product does not accept
-    UnknownImage: (404, "unknown_image"),
-    ImageNotReady: (409, "image_not_ready"),
-    LibraryFull: (409, None),
-    UploadsThrottled: (429, "throttled"),
-    StorageUnavailable: (503, "storage_unavailable"),
-    UploadsNotConfigured: (503, "uploads_not_configured"),
+#: The code of each domain error a client can cause (the most specific kind first; None:
+#: the error's own code); its status is the code's (contract.STATUS_OF). Its message goes
+#: back as it is.
+CLIENT_ERRORS: dict[type[Exception], str | None] = {
+    ThresholdBelowFloor: None,
+    InvalidThresholds: "invalid_thresholds",
+    InvalidId: "invalid_id",
+    InvalidCursor: "invalid_cursor",
+    InvalidDecision: "invalid_decision",
+    TooManyDecisions: "too_many_decisions",
+    InvalidEvent: "invalid_filename",  # a filename the upload layout cannot hold
+    InvalidImage: None,  # a file type or size the product does not accept
+    UnknownImage: "unknown_image",
+    ImageNotReady: "image_not_ready",
+    LibraryFull: None,
+    UploadsThrottled: "throttled",
+    StorageUnavailable: "storage_unavailable",
+    UploadsNotConfigured: "uploads_not_configured",
 }
 #: Codes of the answers FastAPI and Starlette give themselves.
 HTTP_CODES = {
@@ -94,25 +95,27 @@ HTTP_CODES = {
 
 
 def error_response(
-    status: int,
     code: str,
     message: str,
     details: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    status: int | None = None,
 ) -> JSONResponse:
+    """The one error body; its status is the code's (``status`` only for the answers
+    Starlette gives itself, whose codes are HTTP_CODES)."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details:
         error["details"] = list(details)
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+    return JSONResponse({"error": error}, status_code=status or STATUS_OF[code], headers=headers)
 
 
 async def api_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    return error_response(exc.code, exc.message, exc.details, exc.headers)
 
 
 async def client_error(_: Request, exc: Exception) -> Response:
-    status, named = next(answer for kind, answer in CLIENT_ERRORS.items() if isinstance(exc, kind))
+    named = next(code for kind, code in CLIENT_ERRORS.items() if isinstance(exc, kind))
     code = named or str(getattr(exc, "code", "error"))
     details, headers = None, None
     if isinstance(exc, UploadsThrottled):
@@ -121,18 +124,18 @@ async def client_error(_: Request, exc: Exception) -> Response:
         details = [{"type": exc.code, "message": str(exc), "floor": exc.floor}]
     elif isinstance(exc, UnknownImage) and exc.image_ids:
         details = [{"type": "unknown_image", "image_id": i} for i in exc.image_ids]
-    return error_response(status, code, str(exc), details, headers)
+    return error_response(code, str(exc), details, headers)
 
 
 async def store_failed(_: Request, exc: Exception) -> Response:
     """The store's details stay in the log: the client learns only that it failed."""
     log.error("store error: %r", exc)
-    return error_response(503, "store_unavailable", "the photo library could not be read")
+    return error_response("store_unavailable", "the photo library could not be read")
 
 
 async def internal_error(_: Request, exc: Exception) -> Response:
     log.error("unhandled error: %r", exc)
-    return error_response(500, "internal_error", "an unexpected error; it has been logged")
+    return error_response("internal_error", "an unexpected error; it has been logged")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -144,10 +147,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
         headers["Allow"] = ", ".join(documented_methods(request))
     if exc.status_code == 400 and exc.detail == _UNPARSED_BODY:  # JSON nested too deep, say
         return error_response(
-            400, "malformed_json", "the request body is nested deeper than the API reads"
+            "malformed_json", "the request body is nested deeper than the API reads"
         )
     code = HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+    return error_response(code, str(exc.detail), headers=headers, status=exc.status_code)
 
 
 #: FastAPI's 400 for a body its parser gave up on (not a JSONDecodeError: a RecursionError).
@@ -159,7 +162,7 @@ async def invalid_request(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "malformed_json", "the request body is not valid JSON")
+        return error_response("malformed_json", "the request body is not valid JSON")
     details = [
         {"loc": list(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
         for e in errors
@@ -167,7 +170,7 @@ async def invalid_request(_: Request, exc: Exception) -> Response:
     first = details[0] if details else {"loc": [], "message": "invalid request"}
     where = " ".join(str(part) for part in first["loc"])
     message = f"{where}: {first['message']}" if where else str(first["message"])
-    return error_response(422, "invalid_request", message, details)
+    return error_response("invalid_request", message, details)
 
 
 async def not_modified(_: Request, exc: Exception) -> Response:

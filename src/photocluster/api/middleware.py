@@ -35,7 +35,7 @@ class Cors(CORSMiddleware):
                 "cross-origin requests are not enabled here: set PHOTOCLUSTER_CORS_ORIGINS "
                 "(photocluster up --cors-origin ORIGIN)"
             )
-        return error_response(400, "cors_not_allowed", message, headers=headers)
+        return error_response("cors_not_allowed", message, headers=headers)
 
 
 def cors_options(origins: list[str]) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class BodyLimit:
                 f"the request body ({int(declared):,} bytes) is over the limit of "
                 f"{self.limit:,} bytes"
             )
-            await error_response(413, "payload_too_large", message)(scope, receive, send)
+            await error_response("payload_too_large", message)(scope, receive, send)
             return
         received = 0
 
