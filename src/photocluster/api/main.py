@@ -32,6 +32,13 @@ PROTECTED = re.compile(r"^/v1/users/")
 TOKEN_IN_QUERY = re.compile(r"^/v1/users/[^/]+/gallery$")
 
 
+#: Every router of the API, one per resource.
+ROUTERS = tuple(
+    module.router
+    for module in (health, uploads, images, clusters, pairs, decisions, stats, gallery)
+)
+
+
 def create_app(
     settings: Settings, library: Library | None = None, s3: Any | None = None
 ) -> FastAPI:
@@ -53,8 +60,8 @@ def create_app(
     app.state.library.tier_defaults(settings.model)
     app.state.bucket = UploadBucket.from_settings(settings, s3)
     app.state.thumbnails = Thumbnails(settings, app.state.bucket and app.state.bucket.s3)
-    for module in (health, uploads, images, clusters, pairs, decisions, stats, gallery):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     # Outermost last: CORS answers preflights before authentication; timing covers all.
     app.add_middleware(
         AuthenticateFirst,

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 
 DOCS_ASSETS = "/docs/assets"
 #: The page loads nothing but this API's own files (its one inline script starts swagger-ui).
@@ -66,11 +67,23 @@ def documented_methods(request: Request) -> list[str]:
     return sorted(method.upper() for method in request.app.openapi()["paths"].get(path, {}))
 
 
-def documented_query_parameters(request: Request) -> set[str] | None:
+def documented_query_parameters(request: Request) -> frozenset[str] | None:
     """The query parameters the matched route documents in the OpenAPI schema (the same
-    list clients and fuzzers read), or None for a route outside the schema."""
-    path = getattr(request.scope.get("route"), "path_format", None)
-    operation = request.app.openapi()["paths"].get(path, {}).get(request.method.lower())
-    if operation is None:
+    list clients and fuzzers read: a test holds the two equal), or None for a route
+    outside the schema. Read from the route's dependencies, not from the generated
+    schema: generating it on a new instance's first request cost 0.2 s."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not route.include_in_schema:
         return None
-    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    return query_parameters_of(route)
+
+
+def query_parameters_of(route: APIRoute) -> frozenset[str]:
+    """The names of the query parameters of a route and of every dependency it has."""
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names |= {field.alias for field in dependant.query_params}
+        pending += dependant.dependencies
+    return frozenset(names)
