@@ -3,10 +3,12 @@
 # /invocations on :8080. The model's weights are downloaded and exported to ONNX (fp32 and
 # int8) here, at build time, so nothing is fetched at request time, and the model's tiers
 # are calibrated on the generated evaluation sets (calibration.json beside the weights,
-# reported by /ping and /invocations, persisted by the writer). The build stage bakes
-# with CPU torch; the served image runs the ONNX export with onnxruntime and carries no
-# torch (1,274 -> 349 MiB of installed packages). SERVE_EXTRA=embedder keeps torch in, for
-# ENCODER_RUNTIME=torch.
+# reported by /ping and /invocations, persisted by the writer). bake-model's fidelity gate
+# picks the runtime that serves (runtime.json: onnx-int8 where its vectors agree with
+# torch's on the machine that builds, else onnx fp32); the local stack and the demo serve
+# the same way. The build stage bakes with CPU torch; the served image runs the ONNX
+# export with onnxruntime and carries no torch (1,274 -> 349 MiB of installed packages).
+# SERVE_EXTRA=embedder keeps torch in, for a model the gate leaves on torch.
 #   docker build -f docker/embedder.Dockerfile --build-arg MODEL_ID=facebook/dinov2-base .
 
 FROM python:3.11.11-slim-bookworm AS build
@@ -27,21 +29,19 @@ RUN python -m venv /opt/bake \
       -c requirements/constraints.txt ".[embedder,local]"
 RUN /opt/bake/bin/photocluster bake-model "${MODEL_ID}" /opt/photocluster/model \
       --calibration-seeds "${CALIBRATION_SEEDS}" --quiet
+# A model the gate leaves on torch cannot be served from a venv without it: say so here.
+RUN /opt/bake/bin/python -c "import json, sys; runtime = json.load(open('/opt/photocluster/model/runtime.json'))['runtime']; sys.exit(runtime == 'torch' and '${SERVE_EXTRA}' != 'embedder' and 'the fidelity gate chose torch: build with --build-arg SERVE_EXTRA=embedder')"
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
       -c requirements/constraints.txt ".[${SERVE_EXTRA}]"
 
 FROM python:3.11.11-slim-bookworm
-# int8: cosine to fp32 >= 0.998 for the ViT, >= 0.99 for EfficientNet-Lite0 (README,
-# Benchmarks).
-ARG ENCODER_RUNTIME=onnx-int8
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin embedder
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/photocluster/model /opt/photocluster/model
 COPY services/embedder/serve /opt/venv/bin/serve
 ENV PATH=/opt/venv/bin:$PATH \
     PHOTOCLUSTER_MODEL=/opt/photocluster/model \
-    PHOTOCLUSTER_ENCODER_RUNTIME=${ENCODER_RUNTIME} \
     PHOTOCLUSTER_HOST=0.0.0.0 \
     PHOTOCLUSTER_EMBEDDER_PORT=8080 \
     HF_HUB_OFFLINE=1 \

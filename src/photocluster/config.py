@@ -153,8 +153,10 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Hub id, local folder, or efficientnet-lite0.")
     pooling: Literal["cls", "mean"] = "cls"
     model_dir: Path = Field(Path("/opt/ml/model"), description="SageMaker's model artifacts.")
-    encoder_runtime: EncoderRuntime = Field(
-        "torch", description="torch, or onnx / onnx-int8 (a folder written by bake-model)."
+    encoder_runtime: EncoderRuntime | None = Field(
+        None,
+        description="torch, onnx or onnx-int8; unset: what bake-model chose for the model's "
+        "folder (runtime.json: its fidelity gate), torch for a model that is not baked.",
     )
     device: str = Field("cpu", description="torch's device (the ONNX runtimes are CPU only).")
     encoder_threads: int | None = Field(
@@ -190,6 +192,13 @@ class Settings(BaseSettings):
     queue_url: str | None = None
     bucket: str | None = None
     ingest_threads: int = Field(4, ge=1, le=32)
+    worker_concurrency: int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="Batches the local worker runs at once, as Lambda runs several ingest "
+        "invocations (Terraform's ingest_max_concurrency): README, Sizing.",
+    )
     # The ingest queue, as Terraform creates it (tests check both agree).
     queue_delay_s: int = Field(5, ge=0, le=900, description="Delivery delay: absorbs bursts.")
     queue_visibility_s: int = Field(360, ge=0, description=">= 6x the ingest timeout (60 s).")

@@ -25,6 +25,7 @@ from photocluster import cli
 from photocluster.api.main import create_app
 from photocluster.calibrations import CALIBRATION_FILE, StoredCalibrations
 from photocluster.config import OFFLINE_MODEL, Settings, get_settings
+from photocluster.embedder.fidelity import RUNTIME_FILE
 from photocluster.errors import InvalidCalibration
 from photocluster.ingest.handlers import LocalContext
 from photocluster.local.aws import bootstrap, lambda_sqs_event
@@ -44,6 +45,7 @@ class Baked:
     folder: Path
     printed: dict[str, Any]
     runtime: str  # what the embedder serves it with
+    set_runtime: bool = True  # PHOTOCLUSTER_ENCODER_RUNTIME set, else runtime.json's
 
     @property
     def calibration(self) -> dict[str, Any]:
@@ -71,8 +73,11 @@ def baked(
         source, folder, "--calibration-seeds", "0", "--calibration-subjects", "6", "--quiet"
     )
     model_id = TINY_VIT_ID if vit else OFFLINE_MODEL
-    # The ViT is served as production serves it (int8 ONNX), EfficientNet with torch.
-    return Baked(model_id, folder, printed, "onnx-int8" if vit else "torch")
+    # The ViT is served as production serves it (the runtime its fidelity gate chose, which
+    # the server reads from runtime.json), EfficientNet with torch (set).
+    gated = json.loads((folder / RUNTIME_FILE).read_text())["runtime"]
+    assert printed["runtime"] == gated and printed["runtime_reason"]
+    return Baked(model_id, folder, printed, gated if vit else "torch", set_runtime=not vit)
 
 
 @pytest.fixture
@@ -82,7 +87,7 @@ def embedder(baked: Baked, tmp_path: Path) -> Iterator[str]:
         python_argv(SERVE),
         {
             "PHOTOCLUSTER_MODEL": str(baked.folder),
-            "PHOTOCLUSTER_ENCODER_RUNTIME": baked.runtime,
+            **({"PHOTOCLUSTER_ENCODER_RUNTIME": baked.runtime} if baked.set_runtime else {}),
             "PHOTOCLUSTER_MODEL_DIR": str(tmp_path / "no-sagemaker-artifacts"),
             "PHOTOCLUSTER_EMBEDDER_PORT": str(port),
             "PHOTOCLUSTER_ENCODER_THREADS": "1",

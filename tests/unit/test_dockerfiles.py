@@ -80,12 +80,15 @@ def test_embedder_calibrates_the_baked_model_at_build_time() -> None:
     assert args.calibration_seeds == [0, 1, 2] and not args.no_calibrate
 
 
-def test_embedder_serves_onnx_int8_from_a_venv_without_torch() -> None:
+def test_embedder_serves_the_gated_runtime_from_a_venv_without_torch() -> None:
     steps = instructions(DOCKER / "embedder.Dockerfile")
     final = steps[max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM") :]
     assert ("ARG", "SERVE_EXTRA=embedder-serve") in steps
     assert '".[${SERVE_EXTRA}]"' in " ".join(args for keyword, args in steps if keyword == "RUN")
-    assert ("ARG", "ENCODER_RUNTIME=onnx-int8") in final
+    # the runtime is bake-model's choice (runtime.json), not the image's
+    assert not any("ENCODER_RUNTIME" in args for _, args in steps)
+    guard = next(args for keyword, args in steps if keyword == "RUN" and "runtime.json" in args)
+    assert "SERVE_EXTRA" in guard and "torch" in guard
     copies = [args for keyword, args in final if keyword == "COPY"]
     assert "--from=build /opt/venv /opt/venv" in copies
     assert not any("/opt/bake" in args for args in copies)

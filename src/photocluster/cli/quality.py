@@ -68,7 +68,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 thresholds,
                 linkages,
                 progress=not args.json,
-                runtime=args.runtime or settings.encoder_runtime,
+                runtime=args.runtime or settings.encoder_runtime or "torch",
                 copy_check=settings.copy_check,
             )
             if args.html:
@@ -113,7 +113,12 @@ def cmd_eval_verify(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="photocluster-verify-") as work:
             report = check_folder(
-                Path(args.dir), args.model or OFFLINE_MODEL, Path(work), thresholds, not args.json
+                Path(args.dir),
+                args.model or OFFLINE_MODEL,
+                Path(work),
+                thresholds,
+                not args.json,
+                settings.embed_image_side,
             )
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc

@@ -71,10 +71,12 @@ def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
     """Save a model's weights into a folder and calibrate its tiers there (used by the
     embedder's Dockerfile)."""
     from photocluster.embedder.bake import calibrate_baked
-    from photocluster.embedder.loader import bake_model
+    from photocluster.embedder.base import model_id_of
+    from photocluster.embedder.fidelity import bake_served
 
     dest = Path(args.dest)
-    model_id = bake_model(args.model, dest)
+    served = bake_served(args.model, dest)
+    model_id = model_id_of(dest)
     calibration = None
     if not args.no_calibrate:
         calibration = calibrate_baked(
@@ -85,6 +87,8 @@ def cmd_bake_model(args: argparse.Namespace, settings: Settings) -> int:
             {
                 "model_id": model_id,
                 "dest": args.dest,
+                "runtime": served.runtime,
+                "runtime_reason": served.reason,
                 "calibration": calibration.model_dump(mode="json") if calibration else None,
             }
         )

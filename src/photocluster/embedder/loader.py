@@ -71,7 +71,8 @@ def load_encoder(
 
 def bake_model(model: str, dest: Path) -> str:
     """Save ``model`` into ``dest`` so it loads with no network (container build time),
-    with its ONNX exports (fp32 and int8) for the optimized runtimes.
+    with its ONNX exports (fp32 and int8) for the optimized runtimes (bake-model then picks
+    the one that serves: :func:`photocluster.embedder.fidelity.choose_runtime`).
 
     Returns the model id recorded beside the weights (``photocluster.json``).
     """

@@ -7,8 +7,10 @@
 * ``POST /invocations``: one image (``image/jpeg``, ``image/png``, ``image/webp``,
   ``application/x-image``, ...) or a batch as ``application/json``
   ``{"instances": ["<base64 image>", ...]}``; answers ``application/json``
-  ``{"model": ..., "dim": ..., "runtime": ..., "calibration": ..., "embeddings":
-  [[...], ...]}``: the writer persists the calibration where the API reads it.
+  ``{"model": ..., "dim": ..., "runtime": ..., "calibration": ..., "cpu_ms": ...,
+  "embeddings": [[...], ...]}``: the writer persists the calibration where the API reads
+  it; ``cpu_ms`` is the CPU the server spent on the request (decoding, and the forward
+  pass in all of its threads), which ingest's cost metrics report as ``embedder``.
 * ``POST /endpoints/{name}/invocations``: the same, at the path of the SageMaker Runtime
   API, so the production client (boto3 ``sagemaker-runtime``) can talk to this server
   directly on a machine without AWS.
@@ -43,6 +45,7 @@ from PIL import Image
 from photocluster.calibrations import ModelCalibration
 from photocluster.config import EncoderRuntime, Settings, get_settings
 from photocluster.embedder.base import Encoder
+from photocluster.embedder.fidelity import baked_runtime
 from photocluster.embedder.loader import load_calibration, load_encoder, resolve_model_source
 from photocluster.errors import ImageTooLarge, InvalidImage
 from photocluster.ingest.images import (
@@ -134,8 +137,18 @@ class ModelSlot:
             raise InferenceError(503, self.error or "model loading")
         return self.model
 
-    async def embed(self, encoder: Encoder, images: list[Image.Image]) -> npt.NDArray[np.float32]:
-        return await asyncio.wrap_future(self.executor.submit(encoder.embed, images))
+    async def embed(
+        self, encoder: Encoder, images: list[Image.Image]
+    ) -> tuple[npt.NDArray[np.float32], float]:
+        """The vectors, and the process's CPU-ms during the forward pass (its intra-op
+        threads included: passes run one at a time, so little else runs meanwhile)."""
+
+        def forward() -> tuple[npt.NDArray[np.float32], float]:
+            started = time.process_time()
+            vectors = encoder.embed(images)
+            return vectors, (time.process_time() - started) * 1e3
+
+        return await asyncio.wrap_future(self.executor.submit(forward))
 
 
 @dataclass(frozen=True)
@@ -173,11 +186,13 @@ async def invocations(request: Request) -> Response:
     model = service.slot.ready()
     body = await _read_body(request, service.max_body)
     raw_images = _images_in(body, _content_type(request), service.max_batch)
-    started = time.perf_counter()
+    started, decoding = time.perf_counter(), time.thread_time()
     images = _decode_all(raw_images, service.limits)
-    vectors = await service.slot.embed(model.encoder, images)
+    decode_ms = (time.thread_time() - decoding) * 1e3
+    vectors, forward_ms = await service.slot.embed(model.encoder, images)
     compute_ms = (time.perf_counter() - started) * 1e3
-    payload = {**model.describe(), "embeddings": vectors}
+    cpu_ms = round(decode_ms + forward_ms, 3)
+    payload = {**model.describe(), "cpu_ms": cpu_ms, "embeddings": vectors}
     return Response(
         orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
         media_type="application/json",
@@ -316,6 +331,8 @@ def app_from_settings(settings: Settings) -> FastAPI:
     """The server as configured: SageMaker's /opt/ml/model first, else PHOTOCLUSTER_MODEL."""
     source = resolve_model_source(settings.model, settings.model_dir)
 
+    runtime = settings.encoder_runtime or baked_runtime(source) or "torch"
+
     def load() -> ServedModel:
         calibration = load_calibration(source)  # first: a corrupt file fails in a moment
         encoder = load_encoder(
@@ -324,9 +341,9 @@ def app_from_settings(settings: Settings) -> FastAPI:
             device=settings.device,
             threads=settings.encoder_threads,
             batch_size=settings.embed_batch_max,
-            runtime=settings.encoder_runtime,
+            runtime=runtime,
         )
-        return ServedModel(encoder, settings.encoder_runtime, calibration)
+        return ServedModel(encoder, runtime, calibration)
 
     limits = image_limits(settings)
     return create_app(load, limits, settings.embed_batch_max)

@@ -32,6 +32,7 @@ from photocluster.local.aws import (
     emulator_client,
     emulator_env,
 )
+from photocluster.local.models import baked_offline_model
 from photocluster.local.stack import Stack, free_port, port_is_free, terminate_on_signals
 from photocluster.store.files import make_folder
 
@@ -136,8 +137,11 @@ def start(options: Options, stack: Stack, thumbnails_from_files: bool, say: Any)
         env["PHOTOCLUSTER_THUMBNAIL_URL_TEMPLATE"] = (
             options.workdir / "samples"
         ).resolve().as_uri() + "/{user_id}/{image_id}"
-    embedder_url = stack.start_embedder(options.embedder_port, env)
-    say(f"embedder          {embedder_url}  model {OFFLINE_MODEL}")
+    # served as the SageMaker image serves: baked, at the runtime its fidelity gate chose
+    baked = {"PHOTOCLUSTER_MODEL": str(baked_offline_model())}
+    embedder_url = stack.start_embedder(options.embedder_port, env | baked)
+    served = httpx.get(f"{embedder_url}/ping", timeout=10).json()
+    say(f"embedder          {embedder_url}  model {served['model']}, {served['runtime']}")
     env["PHOTOCLUSTER_EMBEDDER_URL"] = embedder_url
     stack.start_worker(env)
     say("ingest worker     polling the queue (the real ingest + writer handlers)")
