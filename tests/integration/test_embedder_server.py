@@ -85,7 +85,9 @@ def test_single_image(embedder: str, body: bytes, content_type: str) -> None:
 
 def test_batch_equals_single_requests(embedder: str) -> None:
     images = [jpeg(seed) for seed in range(3)]
-    together = np.array(post(embedder, batch(*images), "application/json").json()["embeddings"])
+    answer = post(embedder, batch(*images), "application/json").json()
+    together = np.array(answer["embeddings"])
+    assert answer["cpu_ms"] > 0  # what the server spent: ingest's cost metrics report it
     alone = np.array([post(embedder, i, "image/jpeg").json()["embeddings"][0] for i in images])
     assert together.shape == (3, 32)
     np.testing.assert_allclose(together, alone, atol=1e-5)

@@ -18,6 +18,7 @@ from skimage import data as skdata
 from photocluster.clustering.copies import CANDIDATE_FLOOR, MAX_PACKED_BYTES, decode_kept
 from photocluster.config import Settings, get_settings
 from photocluster.ids import image_id_for_filename
+from photocluster.ingest.costs import metric_name
 from photocluster.ingest.handlers import LocalContext
 from photocluster.library import Library
 from photocluster.local.aws import Resources, bootstrap, lambda_sqs_event
@@ -313,7 +314,7 @@ def test_writer_lambda_handler_applies_and_refuses(
 
 
 def test_ingest_sends_each_photos_features_and_the_writer_finds_its_copies(
-    pipeline: Pipeline,
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     scene = Image.fromarray(skdata.astronaut())
     photos = {
@@ -334,6 +335,17 @@ def test_ingest_sends_each_photos_features_and_the_writer_finds_its_copies(
     # a candidate (the tiny ViT's cosine is about 0.99), checked and found a copy
     assert float(vectors["shot.jpg"] @ vectors["crop.jpg"]) >= CANDIDATE_FLOOR
     assert library.copies.read("carol").copies == {("crop.jpg", "shot.jpg")}
+    # what each stage cost, as one EMF record of the invocation (CloudWatch reads it)
+    records = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert len(records) == 1
+    record = records[0]
+    declared = {m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "photocluster"
+    assert record["Photos"] == [3.0] and "PhotosCpuMs" not in declared
+    for stage in ("download", "decode", "features", "embed_request", "embedder", "copy_check"):
+        assert metric_name(stage) in declared and record[metric_name(stage)][0] > 0, stage
 
 
 def _stored_vectors(library: Library, user_id: str) -> tuple[list[str], Any]:

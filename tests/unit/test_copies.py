@@ -376,3 +376,87 @@ def test_a_writer_that_died_in_the_check_is_made_good_by_the_redelivery(
     monkeypatch.setattr(library.copies, "_check", lambda *a: calls.append(a) or Verified())
     library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
     assert calls == []  # a duplicate delivery, once kept, checks nothing again
+
+
+def test_one_distance_matrix_gives_the_matches_opencv_gave_in_both_directions() -> None:
+    """hamming() and the ratio test replace two knnMatch calls a pair: the same matches,
+    in the same order, so RANSAC samples the same points."""
+    import cv2
+
+    a = check.features(SHOT).plain
+    b = check.features(crop((160, 140, 380, 360))).plain
+    assert a.descriptors is not None and b.descriptors is not None
+    distances = check.hamming(a.descriptors, b.descriptors)
+    for query, train, table in (
+        (a.descriptors, b.descriptors, distances),
+        (b.descriptors, a.descriptors, distances.T),
+    ):
+        pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(query, train, k=2)
+        expected = [
+            (p[0].queryIdx, p[0].trainIdx)
+            for p in pairs
+            if len(p) == 2 and p[0].distance < check.RATIO * p[1].distance
+        ]
+        rows, columns = check._ratio_matches(np.ascontiguousarray(table))
+        assert list(zip(rows.tolist(), columns.tolist(), strict=True)) == expected
+        assert len(expected) >= check.MIN_INLIERS
+    assert check._ratio_matches(np.zeros((3, 1), np.uint16))[0].size == 0  # one point: none
+
+
+def test_the_check_of_a_photo_stops_after_its_nearest_candidates_match_nothing(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Candidates are checked most similar first; after MISSES_BEFORE_STOP unrelated ones in
+    a row the rest are not checked (a large library's nearest are often other shots of a
+    topic); a related one before that resets the count."""
+    from photocluster.library import copies as user_copies
+
+    monkeypatch.setattr(user_copies, "MISSES_BEFORE_STOP", 6)  # 16 unrelated pictures less
+    coffee = Image.fromarray(skdata.coffee()).resize((340, 340))
+    others = [coffee.rotate(angle) for angle in (90, 180, 270)] + [
+        Image.fromarray(skdata.chelsea()).resize((340, 340)),
+        Image.fromarray(skdata.rocket()).resize((340, 340)),
+        Image.fromarray(skdata.immunohistochemistry()).resize((340, 340)),
+        ImageOps.grayscale(coffee).convert("RGB"),
+    ]
+    rng = np.random.default_rng(0)
+    # the unrelated photos are the new photo's nearest (0.8), its copy the farthest (0.5)
+    base = rng.standard_normal(64).astype(np.float32)
+    base /= np.linalg.norm(base)
+
+    def at(cosine: float) -> np.ndarray:
+        noise = rng.standard_normal(64).astype(np.float32)
+        noise -= noise.dot(base) * base
+        noise /= np.linalg.norm(noise)
+        return cosine * base + np.sqrt(1 - cosine**2) * noise
+
+    ids = [f"other{i}.jpg" for i in range(len(others))] + ["shot.jpg"]
+    vectors = np.stack([at(0.8 - 0.01 * i) for i in range(len(others))] + [at(0.5)])
+    library.write("u1", "test-model", ids, vectors, features=[_packed(p) for p in [*others, SHOT]])
+    assert len(others) > user_copies.MISSES_BEFORE_STOP
+    new = base[None]
+    library.write(
+        "u1", "test-model", ["crop.jpg"], new, features=[_packed(crop((160, 140, 380, 360)))]
+    )
+
+    def pairs_of(image_id: str) -> set[tuple[str, str]]:
+        found = library.copies.read("u1")
+        return {p for p in found.copies | found.scenes if image_id in p}
+
+    assert pairs_of("crop.jpg") == set()  # its copy, shot.jpg, came after six misses
+    library.write(
+        "u1", "test-model", ["crop2.jpg"], new, features=[_packed(crop((150, 150, 370, 370)))]
+    )
+    # crop2's nearest is crop (a copy): the count starts again, and stops again
+    assert pairs_of("crop2.jpg") == {("crop.jpg", "crop2.jpg")}
+
+
+def test_a_write_says_what_its_check_and_graph_cost(library: Library) -> None:
+    e = np.eye(2, dtype=np.float32)
+    library.write("u1", "test-model", ["shot.jpg"], e[:1], features=[_packed(SHOT)])
+    cropped = _packed(crop((160, 140, 380, 360)))
+    result = library.write(
+        "u1", "test-model", ["crop.jpg"], (0.6 * e[0] + 0.8 * e[1])[None], features=[cropped]
+    )
+    assert set(result.cpu_ms) == {"store", "copy_check", "graph"}
+    assert result.cpu_ms["copy_check"] > 0 and all(ms >= 0 for ms in result.cpu_ms.values())

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from photocluster.calibrations import ModelCalibration
+from photocluster.cpu import StageCpu
 from photocluster.ingest.events import ObjectRef
 
 Outcome = Literal["ok", "skipped", "reported", "retry"]
@@ -62,6 +63,8 @@ class BatchResult:
 
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     reasons: dict[str, list[str]] = field(default_factory=dict)
+    photos: int = 0  # embedded in this batch
+    spent: StageCpu = field(default_factory=StageCpu)  # CPU-ms by stage (ingest.costs)
 
     @property
     def failures(self) -> list[str]:

@@ -84,13 +84,15 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class EmbeddingBatch:
-    """The endpoint's answer: which model, its dimension, one vector per image, and the
-    tiers calibrated with the model's weights (None: uncalibrated)."""
+    """The endpoint's answer: which model, its dimension, one vector per image, the
+    tiers calibrated with the model's weights (None: uncalibrated), and the CPU-ms the
+    server spent on the batch (None from a server that does not say)."""
 
     model: str
     dim: int
     vectors: npt.NDArray[np.float32]
     calibration: ModelCalibration | None = None
+    cpu_ms: float | None = None
 
 
 class EmbeddingEndpoint(Protocol):
@@ -108,11 +110,13 @@ def _parse_answer(raw: bytes, expected: int) -> EmbeddingBatch:
         document = json.loads(raw)
         vectors = np.asarray(document["embeddings"], dtype=np.float32)
         calibration = document.get("calibration")
+        cpu_ms = document.get("cpu_ms")
         batch = EmbeddingBatch(
             str(document["model"]),
             int(document["dim"]),
             vectors,
             ModelCalibration.model_validate(calibration) if calibration is not None else None,
+            float(cpu_ms) if isinstance(cpu_ms, int | float) and cpu_ms >= 0 else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise EndpointError(f"endpoint answered something unexpected: {exc}") from exc

@@ -15,12 +15,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
 from photocluster.clustering import linkage
 from photocluster.config import Settings
 from photocluster.errors import PhotoclusterError
 from photocluster.ingest.batch import QueueMessage
+from photocluster.ingest.costs import NAMESPACE, emit
 from photocluster.ingest.endpoint import (
     EmbeddingEndpoint,
     HttpEndpoint,
@@ -89,6 +91,8 @@ def ingest_handler(settings: Settings) -> Handler:
         writer = InProcessWriter(lambda event: write(event, LocalContext("photocluster-writer")))
     ingest = ingest_from_settings(settings, writer)
 
+    metrics = EphemeralMetrics(namespace=NAMESPACE, service="photocluster-ingest")
+
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -96,7 +100,9 @@ def ingest_handler(settings: Settings) -> Handler:
             QueueMessage(r.message_id, r.body, int(r.attributes.approximate_receive_count or 1))
             for r in SQSEvent(event).records
         ]
-        return ingest.process(messages).lambda_response()
+        result = ingest.process(messages)
+        emit(metrics, result.spent, result.photos)
+        return result.lambda_response()
 
     return handler
 

@@ -288,6 +288,19 @@ def prepare_for_embedding(
     return prepare_photo(data, limits, max_side, with_features=False, min_side=min_side)[0]
 
 
+def embedding_picture(
+    data: bytes,
+    limits: ImageLimits,
+    max_side: int,
+    min_side: int = ENCODER_MIN_SIDE,
+    budget: DecodeBudget | None = None,
+) -> Image.Image:
+    """The picture ingest works from: decoded, validated, upright, at most ``max_side`` on
+    the longer side. The endpoint gets it as a JPEG; the copy check's features are
+    computed on it (every photo at one scale, whatever its camera's)."""
+    return shrink(decode_image(data, limits, min_side=min_side, budget=budget), max_side)
+
+
 def prepare_photo(
     data: bytes,
     limits: ImageLimits,
@@ -297,9 +310,9 @@ def prepare_photo(
     budget: DecodeBudget | None = None,
 ) -> tuple[bytes, bytes | None]:
     """The JPEG for the endpoint (:func:`prepare_for_embedding`) and, ``with_features``,
-    the photo's ORB features computed on the decoded picture (:func:`copy_features`)."""
-    image = decode_image(data, limits, min_side=min_side, budget=budget)
-    return encode_jpeg(shrink(image, max_side)), copy_features(image) if with_features else None
+    the photo's ORB features (:func:`copy_features`), both of :func:`embedding_picture`."""
+    picture = embedding_picture(data, limits, max_side, min_side, budget)
+    return encode_jpeg(picture), copy_features(picture) if with_features else None
 
 
 def copy_features(picture: Image.Image) -> bytes | None:

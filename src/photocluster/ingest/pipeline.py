@@ -26,9 +26,10 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from photocluster.cpu import StageCpu
 from photocluster.errors import (
     EndpointError,
     EndpointRejected,
@@ -39,9 +40,16 @@ from photocluster.errors import (
     UnsupportedImage,
 )
 from photocluster.ingest.batch import BatchResult, Item, Outcome, QueueMessage
+from photocluster.ingest.costs import ENDPOINT_STAGES, WRITER_STAGES
 from photocluster.ingest.endpoint import EmbeddingEndpoint
 from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_body
-from photocluster.ingest.images import DecodeBudget, ImageLimits, prepare_photo
+from photocluster.ingest.images import (
+    DecodeBudget,
+    ImageLimits,
+    copy_features,
+    embedding_picture,
+    encode_jpeg,
+)
 from photocluster.ingest.reporting import FailureReporter
 from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
 from photocluster.ingest.writer import WriterClient
@@ -84,12 +92,14 @@ class Ingest:
     threads: int = 4
     max_receives: int = 5  # the queue's: the last receive of a message before the DLQ
     pending_grace_s: float = 3600.0
+    spent: StageCpu = field(default_factory=StageCpu, init=False)  # the batch's, by stage
 
     def process(self, messages: Sequence[QueueMessage]) -> BatchResult:
         """Run one batch through every step; each message ends ok, skipped, reported or
         retry (see the module docstring)."""
         started = time.perf_counter()
         result = BatchResult()
+        self.spent = StageCpu()
         items: list[Item] = []
         for index, message in enumerate(messages):
             result.settle(message.message_id, "ok")
@@ -103,6 +113,8 @@ class Ingest:
         self._record(messages, items)
         self._mark_rejected(items)
         self._settle(messages, items, result)
+        result.photos = sum(1 for item in uploads if item.embedding is not None)
+        result.spent = self.spent
         log.info(
             "ingest batch: %d messages, %d images, %s in %.0f ms",
             len(messages),
@@ -152,15 +164,20 @@ class Ingest:
             list(pool.map(lambda item: self._prepare_one(item, budget), uploads))
 
     def _prepare_one(self, item: Item, budget: DecodeBudget) -> None:
-        data = self._download(item)
+        with self.spent.stage("download"):
+            data = self._download(item)
         if data is None:
             return
         try:
-            item.prepared, item.features = prepare_photo(
-                data, self.limits, self.embed_side, self.copy_check, budget=budget
-            )
+            with self.spent.stage("decode"):
+                picture = embedding_picture(data, self.limits, self.embed_side, budget=budget)
+                item.prepared = encode_jpeg(picture)
         except InvalidImage as exc:
             item.fail("reported", exc)
+            return
+        if self.copy_check:
+            with self.spent.stage("features"):
+                item.features = copy_features(picture)
 
     def _download(self, item: Item) -> bytes | None:
         """The object's bytes, or None with the item failed as S3's error says."""
@@ -206,7 +223,8 @@ class Ingest:
             pending = ready[start : start + self.embed_batch_max]
             while pending:
                 try:
-                    batch = self.endpoint.embed([item.prepared or b"" for item in pending])
+                    with self.spent.stage("embed_request"):
+                        batch = self.endpoint.embed([item.prepared or b"" for item in pending])
                 except EndpointRejected as exc:
                     if exc.instance is None or not 0 <= exc.instance < len(pending):
                         for item in pending:
@@ -219,6 +237,8 @@ class Ingest:
                     for item in pending:
                         item.fail("retry", exc)
                     break
+                if batch.cpu_ms is not None:
+                    self.spent.merge({"embedder": batch.cpu_ms}, ENDPOINT_STAGES)
                 for item, vector in zip(pending, batch.vectors.tolist(), strict=True):
                     item.embedding = vector
                     item.model = batch.model
@@ -240,7 +260,16 @@ class Ingest:
     def _write_group(self, group: list[Item]) -> None:
         """One writer call for one user's upserts (or deletions) of one model."""
         try:
+            started = time.thread_time()
             answer = self.writer.write(_writer_payload(group))
+            request_ms = (time.thread_time() - started) * 1e3
+            reported = answer.get("cpu_ms")
+            writer_ms = self.spent.merge(
+                reported if isinstance(reported, dict) else {}, WRITER_STAGES
+            )
+            # a writer run in this thread spent its own CPU inside the call
+            here = writer_ms if self.writer.runs_here else 0.0
+            self.spent.add("write_request", request_ms - here)
         except PhotoclusterError as exc:
             for item in group:
                 item.fail("retry", exc)

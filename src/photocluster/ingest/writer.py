@@ -201,6 +201,9 @@ def _refused(error_type: str, message: str) -> dict[str, Any]:
 
 
 class WriterClient(Protocol):
+    #: Whether the writer runs in the caller's thread (its CPU is then the caller's too).
+    runs_here: bool
+
     def write(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Apply one payload; raises WriterUnavailable on a transient failure."""
         ...
@@ -212,6 +215,7 @@ class LambdaWriter:
 
     client: Any  # mypy_boto3_lambda.LambdaClient
     function: str
+    runs_here: bool = False
 
     def write(self, payload: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -239,6 +243,7 @@ class InProcessWriter:
     the same JSON round trip as through Lambda, and unexpected errors read as transient."""
 
     handler: Callable[[dict[str, Any]], dict[str, Any]]
+    runs_here: bool = True
 
     def write(self, payload: dict[str, Any]) -> dict[str, Any]:
         event = json.loads(json.dumps(payload))

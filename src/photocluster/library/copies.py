@@ -49,9 +49,15 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2
 _READABLE = (1, 2)  # format 1: copies only
-#: The most similar photos each new photo is checked against (up to about 13 ms a pair:
+#: The most similar photos each new photo is checked against (about 5-8 ms a pair:
 #: README, Quality, the geometric check's cost).
 CANDIDATES = 32
+#: The check of a new photo stops after this many candidates in a row (most similar first)
+#: match nothing. In a large library a photo's 32 nearest are often other shots of its
+#: topic, none related: 16 checks then, not 32. On held-out seed 3 (writer path, average
+#: linkage) 16 changed no tier's figures; 10 cost 0.013 of medium recall and 6 cost 0.026
+#: (other shots of a scene rank below unrelated photos more often than copies do).
+MISSES_BEFORE_STOP = 16
 
 Pair = tuple[str, str]
 T = TypeVar("T")
@@ -188,12 +194,20 @@ class UserCopies:
             assert isinstance(mine, Features)  # a checked photo's features are given whole
             later = checking.copy()
             later[: row + 1] = False  # a pair of two checked photos is checked once
+            misses = 0
             for other in candidates(sims, row, later):
                 theirs = self._features(user_id, names[other], features, loaded, int(other))
-                kind = relation(mine, theirs) if theirs is not None else None
-                if kind is not None:
-                    a, b = sorted((names[row], names[other]))
-                    found[kind].add((a, b))
+                if theirs is None:
+                    continue
+                kind = relation(mine, theirs)
+                if kind is None:
+                    misses += 1
+                    if misses == MISSES_BEFORE_STOP:
+                        break
+                    continue
+                misses = 0
+                a, b = sorted((names[row], names[other]))
+                found[kind].add((a, b))
         return Verified(frozenset(found[COPY]), frozenset(found[SCENE]))
 
     def _features(

@@ -34,6 +34,7 @@ from photocluster.clustering.similarity import (
 )
 from photocluster.clustering.tiers import MIN_SIZE_MAX, cluster_graph
 from photocluster.config import LINKAGES, Settings, check_thresholds
+from photocluster.cpu import StageCpu
 from photocluster.errors import (
     ImageNotReady,
     InvalidThresholds,
@@ -148,21 +149,25 @@ class Library:
                 strict=True,
             )
         ]
+        spent = StageCpu()
         index = self.graphs.index(user_id) if graph else None  # an import's graph is stale
-        with self.store.transaction(user_id, index) as tx:
+        with spent.stage("store"), self.store.transaction(user_id, index) as tx:
             known = self.records.latest(user_id, image_ids)
             fresh = [images.supersedes(known.get(r.image_id), r) for r in ready]
             ids = [r.image_id for r, news in zip(ready, fresh, strict=True) if news]
             current = self.graphs.for_update(tx) if graph else None
             rows = vectors if all(fresh) else _rows(vectors, fresh)
             change = tx.upsert(model, ids, rows, self.settings.max_images_per_user)
-            if self._check_copies(tx, change, dict(zip(ids, _given(features, fresh), strict=True))):
-                current = None  # copies found for photos already stored: the graph is rebuilt
+            given = dict(zip(ids, _given(features, fresh), strict=True))
+            with spent.stage("copy_check"):
+                if self._check_copies(tx, change, given):
+                    current = None  # copies found for photos already stored: graph rebuilt
             if graph:
-                self.graphs.update(tx, current, change)
+                with spent.stage("graph"):
+                    self.graphs.update(tx, current, change)
             news = [r for r, n in zip(ready, fresh, strict=True) if n]
             self.records.record(user_id, news, now, _stored(tx), index=graph)
-            return _result(change, tx, stale=len(ready) - len(ids))
+        return _result(change, tx, stale=len(ready) - len(ids), spent=spent)
 
     def check_room(self, user_id: str, image_id: str) -> None:
         """LibraryFull when the user's library is full and ``image_id`` is not in it (the
@@ -636,8 +641,21 @@ def _missing(image_ids: Sequence[str]) -> Change:
     return Change(kept=np.zeros(0, dtype=bool), appended=0, missing=len(set(image_ids)))
 
 
-def _result(change: Change, tx: Transaction, stale: int = 0) -> WriteResult:
+def _result(
+    change: Change, tx: Transaction, stale: int = 0, spent: StageCpu | None = None
+) -> WriteResult:
     snapshot = tx.snapshot
+    cpu_ms = {}
+    if spent is not None:  # "store" timed the whole write: what the other stages left
+        cpu_ms = {name: round(ms, 3) for name, ms in spent.ms.items()}
+        cpu_ms["store"] = round(
+            max(
+                0.0,
+                cpu_ms.get("store", 0.0)
+                - sum(ms for name, ms in cpu_ms.items() if name != "store"),
+            ),
+            3,
+        )
     return WriteResult(
         added=change.added,
         replaced=change.replaced,
@@ -646,4 +664,5 @@ def _result(change: Change, tx: Transaction, stale: int = 0) -> WriteResult:
         missing=change.missing,
         stale=stale,
         n_images=snapshot.n if snapshot else 0,
+        cpu_ms=cpu_ms,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from photocluster.clustering.similarity import Pair
 from photocluster.clustering.tiers import Tier
@@ -21,8 +21,11 @@ class WriteResult:
     missing: int = 0
     stale: int = 0
     n_images: int = 0
+    #: CPU milliseconds of this thread by stage (``copy_check``, ``graph``, ``store``: the
+    #: rest of the write), for the pipeline's cost metrics (ingest.costs).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 

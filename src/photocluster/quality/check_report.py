@@ -21,13 +21,15 @@ import numpy as np
 
 from photocluster.clustering.copies import (
     CANDIDATE_FLOOR,
+    Features,
     FloatArray,
     features,
     raised,
     scene_similarity,
     verified_pairs,
 )
-from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
+from photocluster.ingest.images import ImageLimits, embedding_picture
+from photocluster.quality.evalset import LabelledImage
 from photocluster.quality.evaluation import EVAL_USER, embed_folder
 from photocluster.quality.metrics import TierScore, pairwise_scores, score_tier
 
@@ -55,24 +57,24 @@ class CheckReport:
 
 
 def check_folder(
-    folder: Path, model: str, work: Path, thresholds: Mapping[str, float], progress: bool = False
+    folder: Path,
+    model: str,
+    work: Path,
+    thresholds: Mapping[str, float],
+    progress: bool = False,
+    side: int = 512,
 ) -> CheckReport:
-    """Embed ``folder`` through the writer path, run the check on its candidate pairs and
-    score each tier (average linkage) without and with it."""
+    """Embed ``folder`` through the writer path, check its candidate pairs (features as
+    ingest computes them: ``side``) and score each tier (average linkage) with and without."""
     embedded = embed_folder(folder, model, work, progress, copy_check=False)
     tiers = embedded.library.thresholds(embedded.model, thresholds)
     started = time.perf_counter()
-    limits = ImageLimits()
-    found = [
-        features(decode_image(i.path.read_bytes(), limits, ENCODER_MIN_SIDE))
-        for i in embedded.images
-    ]
+    found = _features(embedded.images, side)
     featured = time.perf_counter()
     similarity = (embedded.vectors @ embedded.vectors.T).astype(np.float32)
     accepted, candidates = verified_pairs(found, similarity)
     checked = time.perf_counter()
-    ids = [i.image_id for i in embedded.images]
-    # each accepted copy scored as a group of two against the near-duplicate labels
+    ids = [i.image_id for i in embedded.images]  # accepted copies: groups of two, scored
     precision, recall, *_ = pairwise_scores(
         [[ids[i], ids[j]] for i, j in accepted.copies], embedded.truth["high"]
     )
@@ -104,6 +106,12 @@ def check_folder(
         round(1000 * (checked - featured) / max(1, candidates), 2),
         scored,
     )
+
+
+def _features(images: Sequence[LabelledImage], side: int) -> list[Features]:
+    """Each photo's features, of the picture ingest computes them on."""
+    limits = ImageLimits()
+    return [features(embedding_picture(i.path.read_bytes(), limits, side)) for i in images]
 
 
 def average_groups(ids: Sequence[str], similarity: FloatArray, threshold: float) -> list[list[str]]:

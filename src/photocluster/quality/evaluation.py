@@ -19,7 +19,13 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from photocluster.config import LINKAGES, TIER_NAMES, EncoderRuntime, Settings
-from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, copy_features, decode_image
+from photocluster.ingest.images import (
+    ENCODER_MIN_SIDE,
+    ImageLimits,
+    copy_features,
+    decode_image,
+    shrink,
+)
 from photocluster.library import Library
 from photocluster.quality.evalset import LabelledImage, read_set, truth_at
 from photocluster.quality.metrics import TierScore, score_tier
@@ -86,6 +92,7 @@ def embed_folder(
     images = read_set(folder)
     encoder = load_encoder(model, batch_size=batch, runtime=runtime)
     limits = ImageLimits()
+    side = Settings().embed_image_side  # the features of the picture ingest sends
     vectors = np.zeros((len(images), encoder.dim), dtype=np.float32)
     features: list[bytes | None] = []
     with tqdm(
@@ -100,7 +107,7 @@ def embed_folder(
                 decode_image(item.path.read_bytes(), limits, ENCODER_MIN_SIDE) for item in chunk
             ]
             vectors[start : start + len(chunk)] = encoder.embed(pictures)
-            features += [copy_features(p) if copy_check else None for p in pictures]
+            features += [copy_features(shrink(p, side)) if copy_check else None for p in pictures]
             bar.update(len(chunk))
     library = Library.from_settings(
         Settings(store_root=store_root, model=encoder.model_id, store_fsync=False)
