@@ -4,12 +4,19 @@ Long-polls the ingest queue, hands each batch (up to 10 messages) to the ingest 
 as the event Lambda would deliver, deletes the messages the handler did not report in
 ``batchItemFailures``, and leaves the others to become visible again (and to reach the
 DLQ after the queue's maximum receives), exactly as the mapping does.
+
+Like the mapping, it runs several batches at once (``PHOTOCLUSTER_WORKER_CONCURRENCY``,
+Terraform's ``ingest_max_concurrency`` in AWS): each poller is one execution environment,
+with its own handler (its own clients and caches), so one batch decodes while another is
+embedded and a third is written, and neither core waits for the other's step.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,15 +28,32 @@ from photocluster.local.aws import lambda_sqs_event, resource_names
 log = logging.getLogger(__name__)
 
 
-class _Stop:
-    requested = False
+class Stop:
+    """Set by SIGTERM/SIGINT (or by the caller): the pollers finish their batch and end."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> None:
+        self._event.wait(seconds)
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.requested = True
+        self._event.set()
 
 
-def run(settings: Settings, ready_file: Path | None = None, poll_s: int = 2) -> None:
-    """Poll until SIGTERM/SIGINT; each batch goes through the real ingest handler."""
+def run(
+    settings: Settings,
+    ready_file: Path | None = None,
+    poll_s: int = 2,
+    stop: Stop | None = None,
+    handler_of: Callable[[Settings], Handler] = ingest_handler,
+) -> None:
+    """Poll until SIGTERM/SIGINT (or ``stop``) with ``settings.worker_concurrency``
+    pollers; each batch goes through the real ingest handler (``handler_of``: one each)."""
     import boto3
 
     sqs = boto3.client("sqs")
@@ -40,20 +64,46 @@ def run(settings: Settings, ready_file: Path | None = None, poll_s: int = 2) -> 
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    handler = ingest_handler(settings)
-    stop = _Stop()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    handlers = [handler_of(settings) for _ in range(settings.worker_concurrency)]
+    if stop is None:
+        stop = Stop()
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    pollers = [
+        threading.Thread(
+            target=_poll,
+            args=(sqs, queue_url, queue_arn, handler, stop, poll_s),
+            name=f"poller-{index}",
+        )
+        for index, handler in enumerate(handlers)
+    ]
+    for poller in pollers:
+        poller.start()
     if ready_file is not None:
         ready_file.write_text("ready")
-    log.info("worker polling %s", queue_url)
+    log.info("worker polling %s with %d pollers", queue_url, len(pollers))
+    for poller in pollers:
+        poller.join()
+
+
+def _poll(
+    sqs: Any, queue_url: str, queue_arn: str, handler: Handler, stop: Stop, poll_s: int
+) -> None:
+    """One execution environment: receive a batch, run it, repeat until asked to stop."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     while not stop.requested:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=poll_s,
-            AttributeNames=["All"],
-        ).get("Messages", [])
+        try:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=poll_s,
+                AttributeNames=["All"],
+            ).get("Messages", [])
+        except (BotoCoreError, ClientError) as exc:  # the mapping retries its polls too
+            log.warning("could not receive from the queue (%s); polling again", exc)
+            stop.wait(1.0)
+            continue
         if messages:
             _deliver(sqs, queue_url, queue_arn, handler, messages)
 
