@@ -1,42 +1,104 @@
-"""Upload -> ready on the whole local stack, as a phone sees it.
+"""Upload -> ready on the whole local stack, as a phone sees it, and what each photo costs.
 
 The local stack (``make up``: moto for S3 and SQS, the embedder server with
-EfficientNet-Lite0, the ingest worker calling the real handlers, the API) on free loopback
-ports, with no SQS delivery delay (production adds its own, 5 s by default). Each photo goes
-through the app's path: ``POST /uploads`` -> presigned PUT to S3 -> notification -> SQS ->
-ingest -> embedder -> writer; its latency runs from the end of the PUT to the first poll of
-``GET /images/{id}`` that says ``ready`` (polled every 20 ms).
+EfficientNet-Lite0 baked as the SageMaker image bakes it, the ingest worker calling the real
+handlers with its pollers, the API) on free loopback ports, with no SQS delivery delay
+(production adds its own, 5 s by default). Each photo takes the app's path: ``POST
+/uploads`` -> presigned PUT to S3 -> notification -> SQS -> ingest -> embedder -> writer;
+its latency runs from the end of its PUT to the first ``GET /images`` that says ``ready``.
 
-* one at a time: the next photo is uploaded once the previous one is ready;
-* a burst of 500: all uploaded back to back, each timed from the end of its own PUT; the
-  rate is 500 over the time from the first upload to the last ready, and every photo must
-  end ready (a failed or never-ready one is counted as lost).
+The photos are made by the benchmark from the project's own photographs, seeded, in two
+shapes (:mod:`bench.pipeline_photos`); each shape runs on the runtime bake-model chose (the
+production one) and on torch, the baseline, in the same run:
+
+* **burst**: all photos uploaded back to back; the rate is their number over the time from
+  the first upload to the last ready, every photo must end ready (else it is lost);
+* **paced**: a second set sent at 80% of the burst's rate, each timed to ready: the
+  latency at a rate the stack sustains (p50, p99);
+* **CPU**: the CPU time of the stack's processes over the burst (the API, the worker, the
+  embedder; the AWS emulator stands in for AWS and is left out), per photo, and by stage
+  from the worker's EMF metrics (:mod:`photocluster.ingest.costs`).
+
+Targets (issue 29): the stack's CPU per photo at most twice the embedder's own; the rate
+at least 80% of what the CPUs allow (cores x 1,000 / CPU-ms a photo); p99 <= 3 s paced.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import statistics
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from bench import pipeline_photos
 from bench.common import Row, Timing, print_table
+from photocluster.ingest.costs import STAGES, metric_name
 from photocluster.local.app import AppClient
 from photocluster.local.demo import Options, app_client, start
 from photocluster.local.stack import Stack
-from photocluster.quality import evalset
 
-PHOTOS = 20
-BURST = 500
-POLL_S = 0.02
+PHOTOS = 500
+PACED = 100
+POLL_S = 0.1
+#: Processes whose CPU the pipeline costs (the emulator, "aws", stands in for AWS).
+STACK = ("api", "worker", "embedder")
+RUNTIMES = ("baked", "torch")  # baked: what bake-model's fidelity gate chose
 
 
-def photos(n: int) -> list[tuple[str, bytes]]:
-    samples = evalset.build(seed=5, groups=5, per_group=4, singletons=0)
-    return [(f"bench-{i:03d}.jpg", samples[i % len(samples)].jpeg_bytes()) for i in range(n)]
+@dataclass
+class Run:
+    """One shape on one runtime."""
+
+    shape: str
+    runtime: str
+    photos: int
+    lost: int
+    rate: float  # photos/s of the burst
+    cpu_ms: dict[str, float]  # per photo, by process
+    stages: dict[str, float]  # per photo, by stage (the worker's EMF records)
+    latencies: list[float] = field(default_factory=list)  # paced, seconds
+    paced_rate: float = 0.0
+
+    @property
+    def stack_ms(self) -> float:
+        return sum(self.cpu_ms.values())
+
+    @property
+    def allowed_rate(self) -> float:
+        """What the CPUs allow: cores x 1,000 / CPU-ms a photo."""
+        return (os.cpu_count() or 1) * 1000 / self.stack_ms if self.stack_ms else 0.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def emf_totals(log: Path, start: int) -> dict[str, float]:
+    """The sums of the EMF metrics the worker logged from byte ``start`` of its log."""
+    totals: dict[str, float] = {}
+    with log.open("rb") as handle:
+        handle.seek(start)
+        for line in handle.read().decode(errors="replace").splitlines():
+            if not line.startswith('{"_aws"'):
+                continue
+            record = json.loads(line)
+            for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = record[metric["Name"]]
+                total = sum(value) if isinstance(value, list) else value
+                totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + float(total)
+    return totals
 
 
 def ready_after(
@@ -60,69 +122,164 @@ def ready_after(
     return latencies, [i for i in image_ids if i not in latencies]
 
 
-def timing(samples: list[float]) -> Timing:
-    return Timing(statistics.median(samples), float(np.percentile(samples, 95)), len(samples))
-
-
-def one_at_a_time(app: AppClient, batch: list[tuple[str, bytes]]) -> list[float]:
-    latencies = []
-    for name, data in batch:
-        image_id = app.upload(name, data)
-        ready, lost = ready_after(app, [image_id], {image_id: time.monotonic()})
-        if lost:
-            raise RuntimeError(f"{image_id} was never ready")
-        latencies.append(ready[image_id])
-    return latencies
-
-
-def burst(app: AppClient, batch: list[tuple[str, bytes]]) -> tuple[list[float], int, float]:
-    """Latencies of the photos that became ready, how many were lost, the elapsed time."""
+def burst(app: AppClient, paths: Sequence[Path]) -> tuple[int, float]:
+    """Upload every photo back to back; how many were lost, and the photos/s."""
     uploaded: dict[str, float] = {}
     started = time.monotonic()
-    for name, data in batch:
-        image_id = app.upload(name, data)
-        uploaded[image_id] = time.monotonic()
-    # Listing 500 statuses costs the API a few ms: poll less often than for one photo.
-    poll_s = POLL_S if len(batch) <= PHOTOS else 0.1
-    ready, lost = ready_after(app, list(uploaded), uploaded, poll_s)
+    for path in paths:
+        uploaded[app.upload(path.name, path.read_bytes())] = time.monotonic()
+    ready, lost = ready_after(app, list(uploaded), uploaded)
     last_ready = max((uploaded[i] + ready[i] for i in ready), default=time.monotonic())
-    return list(ready.values()), len(lost), last_ready - started
+    return len(lost), len(paths) / (last_ready - started)
 
 
-def rows(workdir: Path, n: int = PHOTOS, burst_n: int = BURST) -> list[Row]:
-    # The burst is one user's: the stack lets that user ask its tickets at once (the
-    # default allowance, 100 at once then 10 a second, would pace the uploads).
-    burst_allowance = {"PHOTOCLUSTER_UPLOAD_TICKET_BURST": str(n + burst_n + 10)}
-    options = replace(Options.on_free_ports(workdir), services_env=burst_allowance)
+def paced(app: AppClient, paths: Sequence[Path], rate: float) -> tuple[list[float], int]:
+    """Upload at ``rate`` photos/s; each photo's upload -> ready, and how many were lost."""
+    uploaded: dict[str, float] = {}
+    began = time.monotonic()
+    for index, path in enumerate(paths):
+        time.sleep(max(0.0, began + index / rate - time.monotonic()))
+        uploaded[app.upload(path.name, path.read_bytes())] = time.monotonic()
+    ready, lost = ready_after(app, list(uploaded), uploaded, poll_s=0.05)
+    return list(ready.values()), len(lost)
+
+
+def run_one(workdir: Path, shape: str, runtime: str, photos: list[Path], later: list[Path]) -> Run:
+    """Start a stack serving ``runtime``, send the burst and then the paced photos."""
+    env = {"PHOTOCLUSTER_UPLOAD_TICKET_BURST": str(2 * (len(photos) + len(later)) + 10)}
+    if runtime != "baked":
+        env["PHOTOCLUSTER_ENCODER_RUNTIME"] = runtime
+    options = replace(Options.on_free_ports(workdir), services_env=env)
     with Stack(workdir) as stack:
         running = start(options, stack, thumbnails_from_files=False, say=lambda _: None)
+        served = running.embedder_url
         app = app_client(running, "bench")
-        app.upload("warm-up.jpg", photos(1)[0][1])  # first request of every process
+        app.upload("warm-up.jpg", photos[0].read_bytes())  # every process's first request
         app.wait_until_settled(["warm-up.jpg"], timeout_s=120)
-        sequential = one_at_a_time(app, photos(n))
-        burst_batch = [(f"burst-{name}", data) for name, data in photos(burst_n)]
-        burst_latencies, lost, elapsed = burst(app, burst_batch)
-    return [
-        Row(
-            f"{n} photos one at a time: upload -> ready",
-            timing(sequential),
-            note="no SQS delivery delay (production adds 5 s by default)",
-        ),
-        Row(
-            f"{burst_n} photos in a burst: upload -> ready",
-            timing(burst_latencies),
-            note=f"p50 {np.percentile(burst_latencies, 50):.2f} s, "
-            f"p99 {np.percentile(burst_latencies, 99):.2f} s; all ready {elapsed:.1f} s "
-            f"after the first upload began ({burst_n / elapsed:.1f} photos/s); "
-            f"lost: {lost} of {burst_n}",
-        ),
-    ]
+        pids = {m.name: m.process.pid for m in stack.processes if m.name in STACK}
+        log = workdir / "logs" / "worker.log"
+        offset = log.stat().st_size
+        before = {name: process_cpu_s(pid) for name, pid in pids.items()}
+        lost, rate = burst(app, photos)
+        after = {name: process_cpu_s(pid) for name, pid in pids.items()}
+        totals = emf_totals(log, offset)
+        latencies, paced_lost = paced(app, later, 0.8 * rate) if later else ([], 0)
+        runtime_served = _runtime_of(served)
+    count = max(1.0, totals.pop("Photos", 0.0))
+    return Run(
+        shape,
+        runtime_served,
+        len(photos),
+        lost + paced_lost,
+        rate,
+        {name: 1e3 * (after[name] - before[name]) / len(photos) for name in pids},
+        {stage: totals.get(metric_name(stage), 0.0) / count for stage in STAGES},
+        latencies,
+        0.8 * rate if later else 0.0,
+    )
 
 
-def main(argv: list[str] | None = None) -> None:
-    del argv
+def _runtime_of(embedder_url: str) -> str:
+    import httpx
+
+    return str(httpx.get(f"{embedder_url}/ping", timeout=10).json()["runtime"])
+
+
+def rows(
+    workdir: Path,
+    n: int = PHOTOS,
+    paced_n: int = PACED,
+    shapes: Sequence[str] = pipeline_photos.SHAPES,
+    runtimes: Sequence[str] = RUNTIMES,
+    seed: int = 0,
+) -> list[Run]:
+    runs = []
+    for shape in shapes:
+        photos = pipeline_photos.make(shape, n, seed, workdir / "photos" / "burst")
+        later = pipeline_photos.make(shape, paced_n, seed + 1, workdir / "photos" / "paced")
+        for runtime in runtimes:
+            runs.append(run_one(workdir / f"{shape}-{runtime}", shape, runtime, photos, later))
+    return runs
+
+
+def table(runs: list[Run]) -> list[Row]:
+    """Rows of the printed table: the rate, the CPU, the latency, then the stages."""
+    out = []
+    for run in runs:
+        baseline = next(
+            (r for r in runs if r.shape == run.shape and r.runtime == "torch" and r is not run),
+            None,
+        )
+        embedder = run.cpu_ms.get("embedder", 0.0)
+        ratio = f"; {run.stack_ms / embedder:.2f}x the embedder's own" if embedder else ""
+        vs = ""
+        if baseline is not None:
+            vs = (
+                f"; vs torch: {run.rate / baseline.rate:.2f}x the rate, "
+                f"{baseline.stack_ms / run.stack_ms:.2f}x less CPU"
+            )
+        out.append(
+            Row(
+                f"{run.shape}, {run.runtime}: {run.photos} photos in a burst",
+                None,
+                value=f"{run.rate:.1f} photos/s",
+                note=f"{run.rate / run.allowed_rate:.0%} of what the CPUs allow "
+                f"({run.allowed_rate:.1f}/s); lost {run.lost}{vs}",
+            )
+        )
+        by_process = ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(run.cpu_ms.items()))
+        out.append(
+            Row(
+                "  CPU-ms a photo, the stack",
+                None,
+                value=f"{run.stack_ms:.0f} ms",
+                note=f"{by_process}{ratio}",
+            )
+        )
+        stages = ", ".join(f"{s} {ms:.1f}" for s, ms in run.stages.items() if ms > 0.05)
+        out.append(Row("  CPU-ms a photo, by stage", None, value="", note=stages))
+        if run.latencies:
+            timing = Timing(
+                statistics.median(run.latencies),
+                float(np.percentile(run.latencies, 95)),
+                len(run.latencies),
+            )
+            out.append(
+                Row(
+                    f"  upload -> ready, paced at {run.paced_rate:.1f} photos/s",
+                    timing,
+                    note=f"p50 {run.percentile(50):.2f} s, p99 {run.percentile(99):.2f} s "
+                    "(target p99 <= 3 s)",
+                )
+            )
+    return out
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            flags = Path("/proc/cpuinfo").read_text()
+            extra = [f for f in ("avx512_vnni", "amx_int8") if f in flags]
+            return line.split(":", 1)[1].strip() + (f" ({', '.join(extra)})" if extra else "")
+    return "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> list[Run]:
+    parser = argparse.ArgumentParser(prog="python -m bench pipeline")
+    parser.add_argument("--photos", type=int, default=PHOTOS)
+    parser.add_argument("--paced", type=int, default=PACED)
+    parser.add_argument("--shapes", nargs="+", default=list(pipeline_photos.SHAPES))
+    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="photocluster-bench-") as tmp:
-        print_table("the local stack, as a phone sees it (EfficientNet-Lite0)", rows(Path(tmp)))
+        runs = rows(Path(tmp), args.photos, args.paced, args.shapes, args.runtimes, args.seed)
+    title = (
+        f"the local stack, as a phone sees it (EfficientNet-Lite0; {cpu_name()}, "
+        f"{os.cpu_count()} CPUs)"
+    )
+    print_table(title, table(runs))
+    return runs
 
 
 if __name__ == "__main__":
