@@ -403,15 +403,15 @@ def test_one_distance_matrix_gives_the_matches_opencv_gave_in_both_directions() 
     assert check._ratio_matches(np.zeros((3, 1), np.uint16))[0].size == 0  # one point: none
 
 
-def test_the_check_of_a_photo_stops_after_its_nearest_candidates_match_nothing(
+def test_a_photo_is_checked_against_its_most_similar_candidates_only(
     library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Candidates are checked most similar first; after MISSES_BEFORE_STOP unrelated ones in
-    a row the rest are not checked (a large library's nearest are often other shots of a
-    topic); a related one before that resets the count."""
+    """At most CANDIDATES candidates, most similar first: a copy ranked past them is not
+    checked (in a library of a few topics with many shots, every candidate is related, and
+    each costs a check)."""
     from photocluster.library import copies as user_copies
 
-    monkeypatch.setattr(user_copies, "MISSES_BEFORE_STOP", 6)  # 16 unrelated pictures less
+    monkeypatch.setattr(user_copies, "CANDIDATES", 6)  # 16 unrelated pictures less
     coffee = Image.fromarray(skdata.coffee()).resize((340, 340))
     others = [coffee.rotate(angle) for angle in (90, 180, 270)] + [
         Image.fromarray(skdata.chelsea()).resize((340, 340)),
@@ -420,7 +420,6 @@ def test_the_check_of_a_photo_stops_after_its_nearest_candidates_match_nothing(
         ImageOps.grayscale(coffee).convert("RGB"),
     ]
     rng = np.random.default_rng(0)
-    # the unrelated photos are the new photo's nearest (0.8), its copy the farthest (0.5)
     base = rng.standard_normal(64).astype(np.float32)
     base /= np.linalg.norm(base)
 
@@ -430,25 +429,19 @@ def test_the_check_of_a_photo_stops_after_its_nearest_candidates_match_nothing(
         noise /= np.linalg.norm(noise)
         return cosine * base + np.sqrt(1 - cosine**2) * noise
 
+    # the unrelated photos are the new photo's nearest (0.8 down), its copy the farthest (0.5)
     ids = [f"other{i}.jpg" for i in range(len(others))] + ["shot.jpg"]
     vectors = np.stack([at(0.8 - 0.01 * i) for i in range(len(others))] + [at(0.5)])
     library.write("u1", "test-model", ids, vectors, features=[_packed(p) for p in [*others, SHOT]])
-    assert len(others) > user_copies.MISSES_BEFORE_STOP
+    assert len(others) > user_copies.CANDIDATES
     new = base[None]
     library.write(
         "u1", "test-model", ["crop.jpg"], new, features=[_packed(crop((160, 140, 380, 360)))]
     )
-
-    def pairs_of(image_id: str) -> set[tuple[str, str]]:
-        found = library.copies.read("u1")
-        return {p for p in found.copies | found.scenes if image_id in p}
-
-    assert pairs_of("crop.jpg") == set()  # its copy, shot.jpg, came after six misses
-    library.write(
-        "u1", "test-model", ["crop2.jpg"], new, features=[_packed(crop((150, 150, 370, 370)))]
-    )
-    # crop2's nearest is crop (a copy): the count starts again, and stops again
-    assert pairs_of("crop2.jpg") == {("crop.jpg", "crop2.jpg")}
+    found = library.copies.read("u1")
+    assert not [p for p in found.copies | found.scenes if "crop.jpg" in p]  # shot: 8th
+    library.write("u1", "test-model", ["again.jpg"], vectors[-1:], features=[_packed(SHOT)])
+    assert ("again.jpg", "shot.jpg") in library.copies.read("u1").copies  # its nearest: found
 
 
 def test_a_write_says_what_its_check_and_graph_cost(library: Library) -> None:
