@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from photocluster.config import (
     CALIBRATIONS,
+    ENCODER_RUNTIMES,
     TIER_NAMES,
     Calibration,
     EncoderRuntime,
@@ -135,6 +136,28 @@ class StoredCalibrations:
             return (self.root / STORE_FOLDER).stat().st_mtime_ns
         except FileNotFoundError:
             return None
+
+    def served_by(self, model_id: str) -> EncoderRuntime | None:
+        """The runtime that embedded ``model_id``'s latest photos (as the embedder said), or
+        None before the first (or from an embedder that did not say)."""
+        try:
+            runtime = self._served_path(model_id).read_text().strip()
+        except OSError:
+            return None
+        return runtime if runtime in ENCODER_RUNTIMES else None
+
+    def note_served(self, model_id: str, runtime: EncoderRuntime) -> bool:
+        """Record the runtime the embedder served ``model_id`` with; only when it changed
+        (True then): every upsert calls this, and when nothing changed it costs one read."""
+        if self.served_by(model_id) == runtime:
+            return False
+        path = self._served_path(model_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file_unlocked(path, runtime.encode(), fsync=self.fsync)
+        return True
+
+    def _served_path(self, model_id: str) -> Path:
+        return self.path(model_id).with_suffix(".runtime")
 
     def save(self, calibration: ModelCalibration) -> bool:
         """Persist ``calibration`` atomically; only when it changed (True then). Every

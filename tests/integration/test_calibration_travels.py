@@ -166,6 +166,7 @@ def test_the_calibration_travels_from_the_bake_to_the_api(
     stats = client.get("/v1/users/alice/stats", headers=auth("alice")).json()
     assert stats["n_images"] == 3 and stats["tiers"] == tiers
     assert stats["graph_floor"] == baked.calibration["index_floor"]
+    assert stats["runtime"] == baked.runtime  # what served the vectors, as /ping said
 
 
 def test_no_calibrate_bakes_an_uncalibrated_model_reported_as_such(

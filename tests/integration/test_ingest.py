@@ -285,6 +285,16 @@ def test_writer_lambda_handler_applies_and_refuses(
             "InvalidVector",
         ),
         ({"op": "upsert", "user_id": "u", "model": "m", "items": []}, "InvalidRequest"),
+        (  # the runtime that embedded the items is one of the encoder runtimes, or absent
+            {
+                "op": "upsert",
+                "user_id": "u",
+                "model": "m",
+                "runtime": "tensorrt",
+                "items": [{"image_id": "b", "embedding": [1.0, 0.0, 0.0]}],
+            },
+            "InvalidRequest",
+        ),
         *(
             (
                 {

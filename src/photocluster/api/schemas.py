@@ -145,6 +145,12 @@ class StatsResponse(BaseModel):
     tiers: TierDefaultsSchema | None = Field(
         description="the default tiers of the user's model (null before the first photo)"
     )
+    runtime: Literal["torch", "onnx", "onnx-int8"] | None = Field(
+        None,
+        description="the encoder runtime that embedded the model's latest photos (the one "
+        "bake-model's fidelity gate chose for the embedder); null before the first photo, "
+        "or from an embedder that does not say",
+    )
 
 
 class UploadRequest(BaseModel):

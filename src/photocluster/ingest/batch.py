@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from photocluster.calibrations import ModelCalibration
+from photocluster.config import EncoderRuntime
 from photocluster.cpu import StageCpu
 from photocluster.ingest.events import ObjectRef
 
@@ -42,6 +43,7 @@ class Item:
     embedding: list[float] | None = None
     model: str = ""
     calibration: ModelCalibration | None = None
+    runtime: EncoderRuntime | None = None  # the encoder runtime that embedded it
     modified: float | None = None
     etag: str | None = None  # of the bytes judged, once downloaded
     version_id: str | None = None

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photocluster.calibrations import ModelCalibration
+from photocluster.config import ENCODER_RUNTIMES, EncoderRuntime
 from photocluster.errors import EndpointError, EndpointRejected, EndpointThrottled
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class EmbeddingBatch:
     vectors: npt.NDArray[np.float32]
     calibration: ModelCalibration | None = None
     cpu_ms: float | None = None
+    runtime: EncoderRuntime | None = None  # what served them (None: a server that did not say)
 
 
 class EmbeddingEndpoint(Protocol):
@@ -117,12 +119,20 @@ def _parse_answer(raw: bytes, expected: int) -> EmbeddingBatch:
             vectors,
             ModelCalibration.model_validate(calibration) if calibration is not None else None,
             float(cpu_ms) if isinstance(cpu_ms, int | float) and cpu_ms >= 0 else None,
+            _runtime(document.get("runtime")),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise EndpointError(f"endpoint answered something unexpected: {exc}") from exc
     if vectors.shape != (expected, batch.dim):
         raise EndpointError(f"endpoint returned shape {vectors.shape} for {expected} images")
     return batch
+
+
+def _runtime(value: object) -> EncoderRuntime | None:
+    for runtime in ENCODER_RUNTIMES:
+        if value == runtime:
+            return runtime
+    return None
 
 
 def _rejection(status: int, raw: bytes) -> EndpointRejected:

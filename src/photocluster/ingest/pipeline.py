@@ -243,6 +243,7 @@ class Ingest:
                     item.embedding = vector
                     item.model = batch.model
                     item.calibration = batch.calibration
+                    item.runtime = batch.runtime
                     item.prepared = None
                 break
 
@@ -396,6 +397,7 @@ def _writer_payload(group: list[Item]) -> dict[str, Any]:
         "user_id": ref.user_id,
         "model": group[0].model,
         "calibration": calibration.model_dump(mode="json") if calibration else None,
+        **({"runtime": group[0].runtime} if group[0].runtime else {}),
         "items": [
             {
                 "image_id": i.ref.image_id,

@@ -3,6 +3,7 @@
 Payloads (the writer Lambda's event)::
 
     {"op": "upsert", "user_id": "u1", "model": "...", "calibration": {...} | null,
+     "runtime": "onnx-int8",
      "items": [{"image_id": "a.jpg", "embedding": [0.1, ...],
                 "key": "uploads/u1/a.jpg", "modified": 1732800000.0,
                 "features": "<base64>"}]}
@@ -11,6 +12,8 @@ Payloads (the writer Lambda's event)::
      "items": [{"image_id": "c.jpg", "key": "uploads/u1/c.jpg", "status": "failed",
                 "error": {"code": "invalid_image", "message": "..."}, "modified": ...}]}
 
+``runtime`` (optional) is the encoder runtime the embedder said served the vectors: kept
+on the store root beside the calibration, where ``GET stats`` reads it.
 ``calibration`` is what the embedder reported with the vectors (the tiers bake-model
 calibrated for the model): the writer keeps it on the store root, where the API reads it,
 before storing the vectors, so the graph's floor is the calibrated one.
@@ -41,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from photocluster.calibrations import ModelCalibration
 from photocluster.clustering.copies import MAX_PACKED_BYTES, InvalidFeatures, decode
+from photocluster.config import EncoderRuntime
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
 from photocluster.library import Library, WriteResult
 from photocluster.store.records import ImageError, ImageRecord
@@ -82,6 +86,7 @@ class UpsertRequest(_Strict):
     user_id: str
     model: str = Field(min_length=1, max_length=256)
     calibration: ModelCalibration | None = None
+    runtime: EncoderRuntime | None = None  # the encoder runtime that embedded the items
     items: list[WriterItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
@@ -140,6 +145,10 @@ def _upsert(library: Library, request: Any, expected_model: str | None) -> dict[
         )
     if request.calibration is not None:
         _keep_calibration(library, request.model, request.calibration)
+    if request.runtime is not None and library.calibrations.note_served(
+        request.model, request.runtime
+    ):
+        log.info("%s is now embedded by the %s runtime", request.model, request.runtime)
     items = request.items
     result: WriteResult = library.write(
         request.user_id,

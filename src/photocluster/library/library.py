@@ -589,6 +589,7 @@ class Library:
             graph_edges=graph["sections"]["edge_u"]["count"] if graph else None,
             graph_exact_from=graph["exact_from"] if graph else None,
             tiers=self.tier_defaults(header.model).to_dict(),
+            runtime=self.calibrations.served_by(header.model),
         )
 
 

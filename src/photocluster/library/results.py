@@ -96,3 +96,5 @@ class Stats:
     graph_exact_from: float | None
     #: The default tiers of the user's model and where they come from (TierDefaults.to_dict).
     tiers: dict[str, object]
+    #: The encoder runtime that embedded the model's latest photos (None: not said yet).
+    runtime: str | None = None

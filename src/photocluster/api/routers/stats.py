@@ -25,6 +25,7 @@ _NO_PHOTOS: dict[str, Any] = {
     "graph_floor": None,
     "graph_edges": None,
     "tiers": None,
+    "runtime": None,
 }
 
 
@@ -37,7 +38,8 @@ _NO_PHOTOS: dict[str, Any] = {
 )
 def stats(user_id: Owner, library: LibraryDep) -> dict[str, Any]:
     """Size of the user's library, how many photos are pending or failed, the state of its
-    neighbour graph, and its model's default tiers (calibrated or not)."""
+    neighbour graph, its model's default tiers (calibrated or not), and the encoder runtime
+    that embeds its photos."""
     statuses = library.unfinished(user_id)
     try:
         figures = library.stats(user_id)
