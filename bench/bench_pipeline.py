@@ -39,6 +39,7 @@ import numpy as np
 
 from bench import pipeline_photos
 from bench.common import Row, Timing, print_table
+from photocluster.deploy import costs, hcl
 from photocluster.ingest.costs import STAGES, metric_name
 from photocluster.local.app import AppClient
 from photocluster.local.demo import Options, app_client, start
@@ -238,6 +239,16 @@ def table(runs: list[Run]) -> list[Row]:
         )
         stages = ", ".join(f"{s} {ms:.1f}" for s, ms in run.stages.items() if ms > 0.05)
         out.append(Row("  CPU-ms a photo, by stage", None, value="", note=stages))
+        priced = photo_costs(run.stages)
+        out.append(
+            Row(
+                "  USD per 1,000 photos",
+                None,
+                value=f"${sum(c.usd_a_thousand for c in priced):.4f}",
+                note=", ".join(f"{c.what} ${c.usd_a_thousand:.4f}" for c in priced)
+                + " (Terraform's default sizes, prices.json's example prices)",
+            )
+        )
         if run.latencies:
             timing = Timing(
                 statistics.median(run.latencies),
@@ -253,6 +264,14 @@ def table(runs: list[Run]) -> list[Row]:
                 )
             )
     return out
+
+
+def photo_costs(stages: dict[str, float]) -> list[costs.PhotoCost]:
+    """What these stages cost a 1,000 photos at Terraform's default memory sizes."""
+    terraform = Path(__file__).resolve().parents[1] / "terraform"
+    config = hcl.variable_defaults(terraform / "variables.tf")
+    prices = json.loads((terraform / "prices.json").read_text())
+    return costs.per_thousand_photos(config, prices, stages)
 
 
 def cpu_name() -> str:

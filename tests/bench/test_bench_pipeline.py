@@ -35,6 +35,7 @@ def test_the_pipeline_benchmark_measures_rate_cost_and_latency(
     out = capsys.readouterr().out
     assert "mixed, " in out and "photos/s" in out and "CPU-ms a photo, by stage" in out
     assert "vs torch" in out and "the embedder's own" in out and "p99" in out
+    assert "USD per 1,000 photos" in out
 
 
 def test_the_photos_are_phone_sized_jpegs_of_each_shape_and_seeded(tmp_path: Path) -> None:

@@ -89,3 +89,25 @@ def test_an_image_tag_is_the_commit_and_says_when_the_tree_differs(tmp_path: Pat
     elsewhere.mkdir()
     with pytest.raises(DeployError, match="git"):
         image_tag(elsewhere)
+
+
+def test_a_thousand_photos_cost_what_their_stages_take_at_the_memory_sizes() -> None:
+    """Billed seconds = a stage's CPU over the vCPUs the memory buys; ingest also waits for
+    the endpoint and the writer. Checked by hand at round numbers."""
+    config = {"ingest_memory_mb": 1769, "writer_memory_mb": 1769, "embedder_memory_mb": 3538}
+    prices = {"lambda_usd_per_gb_second": 1e-5, "sagemaker_serverless_usd_per_gb_second": 2e-5}
+    stages = {"decode": 20.0, "features": 10.0, "embedder": 40.0, "copy_check": 5.0, "store": 5.0}
+    found = {c.what: c for c in costs.per_thousand_photos(config, prices, stages)}
+    embedder = found["sagemaker embedder"]
+    assert embedder.seconds_a_photo == pytest.approx(0.020)  # 40 ms on 2 vCPUs
+    assert found["lambda writer"].seconds_a_photo == pytest.approx(0.010)
+    ingest = found["lambda ingest"]
+    assert ingest.seconds_a_photo == pytest.approx(0.030 + 0.020 + 0.010)  # waits for both
+    gb = 1769 / 1024
+    assert ingest.usd_a_thousand == pytest.approx(1000 * 0.060 * gb * 1e-5)
+    assert embedder.usd_a_thousand == pytest.approx(1000 * 0.020 * 2 * gb * 2e-5)
+
+
+def test_the_prices_file_has_every_price_the_costs_read() -> None:
+    defaults = hcl.variable_defaults(TERRAFORM / "variables.tf")
+    assert len(costs.per_thousand_photos(defaults, PRICES, {"embedder": 20.0})) == 3
