@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         None, ge=1, description="Threads of one forward pass (default: every CPU granted)."
     )
     embedder_url: str | None = Field(None, description="Local embedder server (HTTP path).")
+    model_cache: Path = Field(
+        Path.home() / ".cache" / "photocluster" / "models",
+        description="Where the local stack keeps the offline encoder it baked (bake-model's "
+        "exports and runtime.json), once per machine and code version.",
+    )
     endpoint_name: str | None = Field(None, description="SageMaker endpoint (production path).")
     endpoint_max_attempts: int = Field(5, ge=1, le=20)
     endpoint_backoff_base_s: float = Field(0.2, gt=0)

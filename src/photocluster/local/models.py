@@ -12,22 +12,16 @@ onnxruntime), so a change to any of them bakes again.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from importlib import metadata
 from pathlib import Path
 
-from photocluster.config import OFFLINE_MODEL
+from photocluster.config import OFFLINE_MODEL, Settings
 from photocluster.embedder.fidelity import RUNTIME_FILE
 from photocluster.store.lock import FileLock
 
 #: Modules whose code shapes the baked folder.
 _SHAPING = ("export.py", "fidelity.py", "efficientnet.py", "onnx_encoder.py", "loader.py")
-
-
-def model_cache() -> Path:
-    default = Path.home() / ".cache" / "photocluster" / "models"
-    return Path(os.environ.get("PHOTOCLUSTER_MODEL_CACHE") or default)
 
 
 def bake_key(model: str = OFFLINE_MODEL) -> str:
@@ -49,7 +43,7 @@ def baked_offline_model(cache: Path | None = None, model: str = OFFLINE_MODEL) -
     (one process bakes while others wait on the lock; a bake that died is done again)."""
     from photocluster.embedder.fidelity import bake_served
 
-    root = cache or model_cache()
+    root = cache or Settings().model_cache
     root.mkdir(parents=True, exist_ok=True)
     folder = root / f"{model}-{bake_key(model)}"
     with FileLock(root / ".bake.lock", exclusive=True):
