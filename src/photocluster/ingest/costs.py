@@ -19,6 +19,8 @@ dashboard divides one by the other; README, Sizing turns them into dollars.
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import TYPE_CHECKING
 
 from photocluster.cpu import StageCpu
@@ -47,4 +49,9 @@ def emit(metrics: EphemeralMetrics, spent: StageCpu, photos: int) -> None:
     for name, ms in sorted(spent.ms.items()):
         metrics.add_metric(name=metric_name(name), unit=MetricUnit.Milliseconds, value=round(ms, 3))
     metrics.add_metric(name="Photos", unit=MetricUnit.Count, value=photos)
-    metrics.flush_metrics()
+    record = metrics.serialize_metric_set()
+    metrics.clear_metrics()
+    # One write of the whole line: Powertools' flush prints the record and its newline
+    # apart, and the local worker's pollers share one stdout (in Lambda each has its own).
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
