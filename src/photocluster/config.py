@@ -198,11 +198,12 @@ class Settings(BaseSettings):
     bucket: str | None = None
     ingest_threads: int = Field(4, ge=1, le=32)
     worker_concurrency: int = Field(
-        3,
+        2,
         ge=1,
         le=16,
         description="Batches the local worker runs at once, as Lambda runs several ingest "
-        "invocations (Terraform's ingest_max_concurrency): README, Sizing.",
+        "invocations (Terraform's ingest_max_concurrency); 2 was fastest on 2 cores (README, "
+        "Configuration).",
     )
     # The ingest queue, as Terraform creates it (tests check both agree).
     queue_delay_s: int = Field(5, ge=0, le=900, description="Delivery delay: absorbs bursts.")
