@@ -16,7 +16,7 @@ provider "aws" {
   skip_requesting_account_id  = local.emulated
   skip_metadata_api_check     = local.emulated
   s3_use_path_style           = local.emulated
-  max_retries                 = local.emulated ? 1 : null
+  max_retries                 = local.emulated ? 3 : null # an emulator's dropped connection is retried
 
   endpoints {
     apigateway             = var.aws_endpoint_url
