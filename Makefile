@@ -74,7 +74,7 @@ lint: install ## ruff + mypy
 	$(BIN)/mypy
 
 test: install tools system-tools lint ## everything CI runs: lint, unit, integration, e2e, terraform, fuzzing
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=40
 
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest -q tests/unit
