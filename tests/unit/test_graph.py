@@ -161,16 +161,11 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 @given(
     seed=st.integers(0, 2**32 - 1),
     steps=st.lists(st.tuples(st.integers(0, 8), st.integers(0, 4)), min_size=1, max_size=8),
-    linkage_max=st.sampled_from([2000, 4]),
 )
-def test_incremental_updates_equal_a_rebuild(
-    seed: int, steps: list[tuple[int, int]], linkage_max: int
-) -> None:
-    """Also where components are linked in parts (a small ``linkage_max``), of which an
-    update links again only those it changed."""
+def test_incremental_updates_equal_a_rebuild(seed: int, steps: list[tuple[int, int]]) -> None:
     rng = np.random.default_rng(seed)
     pool_ids, pool, _ = grouped_vectors(rng, 6, 5, 10, dim=24, noise=0.8)
-    params = GraphParams(floor=0.5, linkage_max=linkage_max)
+    params = GraphParams(floor=0.5)
     current: list[int] = []  # rows of the pool currently stored, in store order
     graph = build_graph(encode_ids([]), np.zeros((0, 24), np.float32), params)
     next_row = 0
@@ -193,51 +188,6 @@ def test_incremental_updates_equal_a_rebuild(
                 assert graph_groups(graph, threshold, method) == graph_groups(
                     rebuilt, threshold, method
                 )
-
-
-def test_an_update_links_again_only_the_parts_of_a_large_component_it_changed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A topic larger than ``linkage_max`` is linked in parts; a photo that joins one part
-    leaves the others' merges as they were, and the result equals a rebuild."""
-    from photocluster.clustering import linkage as linkage_module
-
-    rng = np.random.default_rng(11)
-    centre = rng.standard_normal(32)
-    bursts = [centre + 0.9 * rng.standard_normal(32) for _ in range(8)]
-    rows = [b + 0.25 * rng.standard_normal((4, 32)) for b in bursts]  # 8 bursts of 4
-    vectors = np.concatenate(rows)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = vectors.astype(np.float32)
-    params = GraphParams(floor=0.2, linkage_max=6)
-    ids = encode_ids([f"img-{i:03d}" for i in range(len(vectors))])
-    graph = build_graph(ids[:-1], vectors[:-1], params)
-    assert np.bincount(graph.components).max() > params.linkage_max  # one topic, in parts
-    linked: list[int] = []
-    dense = linkage_module._dense_linkage
-
-    def counted(members: np.ndarray, *args: object) -> object:
-        linked.append(len(members))
-        return dense(members, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(linkage_module, "_dense_linkage", counted)
-    updated = update_graph(graph, ids, vectors, np.ones(len(ids) - 1, dtype=bool), 1)
-    parts, _ = linkage_module.linked_parts(
-        np.arange(len(ids)),
-        len(ids),
-        (updated.edge_u, updated.edge_v, updated.edge_s),
-        params.linkage_max,
-        params.floor,
-    )
-    assert 0 < len(linked) < len([p for p, _ in parts if len(p) > 2])
-    monkeypatch.setattr(linkage_module, "_dense_linkage", dense)
-    rebuilt = build_graph(ids, vectors, params)
-    assert updated.exact_from == rebuilt.exact_from
-    for threshold in (0.2, 0.5, 0.7, 0.9):
-        for method in ("complete", "average"):
-            assert graph_groups(updated, threshold, method) == graph_groups(
-                rebuilt, threshold, method
-            )
 
 
 def test_caps_only_make_groups_smaller() -> None:

@@ -41,13 +41,11 @@ from photocluster.clustering.linkage import (
     Copies,
     Edges,
     IndexArray,
-    Known,
     Linked,
     Merges,
     components,
     concat_linked,
     link_component,
-    linked_parts,
 )
 from photocluster.ids import ID_DTYPE, IdArray
 from photocluster.store.vectors import Rows, as_rows
@@ -210,10 +208,9 @@ def update_graph(
     labels = _labels_after(old, kept, edges, n_old, len(ids))
     dirty = _dirty_components(old, kept, labels, n_kept)
     merges, exact_from = _clean_merges(old, remap, labels, dirty)
-    known = _linked_before(old, kept, remap, _touched(old, kept, labels, dirty))
     for members in _dirty_members(labels, dirty):
         linked, exact = link_component(
-            members, vectors, edges, old.params.linkage_max, old.params.floor, pairs, known
+            members, vectors, edges, old.params.linkage_max, old.params.floor, pairs
         )
         merges.append(linked)
         exact_from = max(exact_from, exact)
@@ -235,68 +232,6 @@ def update_graph(
         average_low=low.astype(np.float32, copy=False),
         components=labels,
     )
-
-
-def _touched(
-    old: NeighbourGraph, kept: BoolArray, labels: npt.NDArray[np.int32], dirty: BoolArray
-) -> npt.NDArray[np.int32]:
-    """The labels of ``old``'s components with a kept row in a component linked again."""
-    if len(old.components) != old.n:
-        return np.zeros(0, np.int32)
-    n_kept = int(kept.sum())
-    return np.unique(old.components[np.flatnonzero(kept)[dirty[labels[:n_kept]]]])
-
-
-def _linked_before(
-    old: NeighbourGraph, kept: BoolArray, remap: IndexArray, touched: npt.NDArray[np.int32]
-) -> Known | None:
-    """What ``old`` linked in parts (components larger than ``linkage_max``), by the rows
-    each part now has, for a write to reuse: a part the write did not touch has the same
-    rows, vectors, copies and edges among them, so the same merges. A component that gained
-    a photo is otherwise linked again whole; at 20,000 photos with topics of thousands,
-    10 new photos relinked 151 parts of one component where one or two had changed."""
-    if not old.has_average or len(old.components) != old.n or not old.n:
-        return None
-    limit = old.params.linkage_max
-    large = touched[np.bincount(old.components)[touched] > limit]
-    if not len(large):
-        return None
-    old_edges = (old.edge_u, old.edge_v, old.edge_s)
-    part_of = np.full(old.n, -1, dtype=np.int64)
-    keys: dict[tuple[bytes, float], int] = {}
-    for label in large.tolist():
-        members = np.flatnonzero(old.components == label)
-        parts, _ = linked_parts(members, old.n, old_edges, limit, old.params.floor)
-        for rows, level in parts:
-            if level > old.params.floor and kept[rows].all():
-                part_of[rows] = len(keys)
-                keys[(remap[rows].tobytes(), level)] = len(keys)
-    if not keys:
-        return None
-    complete = _by_part(part_of, old.merge_u, len(keys))
-    average = _by_part(part_of, old.average_u, len(keys))
-    lows = _lows(old)
-
-    def known(rows: IndexArray, level: float) -> Linked | None:
-        part = keys.get((np.asarray(rows, np.int64).tobytes(), level))
-        if part is None:
-            return None
-        c, a = complete[part], average[part]
-        return Linked(
-            (remap[old.merge_u[c]], remap[old.merge_v[c]], old.merge_s[c]),
-            (remap[old.average_u[a]], remap[old.average_v[a]], old.average_s[a]),
-            lows[a],
-        )
-
-    return known
-
-
-def _by_part(part_of: npt.NDArray[np.int64], merge_u: IntArray, parts: int) -> list[IndexArray]:
-    """The merges of each part (merges never cross parts), as indices into ``merge_u``."""
-    of_merge = part_of[merge_u]
-    order = np.argsort(of_merge, kind="stable")
-    bounds = np.searchsorted(of_merge[order], np.arange(parts + 1))
-    return [order[bounds[i] : bounds[i + 1]] for i in range(parts)]
 
 
 def _labels_after(

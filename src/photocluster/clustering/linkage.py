@@ -20,7 +20,6 @@ inside one component of the edges, and a component split at a raised level
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -134,12 +133,6 @@ def no_linked() -> Linked:
     return Linked(no_merges(), no_merges(), np.zeros(0, np.float32))
 
 
-#: Old merges of a part linked before: given a part's rows (sorted) and the level it was
-#: linked at, its :class:`Linked` if an earlier graph linked exactly that part at that
-#: level (its merges cannot have changed), else None.
-Known = Callable[[IndexArray, float], "Linked | None"]
-
-
 def link_component(
     members: IndexArray,
     vectors: Rows,
@@ -147,7 +140,6 @@ def link_component(
     linkage_max: int,
     level: float,
     copies: Copies | None = None,
-    known: Known | None = None,
 ) -> tuple[Linked, float]:
     """Complete- and average-linkage merges (>= ``level``) of one component (sorted rows)
     with its ``copies`` raised; and the threshold from which they equal each linkage on the
@@ -155,114 +147,46 @@ def link_component(
 
     A component larger than ``linkage_max`` is split at a raised threshold first (its parts
     are the components of its edges above that level), so the dense work stays bounded;
-    merges below the raised level are then not recorded (groups only get smaller). A part
-    that ``known`` answers for is not linked again.
+    merges below the raised level are then not recorded (groups only get smaller).
     """
     copies = no_copies() if copies is None else copies.among(members)
-    parts, exact = linked_parts(members, len(vectors), edges, linkage_max, level)
-    linked = []
-    for part, part_level in parts:
-        found = known(part, part_level) if known is not None else None
-        linked.append(found if found is not None else _link_part(part, vectors, part_level, copies))
-    return (concat_linked(linked) if linked else no_linked()), exact
-
-
-def linked_parts(
-    members: IndexArray, n_rows: int, edges: Edges, linkage_max: int, level: float
-) -> tuple[list[tuple[IndexArray, float]], float]:
-    """The parts (of two rows or more) a component is linked in, each with the level it is
-    linked at: the component itself when it has at most ``linkage_max`` rows, else the
-    parts of its edges at a level raised by ``SPLIT_STEP`` until each has; and the highest
-    level raised to (from there the merges are exact)."""
-    if len(members) < 2:
-        return [], level
-    if len(members) <= linkage_max:
-        return [(members, level)], level
-    parts: list[tuple[IndexArray, float]] = []
-    exact = level
-    local = np.full(n_rows, -1, dtype=np.int64)  # scratch: a row's place in its part
-    pending = [(members, level, _spanning_forest(members, n_rows, edges, level, local))]
-    while pending:
-        rows, at, inside = pending.pop()
-        if len(rows) < 2:
-            continue
-        if len(rows) <= linkage_max or at >= 1.0:
-            parts.append((rows, at))
-            continue
-        raised = min(at + SPLIT_STEP, 1.0)
-        exact = max(exact, raised)
-        pending.extend(_parts_above(rows, inside, raised, local))
-    parts.sort(key=lambda part: int(part[0][0]))
-    return parts, exact
-
-
-def _edges_among(members: IndexArray, n_rows: int, edges: Edges, level: float) -> Edges:
-    """The edges at ``level`` or above with both rows in ``members``."""
-    u, v, s = edges
-    inside = np.zeros(n_rows, dtype=bool)
-    inside[members] = True
-    mask = (s >= level) & inside[u] & inside[v]
-    return u[mask], v[mask], s[mask]
-
-
-def _spanning_forest(
-    members: IndexArray, n_rows: int, edges: Edges, level: float, local: IndexArray
-) -> Edges:
-    """A maximum spanning forest of the edges at ``level`` or above among ``members``: at
-    any level its edges at or above that level join the same rows as all the edges do, so
-    each split looks at fewer edges than rows (a topic of 3,800 photos has 500,000)."""
-    from scipy.sparse.csgraph import minimum_spanning_tree
-
-    u, v, s = _edges_among(members, n_rows, edges, level)
-    local[members] = np.arange(len(members))
-    n = len(members)
-    # weights > 0 (an absent edge is 0), the most similar the lightest
-    graph = coo_matrix((2.0 - s.astype(np.float64), (local[u], local[v])), shape=(n, n)).tocsr()
-    if graph.nnz < len(u):  # a pair given twice would have its weights summed
-        keys = np.minimum(local[u], local[v]) * n + np.maximum(local[u], local[v])
-        order = np.lexsort((-s, keys))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = keys[order][1:] != keys[order][:-1]
-        u, v, s = u[order][first], v[order][first], s[order][first]
-        graph = coo_matrix((2.0 - s.astype(np.float64), (local[u], local[v])), shape=(n, n))
-        graph = graph.tocsr()
-    forest = minimum_spanning_tree(graph).tocoo()
-    weight = np.asarray(forest.data, dtype=np.float64)
-    return members[forest.row], members[forest.col], (2.0 - weight).astype(np.float32)
-
-
-def _parts_above(
-    members: IndexArray, edges: Edges, level: float, local: IndexArray
-) -> list[tuple[IndexArray, float, Edges]]:
-    """The members split into the connected components of their edges (all among the
-    members) at >= ``level``: each part with its own edges at that level."""
-    u, v, s = edges
-    above = s >= level
-    u, v, s = u[above], v[above], s[above]
-    local[members] = np.arange(len(members))
-    local_u = local[u]
-    sub = components(len(members), local_u, local[v])
-    order = np.argsort(sub, kind="stable")
-    bounds = np.cumsum(np.bincount(sub))[:-1]
-    edge_part = sub[local_u]
-    edge_order = np.argsort(edge_part, kind="stable")
-    edge_bounds = np.searchsorted(edge_part[edge_order], np.arange(1, len(bounds) + 1))
-    rows_of = np.split(members[order], bounds)  # members sorted: each part stays sorted
-    edges_of = np.split(edge_order, edge_bounds)
-    return [
-        (rows, level, (u[at], v[at], s[at])) for rows, at in zip(rows_of, edges_of, strict=True)
-    ]
-
-
-def _link_part(members: IndexArray, vectors: Rows, level: float, copies: Copies) -> Linked:
-    """Both linkages of a part of at most ``linkage_max`` rows, densely."""
-    copies = copies.among(members)
+    if len(members) > linkage_max:
+        return _link_in_parts(members, vectors, edges, linkage_max, level, copies)
     if len(members) == 2:
         two = vectors.take(members)
         pair = _link_pair(members, two, level, copies)
         low = np.clip(two[0] @ two[1], 0.0, 1.0)
-        return Linked(pair, pair, np.full(len(pair[2]), low, np.float32))
-    return _dense_linkage(members, vectors, level, copies)
+        return Linked(pair, pair, np.full(len(pair[2]), low, np.float32)), level
+    return _dense_linkage(members, vectors, level, copies), level
+
+
+def _link_in_parts(
+    members: IndexArray,
+    vectors: Rows,
+    edges: Edges,
+    linkage_max: int,
+    level: float,
+    copies: Copies,
+) -> tuple[Linked, float]:
+    raised = min(level + SPLIT_STEP, 1.0)
+    parts = [p for p in _parts_above(members, len(vectors), edges, raised) if len(p) >= 2]
+    linked = [link_component(p, vectors, edges, linkage_max, raised, copies) for p in parts]
+    exact = max([raised] + [exact for _, exact in linked])
+    if not linked:
+        return no_linked(), exact
+    return concat_linked([merges for merges, _ in linked]), exact
+
+
+def _parts_above(members: IndexArray, n_rows: int, edges: Edges, level: float) -> list[IndexArray]:
+    """The members split into the connected components of their edges at >= ``level``."""
+    u, v, s = edges
+    inside = np.zeros(n_rows, dtype=bool)
+    inside[members] = True
+    mask = inside[u] & inside[v] & (s >= level)
+    local = np.full(n_rows, -1, dtype=np.int64)
+    local[members] = np.arange(len(members))
+    sub = components(len(members), local[u[mask]], local[v[mask]])
+    return [members[sub == label] for label in np.unique(sub)]
 
 
 def _link_pair(members: IndexArray, two: FloatArray, level: float, copies: Copies) -> Merges:
