@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark (or those named: python -m bench core api ...).
 
-`python -m bench scale [flags]` runs the scale benchmark alone, with its own flags; it is
-not in the default list (it takes minutes: `make bench-scale`)."""
+`python -m bench NAME --flag ...` runs one benchmark with its own flags (`python -m bench
+graph --sizes 1000`). `scale` is not in the default list (it takes minutes: `make
+bench-scale`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 
 import numpy as np
 
-ALL = ["core", "api", "ingest", "pipeline", "encoder"]
+ALL = ["core", "api", "ingest", "graph", "pipeline", "encoder"]
 #: Run only when named first, and given the remaining arguments as their own flags.
 ON_REQUEST = {"scale"}
 
@@ -22,10 +23,13 @@ def main() -> None:
         f"# photocluster benchmarks on {platform.machine()}, python {platform.python_version()},"
         f" numpy {np.__version__}"
     )
-    if args and args[0] in ON_REQUEST:
+    flagged = len(args) > 1 and args[1].startswith("-")
+    if args and (args[0] in ON_REQUEST or flagged):
         importlib.import_module(f"bench.bench_{args[0]}").main(args[1:])
         return
-    names = [a for a in args if not a.startswith("-")] or ALL
+    if any(a.startswith("-") for a in args):
+        sys.exit("flags go after one benchmark's name: python -m bench NAME --flag ...")
+    names = args or ALL
     for name in names:
         importlib.import_module(f"bench.bench_{name}").main([])
 
