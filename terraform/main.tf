@@ -8,10 +8,16 @@
 
 data "aws_partition" "current" {}
 
+data "aws_caller_identity" "current" {
+  count = var.account_id == null ? 1 : 0 # a plan with no AWS account names it instead
+}
+
 locals {
-  name        = "${var.project}-${var.environment}"
-  tags        = merge({ Project = var.project, Environment = var.environment, ManagedBy = "terraform" }, var.tags)
-  bucket_name = "${local.name}-uploads"
+  name = "${var.project}-${var.environment}"
+  tags = merge({ Project = var.project, Environment = var.environment, ManagedBy = "terraform" }, var.tags)
+  # S3's bucket names are global: the account and the region make this one the stack's own.
+  account_id  = var.account_id != null ? var.account_id : data.aws_caller_identity.current[0].account_id
+  bucket_name = "${local.name}-uploads-${local.account_id}-${var.region}"
   bucket_arn  = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
   efs_mount   = "/mnt/efs"
   # var.emulator (make deploy's emulator mode, and its test): off, what moto lacks.

@@ -29,6 +29,21 @@ variable "environment" {
 variable "region" {
   description = "AWS region to deploy to."
   type        = string
+  # it ends the uploads bucket's name, which S3 limits to 63 characters
+  validation {
+    condition     = length(var.region) <= 14
+    error_message = "region must be an AWS region's name (at most 14 characters)."
+  }
+}
+
+variable "account_id" {
+  description = "The AWS account the stack goes to, for a plan that cannot ask STS (no AWS account: make plan without terraform.tfvars). Null: Terraform asks. It names the uploads bucket, \"<project>-<environment>-uploads-<account_id>-<region>\"."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.account_id == null || can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be an AWS account id: 12 digits."
+  }
 }
 
 variable "tags" {

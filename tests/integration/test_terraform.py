@@ -440,6 +440,15 @@ def test_cors_origins_reach_the_app_and_open_a_preflight_route(plan: dict[str, A
     assert plan["variables"]["api_cors_origins"]["value"] == ["https://app.example.com"]
 
 
+def test_the_uploads_bucket_is_named_for_its_account_and_region(plan: dict[str, Any]) -> None:
+    """S3's bucket names are global: "photocluster-prod-uploads" is taken by whoever deploys
+    it first anywhere (BucketAlreadyExists). The account (here moto's) and the region make
+    the name this stack's own; a plan with no AWS account names one with ``account_id``."""
+    (bucket,) = planned(plan, "aws_s3_bucket")
+    region = plan["variables"]["region"]["value"]
+    assert bucket["bucket"] == f"photocluster-prod-uploads-123456789012-{region}"
+
+
 def test_bucket_is_private_encrypted_and_notifies_the_queue(plan: dict[str, Any]) -> None:
     (block,) = planned(plan, "aws_s3_bucket_public_access_block")
     assert all(
@@ -564,7 +573,8 @@ def test_checkov_has_no_failed_checks() -> None:
 
 
 def test_the_longest_names_allowed_fit_the_shortest_limit_they_feed() -> None:
-    """The name validation's limit, plus "-embedder-", is SageMaker's 37-character prefix."""
+    """The name validation's limit, plus "-embedder-", is SageMaker's 37-character prefix;
+    with the account and the longest region allowed, the uploads bucket's name fits S3's 63."""
     with (TERRAFORM / "main.tf").open() as handle:
         modules = hcl.unquote(hcl2.load(handle))["module"]
     (embedder,) = [m["embedder"] for m in modules if "embedder" in m]
@@ -581,3 +591,11 @@ def test_the_longest_names_allowed_fit_the_shortest_limit_they_feed() -> None:
     found = re.search(r'length\("\$\{var\.project\}-\$\{var\.environment\}"\) <= (\d+)', text)
     assert found is not None, "the combined name validation is gone"
     assert int(found.group(1)) + len("-embedder-") == 37
+    # the uploads bucket: "<project>-<environment>-uploads-<account>-<region>", 63 at most
+    with (TERRAFORM / "main.tf").open() as handle:
+        root_locals = hcl.unquote(hcl2.load(handle))["locals"][0]
+    assert root_locals["bucket_name"] == "${local.name}-uploads-${local.account_id}-${var.region}"
+    longest_region = re.search(r"length\(var\.region\) <= (\d+)", text)
+    assert longest_region is not None, "the region's length is not validated"
+    longest = int(found.group(1)) + len("-uploads-") + 12 + 1 + int(longest_region.group(1))
+    assert longest <= 63 and len("ap-southeast-4") <= int(longest_region.group(1))
