@@ -327,6 +327,9 @@ def test_dev_example_an_existing_vpc_reaches_s3_and_efs_is_general_purpose_elast
         ),
         # each name valid alone, the embedder's prefix 44 characters (SageMaker takes 37)
         (["-var=project=abcdefghijklmnopqrstu", "-var=environment=staging2prod"], "at most 26"),
+        # the uploads bucket's name: "<name>-uploads-<account>-<region>"
+        (["-var=account_id=12345"], "12 digits"),
+        (["-var=region=eu-somewhere-far-1"], "at most 14 characters"),
     ],
 )
 def test_configurations_that_cannot_work_are_refused_at_plan(
