@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from photocluster.deploy import hcl
+from photocluster.deploy.images import embedder_tag
 from photocluster.deploy.stages import STAGE_ONE_TARGETS, Deployment, aws_clients
 from photocluster.deploy.terraform import Terraform
 from photocluster.local.aws import emulator_client
@@ -111,9 +113,10 @@ def test_make_deploy_rolls_out_a_new_image_and_make_destroy_removes_it_all(
     endpoint = sagemaker.describe_endpoint(EndpointName=f"{NAME}-embedder")
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = config["ProductionVariants"][0]["ModelName"]
+    model_id = hcl.configuration(folder, folder / "ci.tfvars")["model_id"]
     assert (
         sagemaker.describe_model(ModelName=model)["PrimaryContainer"]["Image"]
-        == f"{urls['embedder']}:t1"
+        == f"{urls['embedder']}:{embedder_tag('t1', str(model_id))}"
     )
     assert config["ProductionVariants"][0]["ServerlessConfig"]["MemorySizeInMB"] == 4096
 

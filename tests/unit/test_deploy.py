@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from photocluster.deploy import costs, hcl
-from photocluster.deploy.images import image_tag
+from photocluster.deploy.images import embedder_tag, image_tag
 from photocluster.deploy.stages import Target
 from photocluster.deploy.state import backend_block, state_bucket_name
 from photocluster.errors import DeployError
@@ -72,7 +72,12 @@ def test_one_state_bucket_per_account_and_region_locked_by_a_lock_file() -> None
     assert 'backend "s3"' in block and "use_lockfile = true" in block and "endpoints" not in block
 
 
-def test_an_image_tag_is_the_commit_and_says_when_the_tree_differs(tmp_path: Path) -> None:
+def test_an_image_tag_names_the_commit_and_a_digest_of_what_differs_from_it(
+    tmp_path: Path,
+) -> None:
+    """Tags are immutable: the same sources must give the same tag (a re-run pushes nothing)
+    and other sources another (a time-stamped tag made every re-run a new image)."""
+
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
 
@@ -83,12 +88,28 @@ def test_an_image_tag_is_the_commit_and_says_when_the_tree_differs(tmp_path: Pat
     git("-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "one")
     clean = image_tag(tmp_path)
     assert len(clean) == 12 and "dirty" not in clean
+    (tmp_path / "notes.txt").write_text("not a source\n")  # outside SOURCES: no new image
+    assert image_tag(tmp_path) == clean
     (tmp_path / "src" / "a.py").write_text("x = 2\n")
-    assert image_tag(tmp_path).startswith(f"{clean}-dirty-")
+    edited = image_tag(tmp_path)
+    assert edited.startswith(f"{clean}-dirty-") and edited == image_tag(tmp_path)
+    (tmp_path / "src" / "a.py").write_text("x = 3\n")
+    assert image_tag(tmp_path) not in (clean, edited)
+    (tmp_path / "src" / "a.py").write_text("x = 2\n")
+    assert image_tag(tmp_path) == edited  # the same edits again: the same tag
+    (tmp_path / "src" / "b.py").write_text("y = 1\n")  # a new file, not yet added
+    assert image_tag(tmp_path) not in (clean, edited)
     elsewhere = tmp_path.parent / f"{tmp_path.name}-not-a-checkout"
     elsewhere.mkdir()
     with pytest.raises(DeployError, match="git"):
         image_tag(elsewhere)
+
+
+def test_the_embedders_tag_names_its_model_another_model_another_image() -> None:
+    a, b = embedder_tag("abc123", "facebook/dinov2-base"), embedder_tag("abc123", "google/vit")
+    assert a.startswith("abc123-model-") and a != b
+    assert a == embedder_tag("abc123", "facebook/dinov2-base")
+    assert len(embedder_tag("c" * 12 + "-dirty-" + "d" * 12, "m")) <= 128  # ECR's tag limit
 
 
 def test_a_thousand_photos_cost_what_their_stages_take_at_the_memory_sizes() -> None:

@@ -1,16 +1,20 @@
 """The three images: built for linux/amd64 and pushed to the stack's repositories.
 
-Tags are immutable (the repositories refuse a second push of a tag), so a tag comes from
-the git commit, with a time suffix when the working tree differs from it.
+Tags are immutable (a real registry refuses a second push of a tag:
+ImageTagAlreadyExistsException), so a tag names what the image is built from: the git
+commit, plus a digest of the sources where the working tree differs from it, and for the
+embedder a digest of its model id. A tag already in its repository is neither built nor
+pushed again: ``make deploy`` run twice pushes nothing, and ``--tag`` of an earlier
+deployment rolls back to its images.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,18 +34,41 @@ SOURCES = ("src", "services", "docker", "pyproject.toml", "requirements")
 
 
 def image_tag(repo: Path) -> str:
-    """The commit's short hash, plus ``-dirty-{time}`` when the sources differ from it."""
+    """The commit's short hash, plus ``-dirty-{digest}`` when the sources differ from it:
+    a digest of the differences (untracked files included), so the same edits give the
+    same tag and other edits another."""
 
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    def git(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
 
     head = git("rev-parse", "--short=12", "HEAD")
     if head.returncode != 0:
         raise DeployError("make deploy tags images with the git commit: run it in a git checkout")
-    tag = head.stdout.strip()
-    if git("diff", "--quiet", "HEAD", "--", *SOURCES).returncode != 0:
-        tag += f"-dirty-{int(time.time())}"
-    return tag
+    tag = head.stdout.decode().strip()
+    changed = git("diff", "--binary", "HEAD", "--", *SOURCES).stdout
+    untracked = git("ls-files", "--others", "--exclude-standard", "-z", "--", *SOURCES).stdout
+    if not changed and not untracked:
+        return tag
+    digest = hashlib.sha256(changed)
+    for name in sorted(n for n in untracked.split(b"\0") if n):
+        digest.update(b"\0" + name + b"\0" + (repo / name.decode()).read_bytes())
+    return f"{tag}-dirty-{digest.hexdigest()[:12]}"
+
+
+def embedder_tag(tag: str, model_id: str) -> str:
+    """The embedder's tag: its model is a build argument, so another model is another image."""
+    return f"{tag}-model-{hashlib.sha256(model_id.encode()).hexdigest()[:8]}"
+
+
+def in_registry(ecr: Any, repository_url: str, tag: str) -> bool:
+    """Whether the repository holds an image under ``tag`` already."""
+    try:
+        ecr.describe_images(
+            repositoryName=repository_url.rsplit("/", 1)[1], imageIds=[{"imageTag": tag}]
+        )
+    except ecr.exceptions.ImageNotFoundException:
+        return False
+    return True
 
 
 class Pusher(Protocol):
@@ -65,6 +92,9 @@ class DockerPusher:
 
     def push(self, repository_url: str, image: str, tag: str, build_args: dict[str, str]) -> str:
         uri = f"{repository_url}:{tag}"
+        if in_registry(self.ecr, repository_url, tag):  # the same sources: nothing to build
+            log.info("%s is in the registry already: not built or pushed again", uri)
+            return uri
         dockerfile = self.repo / "docker" / IMAGES[image][1]
         # Lambda and SageMaker run linux/amd64, and Lambda refuses manifest lists that carry
         # provenance attestations.
@@ -96,6 +126,9 @@ class EmulatorPusher:
             },
             "layers": [],
         }
+        if in_registry(self.ecr, repository_url, tag):
+            log.info("emulator: %s:%s is there already", repository_url, tag)
+            return f"{repository_url}:{tag}"
         try:
             self.ecr.put_image(
                 repositoryName=repository_url.rsplit("/", 1)[1],

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from photocluster.deploy import hcl
-from photocluster.deploy.images import IMAGES, DockerPusher, EmulatorPusher, Pusher
+from photocluster.deploy.images import IMAGES, DockerPusher, EmulatorPusher, Pusher, embedder_tag
 from photocluster.deploy.state import (
     BACKEND_FILE,
     backend_block,
@@ -90,13 +90,17 @@ class Deployment:
         return urls
 
     def push_images(self, urls: dict[str, str], tag: str) -> dict[str, str]:
-        """Stage 2: every image pushed under ``tag``; the image variables to apply."""
-        model_id = hcl.configuration(self.terraform.folder, self.tfvars)["model_id"]
+        """Stage 2: every image pushed under ``tag`` (the embedder's with its model's digest:
+        another model is another image) unless it is there already; the image variables."""
+        model_id = str(hcl.configuration(self.terraform.folder, self.tfvars)["model_id"])
         pusher = self._pusher()
         uris = {}
         for image, (variable, _) in IMAGES.items():
-            build_args = {"MODEL_ID": str(model_id)} if image == "embedder" else {}
-            uris[variable] = pusher.push(urls[image], image, tag, build_args)
+            if image == "embedder":
+                build_args, image_tag = {"MODEL_ID": model_id}, embedder_tag(tag, model_id)
+            else:
+                build_args, image_tag = {}, tag
+            uris[variable] = pusher.push(urls[image], image, image_tag, build_args)
         return uris
 
     def plan(self, uris: dict[str, str]) -> dict[str, Any]:
