@@ -124,6 +124,22 @@ def test_make_deploy_rolls_out_a_new_image_and_make_destroy_removes_it_all(
     keys = [o["Key"] for o in client("s3", aws).list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == ["photocluster/ci/terraform.tfstate"]
 
+    # make deploy again with nothing changed: every tag is in its repository already, so
+    # nothing is pushed (ECR's immutable tags would refuse a rebuilt image) and every image
+    # stays. (moto answers some attributes otherwise than it was given, so its plan shows
+    # updates, even replacements, of its own: here only what the images decide is checked.)
+    again = deployment.plan(deployment.push_images(urls, "t1"))
+    for change in again["resource_changes"]:
+        before, after = change["change"]["before"], change["change"]["after"]
+        if change["type"] == "aws_lambda_function":
+            assert after["image_uri"] == before["image_uri"], change["address"]
+        if change["type"] == "aws_sagemaker_model":
+            was, now = before["primary_container"][0], after["primary_container"][0]
+            assert now["image"] == was["image"], change["address"]
+    for repository in repositories:
+        listed = client("ecr", aws).list_images(repositoryName=repository["repositoryName"])
+        assert len(listed["imageIds"]) == 1, repository["repositoryName"]
+
     # A second deploy with a new image: SageMaker gets a new model before the old one goes,
     # the endpoint and the functions change in place; no name collides.
     plan = deployment.plan(deployment.push_images(urls, "t2"))
