@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import pytest
 
 from photocluster.config import Settings
 from photocluster.deploy import hcl
+from photocluster.deploy.terraform import Terraform
+from photocluster.errors import DeployError
 from photocluster.ingest.pipeline import REJECTED_TAG
 from tests.helpers.aws import TRANSIENT
 from tests.helpers.procs import REPO
@@ -602,3 +605,24 @@ def test_the_longest_names_allowed_fit_the_shortest_limit_they_feed() -> None:
     assert longest_region is not None, "the region's length is not validated"
     longest = int(found.group(1)) + len("-uploads-") + 12 + 1 + int(longest_region.group(1))
     assert longest <= 63 and len("ap-southeast-4") <= int(longest_region.group(1))
+
+
+@pytest.mark.parametrize("capture", [True, False])
+def test_a_terraform_run_past_its_timeout_stops_cleanly(tmp_path: Path, capture: bool) -> None:
+    """make deploy's Terraform runs end at a timeout with SIGINT, Terraform's own way to
+    stop: its state is written and its lock released (a killed apply leaves both behind)."""
+    (tmp_path / "main.tf").write_text(
+        'resource "terraform_data" "slow" {\n'
+        '  provisioner "local-exec" {\n    command = "sleep 120"\n  }\n}\n'
+    )
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "CHECKPOINT_DISABLE": "1"}
+    runner = Terraform(tmp_path, env, timeout_s=8, grace_s=60)
+    runner.init()
+    started = time.monotonic()
+    with pytest.raises(DeployError, match="stopped cleanly"):
+        runner.run("apply", "-input=false", "-auto-approve", capture=capture)
+    assert time.monotonic() - started < 60  # it did not wait for the sleep
+    assert not (tmp_path / ".terraform.tfstate.lock.info").exists()
+    state = json.loads((tmp_path / "terraform.tfstate").read_text())
+    (resource,) = state["resources"]  # created, and known to the state (as tainted)
+    assert resource["instances"][0]["status"] == "tainted"
