@@ -76,7 +76,9 @@ class Deployment:
         """The state bucket (created on first use), backend.tf, terraform init; the bucket."""
         account = str(self.clients("sts").get_caller_identity()["Account"])
         bucket = state_bucket_name(self.target.project, account, self.target.region)
-        ensure_state_bucket(self.clients("s3"), bucket, self.target.region)
+        ensure_state_bucket(
+            self.clients("s3"), bucket, self.target.region, account, self.emulator is None
+        )
         key = f"{self.target.project}/{self.target.environment}/terraform.tfstate"
         backend = backend_block(bucket, key, self.target.region, self.emulator)
         (self.terraform.folder / BACKEND_FILE).write_text(backend)
