@@ -162,8 +162,8 @@ plan: ## terraform plan of the root module (no AWS account needed without terraf
 deploy: install ## state bucket, ECR repositories, build + push the 3 images, apply; prints the API URL
 	$(DEPLOY)
 
-destroy: install ## terraform destroy of the deployed stack (same TFVARS)
-	$(DEPLOY) --destroy
+destroy: install ## terraform destroy of the deployed stack (same TFVARS; CONFIRM=<project>-<environment> if protected)
+	$(DEPLOY) --destroy $(if $(CONFIRM),--confirm $(CONFIRM))
 
 costs: install ## what TFVARS's provisioned capacity costs a month, idle (unit prices: terraform/prices.json)
 	$(BIN)/photocluster deploy --costs --tfvars $(TFVARS) --terraform $(TERRAFORM_DIR)

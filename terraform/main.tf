@@ -102,6 +102,7 @@ module "storage" {
   upload_prefix        = var.upload_prefix
   cors_allowed_origins = var.upload_cors_origins
   rejected_upload_days = var.rejected_upload_days
+  force_destroy        = !var.deletion_protection # destroy removes every object and version
   queue_arn            = module.queue.queue_arn
   tags                 = local.tags
   depends_on           = [module.queue] # S3 checks the queue policy when the notification is set
@@ -317,6 +318,7 @@ module "api" {
   throttling_rate_limit       = var.api_throttling_rate_limit
   throttling_burst_limit      = var.api_throttling_burst_limit
   manage_account_logging_role = var.manage_account_logging_role
+  deletion_protection         = var.deletion_protection
   log_retention_days          = var.log_retention_days
   cors_origins                = var.api_cors_origins
   tags                        = local.tags

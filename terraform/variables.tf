@@ -46,6 +46,12 @@ variable "account_id" {
   }
 }
 
+variable "deletion_protection" {
+  description = "Protect the stack's data (the uploads, the user pool's accounts) from terraform destroy: the uploads bucket is not emptied and Cognito refuses to delete the pool. make destroy refuses a protected stack unless the operator confirms (CONFIRM=<project>-<environment>), then lifts the protection and destroys. false (the dev example): make destroy empties the bucket, every version included, and removes it all."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Extra tags on every resource."
   type        = map(string)

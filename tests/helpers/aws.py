@@ -20,7 +20,7 @@ REGION = "us-east-1"
 def start_moto(log: Path) -> tuple[Server, str]:
     port = free_port()
     server = Server(
-        python_argv("-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)),
+        python_argv("-m", "tests.helpers.moto_server", "-H", "127.0.0.1", "-p", str(port)),
         {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
         log,
     )

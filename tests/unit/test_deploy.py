@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -60,6 +61,41 @@ def test_targets_come_from_the_tfvars_with_the_modules_defaults(tmp_path: Path) 
         Target.from_tfvars(tfvars)
     with pytest.raises(DeployError, match="no such file"):
         Target.from_tfvars(tmp_path / "missing.tfvars")
+
+
+def test_only_the_dev_example_may_be_destroyed_without_confirmation() -> None:
+    dev = Target.from_tfvars(TERRAFORM / "dev.tfvars.example")
+    prod = Target.from_tfvars(TERRAFORM / "prod.tfvars.example")
+    assert (dev.deletion_protection, prod.deletion_protection) == (False, True)
+    assert prod.name == "photocluster-prod"
+    # A tfvars that says nothing is protected: the variable's default.
+    assert hcl.variable_defaults(TERRAFORM / "variables.tf")["deletion_protection"] is True
+
+
+@pytest.mark.parametrize("confirm", [None, "photocluster-dev", "prod"])
+def test_make_destroy_refuses_a_protected_stack_before_it_touches_anything(
+    confirm: str | None,
+) -> None:
+    """No AWS credentials here: a refusal that came after the first AWS call (the state
+    bucket) would fail otherwise, with another message."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        [
+            *("make", "--no-print-directory", "destroy", "TFVARS=terraform/prod.tfvars.example"),
+            *([f"CONFIRM={confirm}"] if confirm else []),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=env | {"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null"},
+    )
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "photocluster-prod has deletion_protection on" in said, said[-2000:]
+    assert "make destroy CONFIRM=photocluster-prod" in said
+    assert "terraform init" not in said and "state bucket" not in said
 
 
 def test_one_state_bucket_per_account_and_region_locked_by_a_lock_file() -> None:

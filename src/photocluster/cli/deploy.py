@@ -15,7 +15,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     """Deploy (or destroy) the stack in terraform/ with these tfvars."""
     from photocluster.deploy import costs
     from photocluster.deploy.images import image_tag
-    from photocluster.deploy.stages import Deployment, Target, aws_clients, deploy
+    from photocluster.deploy.stages import Deployment, Target, aws_clients, deploy, destroy
     from photocluster.deploy.terraform import Terraform
 
     folder, tfvars = Path(args.terraform), Path(args.tfvars)
@@ -32,8 +32,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
         args.emulator,
     )
     if args.destroy:
-        deployment.prepare()
-        deployment.destroy()
+        destroy(deployment, args.confirm)
         return 0
     outputs = deploy(deployment, args.tag or image_tag(Path(args.repo)))
     print(json.dumps({"api_url": outputs.get("api_url"), "bucket": outputs.get("bucket_name")}))
@@ -48,5 +47,10 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--tag", help="image tag (default: the git commit)")
     p.add_argument("--emulator", help="an AWS emulator's URL (moto): no AWS, no Docker")
     p.add_argument("--destroy", action="store_true", help="terraform destroy instead")
+    p.add_argument(
+        "--confirm",
+        metavar="NAME",
+        help="destroy a stack with deletion_protection: its <project>-<environment>",
+    )
     p.add_argument("--costs", action="store_true", help="print the idle monthly cost and stop")
     p.add_argument("--prices", default="terraform/prices.json", help="unit prices (--costs)")

@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 STAGE_ONE_TARGETS = ("module.repository",)
 #: The image variables before stage 2 has pushed anything (stage 1 does not read them).
 PLACEHOLDERS = {variable: "pending" for variable, _ in IMAGES.values()}
+#: What ``deletion_protection`` protects: a confirmed destroy applies these alone with the
+#: protection off first (Terraform empties a bucket on destroy only if its state says
+#: force_destroy, and Cognito deletes no pool whose DeletionProtection is ACTIVE).
+PROTECTED = ("module.storage.aws_s3_bucket.uploads", "module.api.aws_cognito_user_pool.this")
+UNPROTECTED = {"deletion_protection": "false"}
 
 Clients = Callable[[str], Any]
 
@@ -36,6 +41,13 @@ class Target:
     region: str
     project: str = "photocluster"
     environment: str = "prod"
+    deletion_protection: bool = True
+
+    @property
+    def name(self) -> str:
+        """``{project}-{environment}``: what every resource's name starts with, and what
+        ``make destroy CONFIRM=...`` must repeat for a protected stack."""
+        return f"{self.project}-{self.environment}"
 
     @classmethod
     def from_tfvars(cls, path: Path) -> Target:
@@ -48,6 +60,7 @@ class Target:
             region=str(values["region"]),
             project=str(values.get("project", cls.project)),
             environment=str(values.get("environment", cls.environment)),
+            deletion_protection=bool(values.get("deletion_protection", cls.deletion_protection)),
         )
 
 
@@ -114,8 +127,13 @@ class Deployment:
         self.terraform.apply(self.tfvars, self.variables | uris)
         return self.terraform.outputs()
 
+    def lift_protection(self) -> None:
+        """The data stores' deletion protection off, alone (a targeted apply)."""
+        variables = self.variables | PLACEHOLDERS | UNPROTECTED
+        self.terraform.apply(self.tfvars, variables, PROTECTED)
+
     def destroy(self) -> None:
-        self.terraform.destroy(self.tfvars, self.variables | PLACEHOLDERS)
+        self.terraform.destroy(self.tfvars, self.variables | PLACEHOLDERS | UNPROTECTED)
 
     def _pusher(self) -> Pusher:
         ecr = self.clients("ecr")
@@ -133,6 +151,27 @@ def deploy(deployment: Deployment, tag: str) -> dict[str, Any]:
     urls = deployment.create_repositories()
     uris = deployment.push_images(urls, tag)
     return deployment.apply(uris)
+
+
+def destroy(deployment: Deployment, confirm: str | None = None) -> None:
+    """Everything ``make deploy`` created but the state bucket. A stack under
+    ``deletion_protection`` goes only when ``confirm`` repeats its name, before anything is
+    touched; its protection is lifted first, so destroy does not stop halfway at a bucket
+    that holds photos or a pool that holds accounts."""
+    target = deployment.target
+    if target.deletion_protection and confirm != target.name:
+        said = f" (CONFIRM={confirm!r} is not its name)" if confirm else ""
+        raise DeployError(
+            f"{target.name} has deletion_protection on: make destroy would delete every "
+            f"upload (all versions) and every user account of its Cognito pool{said}. "
+            f"Run make destroy CONFIRM={target.name} to destroy it anyway, or set "
+            "deletion_protection = false in its tfvars and make deploy first."
+        )
+    deployment.prepare()
+    if target.deletion_protection:
+        log.warning("%s: confirmed; lifting deletion protection, then destroying", target.name)
+        deployment.lift_protection()
+    deployment.destroy()
 
 
 def aws_clients(region: str, emulator: str | None = None) -> Clients:

@@ -6,6 +6,8 @@ resource "aws_cognito_user_pool" "this" {
   username_attributes      = ["email"]
   auto_verified_attributes = ["email"]
   mfa_configuration        = "OPTIONAL"
+  # Deleting the pool deletes every user's account: AWS refuses it while this is ACTIVE.
+  deletion_protection = var.deletion_protection ? "ACTIVE" : "INACTIVE"
   software_token_mfa_configuration {
     enabled = true
   }

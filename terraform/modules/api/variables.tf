@@ -101,3 +101,9 @@ variable "cors_origins" {
   type        = list(string)
   default     = []
 }
+
+variable "deletion_protection" {
+  description = "Cognito's deletion protection on the created user pool (its users' accounts)."
+  type        = bool
+  default     = true
+}
