@@ -220,9 +220,13 @@ variable "queue_max_receive_count" {
 }
 
 variable "ingest_timeout_seconds" {
-  description = "Ingest function timeout; the queue's visibility timeout is 6x this."
+  description = "Ingest function timeout; the queue's visibility timeout is 6x this. It covers a batch that meets a cold embedder: SageMaker gives a serverless container 3 minutes to download its model and answer /ping, and an invocation 1 minute (its InvokeEndpoint client waits 70 s, as AWS advises), then the writer's call (writer_timeout_seconds), then downloading and decoding the batch."
   type        = number
-  default     = 60
+  default     = 300
+  validation {
+    condition     = var.ingest_timeout_seconds >= 180 + 70 + var.writer_timeout_seconds && var.ingest_timeout_seconds <= 900
+    error_message = "ingest_timeout_seconds must be at most 900 (Lambda's limit) and at least 250 + writer_timeout_seconds: a cold serverless embedder may take 180 s to start and 60 s to answer, and the writer's call comes after."
+  }
 }
 
 variable "ingest_batch_size" {
@@ -300,13 +304,28 @@ variable "provisioned_concurrency" {
 }
 
 variable "autoscaling_max" {
-  description = "Upper bound of provisioned-concurrency autoscaling per function."
+  description = "Upper bound of provisioned-concurrency autoscaling per function (those with a floor in provisioned_concurrency). Together at most lambda_concurrency_quota - 100 (Lambda keeps 100 of an account's concurrency unreserved, and provisioned concurrency comes out of the rest); ingest's at most ingest_max_concurrency (the queue mapping never runs more)."
   type = object({
     ingest      = number
     writer      = number
     cluster_api = number
   })
   default = { ingest = 10, writer = 20, cluster_api = 50 }
+  validation {
+    # only the functions with a floor are autoscaled (the module's target needs one)
+    condition     = sum([for f, floor in var.provisioned_concurrency : floor > 0 ? max(floor, var.autoscaling_max[f]) : 0]) <= var.lambda_concurrency_quota - 100
+    error_message = "autoscaling_max's three bounds together must be at most lambda_concurrency_quota - 100: Lambda keeps 100 of the account's concurrency unreserved, and autoscaling past the rest fails. Ask for a higher quota (Service Quotas, Lambda, Concurrent executions) and set lambda_concurrency_quota, or lower the bounds."
+  }
+  validation {
+    condition     = var.provisioned_concurrency.ingest == 0 || var.autoscaling_max.ingest <= var.ingest_max_concurrency
+    error_message = "autoscaling_max.ingest must be at most ingest_max_concurrency: the queue mapping never runs more ingest invocations, so warm instances beyond it are paid for and idle."
+  }
+}
+
+variable "lambda_concurrency_quota" {
+  description = "The account's Lambda \"Concurrent executions\" quota in this region (Service Quotas; 1,000 is the usual default, new accounts may start lower). The plan checks the autoscaling bounds against it."
+  type        = number
+  default     = 1000
 }
 
 variable "enable_provisioned_concurrency" {
@@ -321,24 +340,46 @@ variable "embedder_memory_mb" {
   description = "SageMaker Serverless memory of the embedder (sets its vCPUs; README, Sizing the embedder)."
   type        = number
   default     = 2048
+  validation {
+    condition     = contains([1024, 2048, 3072, 4096, 5120, 6144], var.embedder_memory_mb)
+    error_message = "embedder_memory_mb must be one of SageMaker Serverless's sizes: 1024, 2048, 3072, 4096, 5120 or 6144."
+  }
 }
 
 variable "embedder_max_concurrency" {
-  description = "Most concurrent embedder invocations."
+  description = "Most concurrent embedder invocations (SageMaker: 1-200 an endpoint, and at most the account's serverless concurrency quota)."
   type        = number
   default     = 20
+  validation {
+    condition     = var.embedder_max_concurrency >= 1 && var.embedder_max_concurrency <= min(200, var.sagemaker_serverless_concurrency_quota)
+    error_message = "embedder_max_concurrency must be 1-200 (SageMaker's limit for one endpoint) and at most sagemaker_serverless_concurrency_quota (the account's total across its serverless endpoints)."
+  }
 }
 
 variable "embedder_provisioned_concurrency" {
-  description = "Warm embedder instances, the floor of its autoscaling (0: none, the default)."
+  description = "Warm embedder instances, the floor of its autoscaling (0: none, the default). A new image is a new endpoint configuration: UpdateEndpoint sets the endpoint's provisioned concurrency to this floor (what autoscaling had added goes until it scales out again; README, Deploying)."
   type        = number
   default     = 0
+  validation {
+    condition     = var.embedder_provisioned_concurrency >= 0 && var.embedder_provisioned_concurrency <= var.embedder_max_concurrency
+    error_message = "embedder_provisioned_concurrency must be between 0 and embedder_max_concurrency (SageMaker refuses more)."
+  }
 }
 
 variable "embedder_autoscaling_max" {
-  description = "Upper bound of the embedder's provisioned-concurrency autoscaling."
+  description = "Upper bound of the embedder's provisioned-concurrency autoscaling (with a floor, embedder_provisioned_concurrency > 0): at most embedder_max_concurrency."
   type        = number
   default     = 10
+  validation {
+    condition     = var.embedder_provisioned_concurrency == 0 || var.embedder_autoscaling_max <= var.embedder_max_concurrency
+    error_message = "embedder_autoscaling_max must be at most embedder_max_concurrency: SageMaker refuses provisioned concurrency above an endpoint's maximum, so autoscaling would fail there."
+  }
+}
+
+variable "sagemaker_serverless_concurrency_quota" {
+  description = "The account's \"Maximum total concurrency that can be allocated across all serverless endpoints\" in this region (Service Quotas; AWS documents 200, some new accounts show 10). The plan checks embedder_max_concurrency against it."
+  type        = number
+  default     = 200
 }
 
 # --- API and operations ------------------------------------------------------------------------

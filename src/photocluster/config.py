@@ -172,7 +172,12 @@ class Settings(BaseSettings):
     endpoint_max_attempts: int = Field(5, ge=1, le=20)
     endpoint_backoff_base_s: float = Field(0.2, gt=0)
     endpoint_backoff_max_s: float = Field(5.0, gt=0)
-    endpoint_timeout_s: float = Field(60.0, gt=0)
+    endpoint_timeout_s: float = Field(
+        70.0,
+        gt=0,
+        description="How long ingest waits for one InvokeEndpoint answer: SageMaker gives its "
+        "container 60 s, and AWS advises a client 70 s.",
+    )
 
     # --- images
     image_max_bytes: int = Field(40 * 1024 * 1024, ge=1024)
@@ -207,7 +212,9 @@ class Settings(BaseSettings):
     )
     # The ingest queue, as Terraform creates it (tests check both agree).
     queue_delay_s: int = Field(5, ge=0, le=900, description="Delivery delay: absorbs bursts.")
-    queue_visibility_s: int = Field(360, ge=0, description=">= 6x the ingest timeout (60 s).")
+    queue_visibility_s: int = Field(
+        1800, ge=0, description="6x the ingest function's timeout (Terraform's 300 s)."
+    )
     queue_max_receive: int = Field(5, ge=1, description="Receives before the DLQ.")
     name: str = Field("photocluster-local", description="Resource name prefix (Terraform's).")
     pending_grace_s: int = Field(

@@ -164,7 +164,7 @@ def test_queue_delay_dlq_and_visibility(plan: dict[str, Any]) -> None:
     ingest, dlq = queues["photocluster-prod-ingest"], queues["photocluster-prod-ingest-dlq"]
     settings = Settings()
     assert ingest["delay_seconds"] == settings.queue_delay_s == 5
-    assert ingest["visibility_timeout_seconds"] == 6 * 60 == settings.queue_visibility_s
+    assert ingest["visibility_timeout_seconds"] == 6 * 300 == settings.queue_visibility_s
     # The redrive policy embeds the DLQ's ARN, unknown until apply (the apply test reads it):
     # here, check that the configured value reaches the queue module.
     assert plan["variables"]["queue_max_receive_count"]["value"] == settings.queue_max_receive
@@ -233,6 +233,16 @@ def test_sagemaker_serverless_config(plan: dict[str, Any]) -> None:
         serverless["max_concurrency"],
         serverless["provisioned_concurrency"],
     ) == (6144, 20, 2)
+    # A new image is a new configuration and UpdateEndpoint takes its provisioned
+    # concurrency: the floor is in it, so an update never drops the endpoint to none. The
+    # scalable target names the endpoint and its variant, not the configuration, so it
+    # stays (a model change is what SageMaker lets an autoscaled variant do), and its
+    # maximum is one SageMaker accepts.
+    targets = planned(plan, "aws_appautoscaling_target")
+    (target,) = [t for t in targets if t["service_namespace"] == "sagemaker"]
+    assert target["resource_id"] == "endpoint/photocluster-prod-embedder/variant/AllTraffic"
+    assert (target["min_capacity"], target["max_capacity"]) == (2, 10)
+    assert target["max_capacity"] <= serverless["max_concurrency"]
 
 
 def test_the_serverless_model_asks_for_no_network_isolation(plan: dict[str, Any]) -> None:
@@ -333,6 +343,16 @@ def test_dev_example_an_existing_vpc_reaches_s3_and_efs_is_general_purpose_elast
         # the uploads bucket's name: "<name>-uploads-<account>-<region>"
         (["-var=account_id=12345"], "12 digits"),
         (["-var=region=eu-somewhere-far-1"], "at most 14 characters"),
+        # autoscaling past what SageMaker or the account allows fails only when it scales
+        (["-var=embedder_autoscaling_max=30"], "at most embedder_max_concurrency"),
+        (
+            ["-var=embedder_max_concurrency=20", "-var=sagemaker_serverless_concurrency_quota=10"],
+            "at most sagemaker_serverless_concurrency_quota",
+        ),
+        (["-var=lambda_concurrency_quota=150"], "at most lambda_concurrency_quota - 100"),
+        (["-var=embedder_memory_mb=3000"], "one of SageMaker Serverless's sizes"),
+        # a batch that meets a cold embedder must not run out of time
+        (["-var=ingest_timeout_seconds=60"], "at least 250 + writer_timeout_seconds"),
     ],
 )
 def test_configurations_that_cannot_work_are_refused_at_plan(
@@ -343,6 +363,7 @@ def test_configurations_that_cannot_work_are_refused_at_plan(
         [
             "plan",
             "-input=false",
+            "-no-color",  # a message's wrapped lines join without the frame's characters
             "-var-file=prod.tfvars.example",
             *PLACEHOLDERS,
             *variables,
