@@ -73,8 +73,12 @@ lint: install ## ruff + mypy
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
 
+# Tests run on TEST_WORKERS processes (pytest-xdist; 0: one process). worksteal, not
+# loadfile: schemathesis' cases share one node id, and the schedulers by file or scope run
+# one of them and drop the rest without a word.
+TEST_WORKERS ?= 2
 test: install tools system-tools lint ## everything CI runs: lint, unit, integration, e2e, terraform, fuzzing
-	$(BIN)/python -m pytest -q --durations=40
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=40
 
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest -q tests/unit
