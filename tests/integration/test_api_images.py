@@ -349,3 +349,27 @@ def test_the_apps_client_waits_as_retry_after_says(settings: Settings, s3: Any) 
         app.throttled_retries = 0
         with pytest.raises(StackError, match="429"):
             app.upload("c.jpg", JPEG)
+
+
+def test_the_gallery_signs_each_photo_at_its_recorded_key_without_listing_the_bucket(
+    client: TestClient, library: Library, s3: Any
+) -> None:
+    """The bucket holds none of these objects: the gallery, which listed the user's whole
+    prefix on every page to find keys (100 listings at 100,000 photos), found none and
+    showed no thumbnail. It signs the keys the records name, and none outside the user's."""
+    base = np.random.default_rng(3).standard_normal(16)
+    vectors = np.stack([base, base + 0.01, -base])
+    ids = ["a.jpg", "b.jpg", "c.jpg"]
+    keys = ["uploads/alice/a.jpg", "uploads/alice/b.jpg", "uploads/bob/c.jpg"]  # c: forged
+    library.write("alice", "m", ids, vectors, keys=keys)
+
+    page = client.get("/v1/users/alice/gallery", headers=H)
+    assert page.status_code == 200
+    signed = page.text.replace("&amp;", "&")
+    for name in ("a.jpg", "b.jpg"):
+        assert f"/{BUCKET}/uploads/alice/{name}?" in signed or (
+            f"{BUCKET}.s3.amazonaws.com/uploads/alice/{name}?" in signed
+        ), name
+    assert "X-Amz-Signature" in signed or "Signature=" in signed
+    assert "uploads/bob" not in signed
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)

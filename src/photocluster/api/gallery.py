@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from photocluster.config import Settings
-from photocluster.errors import InvalidEvent, NotAnImageKey
-from photocluster.ingest.events import parse_key
+from photocluster.ingest.events import key_of_image
 
 log = logging.getLogger(__name__)
 MAX_GROUPS_SHOWN = 200
@@ -25,7 +24,8 @@ _templates = Environment(
 
 class Thumbnails:
     """Image URLs for a user's image ids: a configured URL template, or presigned S3 GETs of
-    the uploaded objects (one listing of the user's prefix per page)."""
+    the uploaded objects, at the keys their records name (no listing: a page costs no S3
+    call, whatever the size of the user's library)."""
 
     def __init__(self, settings: Settings, s3: Any | None) -> None:
         self.template = settings.thumbnail_url_template
@@ -34,8 +34,11 @@ class Thumbnails:
         self.expiry = settings.presign_expiry_s
         self.s3 = s3
 
-    def urls(self, user_id: str, image_ids: Iterable[str]) -> dict[str, str]:
-        """A URL per image id, where one can be made."""
+    def urls(
+        self, user_id: str, image_ids: Iterable[str], recorded: Mapping[str, str | None]
+    ) -> dict[str, str]:
+        """A URL per image id, where one can be made; ``recorded`` holds the S3 key each
+        image's record names (key_of_image decides which key an image has)."""
         wanted = set(image_ids)
         if self.template:
             return {
@@ -46,32 +49,18 @@ class Thumbnails:
             }
         if not self.bucket or self.s3 is None:
             return {}
+        keys = {i: key_of_image(self.prefix, user_id, i, recorded.get(i)) for i in wanted}
         try:
             return {
                 image_id: self.s3.generate_presigned_url(
                     "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expiry
                 )
-                for image_id, key in self._keys(user_id, wanted).items()
+                for image_id, key in keys.items()
+                if key is not None
             }
-        except Exception:  # thumbnails are a convenience: the page still shows the ids
-            log.exception("could not list thumbnails for %s", user_id)
+        except Exception:  # thumbnails are a convenience (no credentials to sign with, say)
+            log.exception("could not sign thumbnails for %s", user_id)
             return {}
-
-    def _keys(self, user_id: str, wanted: set[str]) -> dict[str, str]:
-        """The uploaded object's key of each wanted image id (one listing of the user)."""
-        assert self.bucket is not None and self.s3 is not None
-        keys: dict[str, str] = {}
-        paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{user_id}/"):
-            for item in page.get("Contents", []):
-                key = str(item["Key"])
-                try:
-                    ref = parse_key(self.bucket, key, self.prefix)
-                except (NotAnImageKey, InvalidEvent):
-                    continue
-                if ref.image_id in wanted:
-                    keys[ref.image_id] = key
-        return keys
 
 
 @dataclass

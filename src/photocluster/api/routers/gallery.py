@@ -63,7 +63,9 @@ def gallery_page(
         (record.image_id, record.error.code if record.error else "failed")
         for record in _listed(library, user_id, "failed", lambda record: True)
     ]
-    urls = thumbnails.urls(user_id, grouped | set(unrelated or []))
+    shown = grouped | set(unrelated or [])
+    records = library.records.latest(user_id, shown)
+    urls = thumbnails.urls(user_id, shown, {i: r.key for i, r in records.items()})
     page = gallery.render(result, urls, unrelated, failed)
     return HTMLResponse(page, headers=HEADERS)
 
