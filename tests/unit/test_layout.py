@@ -99,12 +99,27 @@ def test_service_entry_points_hold_no_logic(entry: Path) -> None:
     assert logic == [], "move it into src/photocluster and test it there"
 
 
-def test_the_readme_code_map_names_every_package() -> None:
+def test_the_readme_code_map_names_every_package_and_module() -> None:
+    """Each package has its row, and each module is named in its package's row (a
+    sub-package by its folder), each top-level module as ``name.py``: the map cannot
+    drift from the code."""
     readme = (REPO / "README.md").read_text()
     code_map = readme.split("## Code map", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"`([a-z_]+)/`", code_map))
+    rows = dict(re.findall(r"^\| `([a-z_]+)/` \|(.*)$", code_map, flags=re.MULTILINE))
     packages = {p.parent.name for p in SRC.glob("*/__init__.py")}
-    assert packages <= listed, f"add to the README's code map: {sorted(packages - listed)}"
+    assert packages <= set(rows), f"add to the README's code map: {sorted(packages - set(rows))}"
+    top = set(re.findall(r"`([a-z_]+)\.py`", code_map))
+    missing = [p.name for p in SRC.glob("*.py") if p.stem not in (*OUTSIDE_THE_MAP, *top)]
+    for package in packages:
+        named = set(re.findall(r"`([a-z_]+)/?`", rows[package]))
+        for module in (SRC / package).rglob("*.py"):
+            first = module.relative_to(SRC / package).parts[0].removesuffix(".py")
+            if module.stem not in OUTSIDE_THE_MAP and first not in named:
+                missing.append(f"{package}/{module.relative_to(SRC / package)}")
+    assert sorted(missing) == [], "name them in the README's code map"
+
+
+OUTSIDE_THE_MAP = ("__init__", "__main__")
 
 
 def test_the_store_owns_every_file_replace_and_every_per_user_suffix() -> None:
