@@ -68,10 +68,11 @@ system-tools: ## Debian's chromium (gallery screenshot), docker-compose (compose
 
 PY_SOURCES = src tests bench $(wildcard services/*/*.py)
 
-lint: install ## ruff + mypy
+lint: install ## ruff, mypy, and import-linter's contract (every import points down the floors)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Tests run on TEST_WORKERS processes (pytest-xdist; 0: one process). worksteal, not
 # loadfile: schemathesis' cases share one node id, and the schedulers by file or scope run

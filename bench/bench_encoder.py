@@ -34,7 +34,7 @@ from photocluster.config import ENCODER_RUNTIMES, OFFLINE_MODEL, EncoderRuntime,
 from photocluster.embedder.base import Encoder
 from photocluster.embedder.loader import available_cpus, bake_model, load_encoder
 from photocluster.embedder.server import COMPUTE_TIME_HEADER
-from photocluster.ingest.images import encode_jpeg
+from photocluster.images import encode_jpeg
 from photocluster.quality import evalset
 
 REPO = Path(__file__).resolve().parents[1]

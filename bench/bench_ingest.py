@@ -37,7 +37,7 @@ from bench.common import Row, measure, print_table
 from bench.data import library as synthetic_library
 from photocluster.clustering.copies import encode, features
 from photocluster.config import Settings
-from photocluster.ingest.images import (
+from photocluster.images import (
     ImageLimits,
     decode_image,
     encode_jpeg,

@@ -59,7 +59,7 @@ def test_the_check_does_not_depend_on_which_photo_came_first() -> None:
 
 def _decoded(picture: Image.Image) -> Image.Image:
     """The picture as ingest decodes it for the encoder and the check."""
-    from photocluster.ingest.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
+    from photocluster.images import ENCODER_MIN_SIDE, ImageLimits, decode_image
 
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=90)

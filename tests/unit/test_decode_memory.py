@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from photocluster.errors import ImageTooLarge
-from photocluster.ingest.images import (
+from photocluster.images import (
     DecodeBudget,
     ImageLimits,
     decode_image,
@@ -95,7 +95,7 @@ def test_a_batch_of_ten_7999_pixel_pngs_stays_within_its_budget(tmp_path: Path) 
     script = textwrap.dedent(
         f"""
         from concurrent.futures import ThreadPoolExecutor
-        from photocluster.ingest.images import (
+        from photocluster.images import (
             DecodeBudget, ImageLimits, free_large_blocks_to_the_os, prepare_photo)
         free_large_blocks_to_the_os()
         data, limits = open({str(bomb)!r}, "rb").read(), ImageLimits()

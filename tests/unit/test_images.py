@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from photocluster.errors import ImageTooLarge, InvalidImage, UnsupportedImage
-from photocluster.ingest.images import (
+from photocluster.images import (
     HEIF_SUPPORTED,
     ImageLimits,
     decode_image,
@@ -66,7 +66,7 @@ def test_bad_input_raises_a_clear_error(data: bytes, error: type, message: str) 
 
 
 def test_the_decoders_own_words_stay_out_of_the_message(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="photocluster.ingest.images")
+    caplog.set_level("INFO", logger="photocluster.images")
     with pytest.raises(InvalidImage) as refused:
         decode_image(truncated_jpeg())
     assert str(refused.value) == "corrupt or truncated image data"  # issue 33: Pillow's text
@@ -101,7 +101,7 @@ def test_prepare_for_embedding_sends_a_small_jpeg() -> None:
 
 def test_prepare_photo_adds_the_checks_features_only_when_asked() -> None:
     from photocluster.clustering.copies import decode
-    from photocluster.ingest.images import prepare_photo
+    from photocluster.images import prepare_photo
 
     data = jpeg_bytes_for_features()
     sent, none = prepare_photo(data, ImageLimits(), max_side=512, with_features=False)

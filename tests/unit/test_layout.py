@@ -5,7 +5,11 @@ every package (STYLE.md, Layout and Conventions 1 and 7)."""
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +138,34 @@ def test_the_store_owns_every_file_replace_and_every_per_user_suffix() -> None:
             assert not renames.search(text), f"{name} replaces a file itself"
         if name != "photocluster.store.format":
             assert not suffix.search(text), f"{name} names a per-user file's suffix"
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter with the project's contract on the package copied under ``root``."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "line"),
+    [
+        ("store/format.py", "import photocluster.api.schemas"),  # up the floors
+        ("api/gallery.py", "import photocluster.ingest.events"),  # across one floor
+    ],
+)
+def test_the_floor_contract_breaks_on_an_import_up_or_across(
+    tmp_path: Path, module: str, line: str
+) -> None:
+    shutil.copytree(SRC, tmp_path / "photocluster", ignore=shutil.ignore_patterns("__pycache__"))
+    assert lint_imports(tmp_path).returncode == 0  # the code as it is keeps it
+    with (tmp_path / "photocluster" / module).open("a") as handle:
+        handle.write(f"\n{line}  # noqa\n")
+    broken = lint_imports(tmp_path)
+    assert broken.returncode != 0 and "BROKEN" in broken.stdout, broken.stdout[-2000:]

@@ -7,8 +7,8 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
+from photocluster.buckets import HIDDEN_CATEGORIES, KEY_MAX_BYTES, upload_key
 from photocluster.errors import InvalidEvent, UnsupportedImage
-from photocluster.ingest.events import HIDDEN_CATEGORIES, KEY_MAX_BYTES, upload_key
 
 PREFIX = "uploads/"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from photocluster.buckets import key_of_image
 from photocluster.config import Settings
-from photocluster.ingest.events import key_of_image
 
 log = logging.getLogger(__name__)
 MAX_GROUPS_SHOWN = 200

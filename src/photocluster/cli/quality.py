@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from photocluster.config import (
     ENCODER_RUNTIMES,
     LINKAGES,
     OFFLINE_MODEL,
+    EncoderRuntime,
     Linkage,
     Settings,
     check_thresholds,
@@ -24,6 +26,7 @@ from photocluster.quality import SPLITS
 PEERS_PYTHON = ".tools/peers/bin/python"
 
 if TYPE_CHECKING:
+    from photocluster.quality.evaluation import LoadEncoder
     from photocluster.quality.metrics import TierScore
 
 
@@ -63,12 +66,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         with tempfile.TemporaryDirectory(prefix="photocluster-eval-") as work:
             report, embedded = evaluate(
                 Path(args.dir),
-                args.model or OFFLINE_MODEL,
+                _loader(args.model or OFFLINE_MODEL, args.runtime or settings.encoder_runtime),
                 Path(work),
                 thresholds,
                 linkages,
                 progress=not args.json,
-                runtime=args.runtime or settings.encoder_runtime or "torch",
                 copy_check=settings.copy_check,
             )
             if args.html:
@@ -114,7 +116,7 @@ def cmd_eval_verify(args: argparse.Namespace, settings: Settings) -> int:
         with tempfile.TemporaryDirectory(prefix="photocluster-verify-") as work:
             report = check_folder(
                 Path(args.dir),
-                args.model or OFFLINE_MODEL,
+                _loader(args.model or OFFLINE_MODEL),
                 Path(work),
                 thresholds,
                 not args.json,
@@ -150,12 +152,13 @@ def _sweeps(
     from photocluster.quality.evaluation import evaluate
 
     sweeps = []
+    load = _loader(model)  # one encoder for every folder
     try:
         for folder in folders:
             with tempfile.TemporaryDirectory(prefix="photocluster-cal-") as work:
                 report, _ = evaluate(
                     Path(folder),
-                    model,
+                    load,
                     Path(work),
                     linkages=[linkage],
                     progress=False,
@@ -165,6 +168,13 @@ def _sweeps(
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
     return report.model, sweeps
+
+
+def _loader(model: str, runtime: EncoderRuntime | None = None) -> LoadEncoder:
+    """Loads ``model`` (torch unless a runtime is named) once, when first asked."""
+    from photocluster.embedder.loader import load_encoder
+
+    return functools.cache(functools.partial(load_encoder, model, runtime=runtime or "torch"))
 
 
 def register(sub: SubParsers) -> None:

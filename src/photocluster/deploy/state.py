@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from photocluster.buckets import block_public_access
 from photocluster.errors import DeployError
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,4 @@ def backend_block(bucket: str, key: str, region: str, emulator: str | None = Non
     return (
         "# Written by make deploy (photocluster.deploy.state): where this folder's state lives.\n"
         f'terraform {{\n  backend "s3" {{\n{body}\n  }}\n}}\n'
-    )
-
-
-def block_public_access(s3: Any, bucket: str) -> None:
-    """Refuse every public ACL and policy on ``bucket`` (the state, the emulator's uploads)."""
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
     )

@@ -6,12 +6,14 @@ which itself loads encoders through the loader.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
 from photocluster.calibrations import CALIBRATION_FILE, ModelCalibration, calibration_json
 from photocluster.config import OFFLINE_LAYOUT_WEIGHTS
 from photocluster.embedder.base import model_id_of
+from photocluster.embedder.loader import load_encoder
 from photocluster.quality.calibration import calibrate_model
 
 
@@ -26,9 +28,8 @@ def calibrate_baked(
     model_id = model_id_of(dest)
     # EfficientNet-Lite0's folder holds no weights of its own: it loads by name.
     source = model_id if model_id in OFFLINE_LAYOUT_WEIGHTS else str(dest)
-    measured = calibrate_model(
-        source, runtime="torch", seeds=tuple(seeds), progress=progress, subjects=subjects
-    )
+    load = functools.cache(functools.partial(load_encoder, source, runtime="torch"))
+    measured = calibrate_model(load, seeds=tuple(seeds), progress=progress, subjects=subjects)
     calibration = ModelCalibration(
         **measured.model_dump(), model_id=model_id, runtime="torch", seeds=list(seeds)
     )

@@ -48,7 +48,7 @@ from photocluster.embedder.base import Encoder
 from photocluster.embedder.fidelity import baked_runtime
 from photocluster.embedder.loader import load_calibration, load_encoder, resolve_model_source
 from photocluster.errors import ImageTooLarge, InvalidImage
-from photocluster.ingest.images import (
+from photocluster.images import (
     ENCODER_MIN_SIDE,
     IMAGE_CONTENT_TYPES,
     ImageLimits,

@@ -2,7 +2,7 @@
 
 * :mod:`~photocluster.ingest.events`: S3 notifications and backfill messages -> typed refs,
   the key -> image id rule;
-* :mod:`~photocluster.ingest.images`: decode, validate, orient and shrink an upload;
+* :mod:`~photocluster.images`: decode, validate, orient and shrink an upload;
 * :mod:`~photocluster.ingest.endpoint`: clients of the embedding endpoint, with retries;
 * :mod:`~photocluster.ingest.pipeline`: one SQS batch through every step;
 * :mod:`~photocluster.ingest.reporting`: where permanently bad inputs go;
@@ -10,5 +10,5 @@
 * :mod:`~photocluster.ingest.backfill`: enqueue objects already in the bucket;
 * :mod:`~photocluster.ingest.handlers`: the Lambda handlers, wired from Settings.
 
-Importing this package loads nothing: the embedder imports ``images`` alone.
+Importing this package loads nothing.
 """

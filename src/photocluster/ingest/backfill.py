@@ -18,9 +18,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from photocluster.buckets import parse_upload_key, user_folder
 from photocluster.errors import InvalidEvent, NotAnImageKey
-from photocluster.ids import validate_user_id
-from photocluster.ingest.events import backfill_body, parse_key
+from photocluster.ingest.events import backfill_body
 from photocluster.store.files import write_file_unlocked
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def backfill(
     progress: bool = True,
 ) -> BackfillReport:
     """Send every image key under the prefix (or one user's) to the ingest queue."""
-    list_prefix = prefix + (validate_user_id(user) + "/" if user else "")
+    list_prefix = user_folder(prefix, user) if user else prefix
     report = _load_state(state_file)
     bar = tqdm(desc="backfill", unit=" keys", disable=not progress, initial=report.sent)
     try:
@@ -96,7 +96,7 @@ def _image_keys(
     for key in _keys(s3, bucket, list_prefix, report.last_key):
         report.listed += 1
         try:
-            if parse_key(bucket, key, prefix).media_type is None:
+            if parse_upload_key(key, prefix).media_type is None:
                 raise NotAnImageKey(f"{key!r} is not a photo type we accept")
         except (NotAnImageKey, InvalidEvent) as exc:
             log.info("backfill skips %s: %s", key, exc)

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from photocluster.clustering import linkage
 from photocluster.config import Settings
 from photocluster.errors import PhotoclusterError
+from photocluster.images import free_large_blocks_to_the_os, image_limits
 from photocluster.ingest.batch import QueueMessage
 from photocluster.ingest.costs import NAMESPACE, emit
 from photocluster.ingest.endpoint import (
@@ -30,7 +31,6 @@ from photocluster.ingest.endpoint import (
     SageMakerEndpoint,
     sagemaker_client,
 )
-from photocluster.ingest.images import free_large_blocks_to_the_os, image_limits
 from photocluster.ingest.pipeline import Ingest
 from photocluster.ingest.reporting import DeadLetterReporter, FailureReporter, LogReporter
 from photocluster.ingest.writer import InProcessWriter, LambdaWriter, WriterClient, handle_write

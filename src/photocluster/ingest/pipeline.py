@@ -39,17 +39,17 @@ from photocluster.errors import (
     PhotoclusterError,
     UnsupportedImage,
 )
-from photocluster.ingest.batch import BatchResult, Item, Outcome, QueueMessage
-from photocluster.ingest.costs import ENDPOINT_STAGES, WRITER_STAGES
-from photocluster.ingest.endpoint import EmbeddingEndpoint
-from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_body
-from photocluster.ingest.images import (
+from photocluster.images import (
     DecodeBudget,
     ImageLimits,
     copy_features,
     embedding_picture,
     encode_jpeg,
 )
+from photocluster.ingest.batch import BatchResult, Item, Outcome, QueueMessage
+from photocluster.ingest.costs import ENDPOINT_STAGES, WRITER_STAGES
+from photocluster.ingest.endpoint import EmbeddingEndpoint
+from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_body
 from photocluster.ingest.reporting import FailureReporter
 from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
 from photocluster.ingest.writer import WriterClient

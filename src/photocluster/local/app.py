@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from photocluster.errors import StackError
-from photocluster.ingest.images import media_type_of
+from photocluster.images import media_type_of
 
 
 @dataclass

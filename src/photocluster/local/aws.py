@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from photocluster.buckets import block_public_access
 from photocluster.config import Settings
-from photocluster.deploy.state import block_public_access
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,19 @@ move precision in steps on sets of this size.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from photocluster.config import (
     DEFAULT_LINKAGE,
     TIER_NAMES,
     Calibration,
-    EncoderRuntime,
     Linkage,
     TierThresholds,
 )
 from photocluster.quality.metrics import TierScore
+
+if TYPE_CHECKING:
+    from photocluster.quality.evaluation import LoadEncoder
 
 #: Precision each tier must keep on the calibration sets: the targets plus a margin.
 PRECISION_FLOORS = {"low": 0.87, "medium": 0.96, "high": 0.98}
@@ -96,14 +99,13 @@ def describe(pooled: Sweeps, thresholds: Mapping[str, float]) -> str:
 
 
 def calibrate_model(
-    model: str,
-    runtime: EncoderRuntime = "torch",
+    load: LoadEncoder,
     seeds: Sequence[int] = (0, 1, 2),
     progress: bool = False,
     linkage: Linkage = DEFAULT_LINKAGE,
     subjects: int | None = None,
 ) -> Calibration:
-    """The tiers of ``model`` (a name or a baked folder), calibrated on the graded sets of
+    """The tiers of the encoder ``load`` gives, calibrated on the graded sets of
     ``seeds`` from the calibration sources only: what ``bake-model`` writes beside the
     weights. ``subjects`` caps the sources per set (quick runs)."""
     import tempfile
@@ -119,11 +121,10 @@ def calibrate_model(
             folder = evalset.write(samples, Path(tmp) / f"set-{seed}", seed, "calibration")
             report, _ = evaluate(
                 folder,
-                model,
+                load,
                 Path(tmp) / f"work-{seed}",
                 linkages=[linkage],
                 progress=progress,
-                runtime=runtime,
                 copy_check=False,  # the tiers are the vectors'; copies are raised above them
             )
             sets.append(report.sweep[linkage])

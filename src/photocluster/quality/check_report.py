@@ -28,9 +28,9 @@ from photocluster.clustering.copies import (
     scene_similarity,
     verified_pairs,
 )
-from photocluster.ingest.images import ImageLimits, embedding_picture
+from photocluster.images import ImageLimits, embedding_picture
 from photocluster.quality.evalset import LabelledImage
-from photocluster.quality.evaluation import EVAL_USER, embed_folder
+from photocluster.quality.evaluation import EVAL_USER, LoadEncoder, embed_folder
 from photocluster.quality.metrics import TierScore, pairwise_scores, score_tier
 
 
@@ -58,7 +58,7 @@ class CheckReport:
 
 def check_folder(
     folder: Path,
-    model: str,
+    load: LoadEncoder,
     work: Path,
     thresholds: Mapping[str, float],
     progress: bool = False,
@@ -66,7 +66,7 @@ def check_folder(
 ) -> CheckReport:
     """Embed ``folder`` through the writer path, check its candidate pairs (features as
     ingest computes them: ``side``) and score each tier (average linkage) with and without."""
-    embedded = embed_folder(folder, model, work, progress, copy_check=False)
+    embedded = embed_folder(folder, load, work, progress, copy_check=False)
     tiers = embedded.library.thresholds(embedded.model, thresholds)
     started = time.perf_counter()
     found = _features(embedded.images, side)

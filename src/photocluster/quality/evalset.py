@@ -234,7 +234,7 @@ def read_set(folder: Path) -> list[LabelledImage]:
     """The images of an evaluation folder: one sub-folder per group, ``singletons/`` apart;
     a version-2 ``manifest.json`` adds each image's labels per tier, kind and edits."""
     from photocluster.ids import image_id_for_filename
-    from photocluster.ingest.images import IMAGE_EXTENSIONS
+    from photocluster.images import IMAGE_EXTENSIONS
 
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 from tqdm import tqdm
 
-from photocluster.config import LINKAGES, TIER_NAMES, EncoderRuntime, Settings
-from photocluster.ingest.images import (
+from photocluster.config import LINKAGES, TIER_NAMES, Settings
+from photocluster.images import (
     ENCODER_MIN_SIDE,
     ImageLimits,
     copy_features,
@@ -75,22 +77,34 @@ class Embedded:
     truth: dict[str, dict[str, str | None]]  # per tier: image id -> label
 
 
+class ImageEncoder(Protocol):
+    """What the evaluation asks of an encoder (photocluster.embedder's are ones): the
+    caller loads it, so that the quality tools hold no model code."""
+
+    model_id: str
+    dim: int
+
+    def embed(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]: ...
+
+
+#: Loads the encoder, called once the set is read (a missing folder fails before a model
+#: loads); the caller may cache it to share one encoder between sets.
+LoadEncoder = Callable[[], ImageEncoder]
+
+
 def embed_folder(
     folder: Path,
-    model: str,
+    load: LoadEncoder,
     store_root: Path,
     progress: bool = True,
     batch: int = 16,
-    runtime: EncoderRuntime = "torch",
     copy_check: bool = True,
 ) -> Embedded:
     """Embed every image of ``folder`` and store the vectors through the writer path; with
     ``copy_check``, each photo's ORB features too, as ingest sends them (the writer's
     geometric check then runs as in production)."""
-    from photocluster.embedder.loader import load_encoder
-
     images = read_set(folder)
-    encoder = load_encoder(model, batch_size=batch, runtime=runtime)
+    encoder = load()
     limits = ImageLimits()
     side = Settings().embed_image_side  # the features of the picture ingest sends
     vectors = np.zeros((len(images), encoder.dim), dtype=np.float32)
@@ -120,19 +134,18 @@ def embed_folder(
 
 def evaluate(
     folder: Path,
-    model: str,
+    load: LoadEncoder,
     work: Path,
     thresholds: Mapping[str, float] | None = None,
     linkages: Sequence[str] = LINKAGES,
     progress: bool = True,
     sweep: bool = True,
-    runtime: EncoderRuntime = "torch",
     copy_check: bool = True,
 ) -> tuple[EvalReport, Embedded]:
     """Score the tiers (the model's defaults unless given) and, optionally, a sweep.
     ``work`` holds the evaluation's store while the caller still needs it; ``copy_check``:
     with the writer's geometric check, as in production."""
-    embedded = embed_folder(folder, model, work, progress, runtime=runtime, copy_check=copy_check)
+    embedded = embed_folder(folder, load, work, progress, copy_check=copy_check)
     library = embedded.library
     tiers = library.thresholds(embedded.model, thresholds or {})
     groups = {i.group for i in embedded.images if i.group is not None}

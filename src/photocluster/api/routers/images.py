@@ -18,8 +18,8 @@ from photocluster.api.deps import (
     SettingsDep,
 )
 from photocluster.api.schemas import ImageInfo, ImagesResponse, ImageStatus, SimilarResponse
+from photocluster.buckets import key_of_image
 from photocluster.clustering.similarity import K_MAX
-from photocluster.ingest.events import key_of_image
 from photocluster.library import Library
 
 log = logging.getLogger(__name__)

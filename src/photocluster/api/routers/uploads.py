@@ -9,9 +9,9 @@ from fastapi import APIRouter, Response
 from photocluster.api.contract import JSON_BODY, responses
 from photocluster.api.deps import BucketDep, LibraryDep, Owner, SettingsDep
 from photocluster.api.schemas import UploadRequest, UploadTicket
+from photocluster.buckets import upload_key
 from photocluster.errors import ImageTooLarge, UnknownImage, UploadsNotConfigured
 from photocluster.ids import image_id_for_filename
-from photocluster.ingest.events import upload_key
 from photocluster.library import Library
 from photocluster.store.records import ImageRecord
 
