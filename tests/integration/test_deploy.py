@@ -23,7 +23,9 @@ from photocluster.local.aws import emulator_client
 from tests.helpers.aws import TRANSIENT
 from tests.helpers.procs import REPO
 
-pytestmark = [pytest.mark.terraform, pytest.mark.slow]
+# Six Terraform runs against moto (deploy, plans, a new image, a rollback, two destroys):
+# 9-10 minutes here, past pytest's default 600 s when the machine is busy.
+pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 REGION = "eu-west-1"
 NAME = "photocluster-ci"
