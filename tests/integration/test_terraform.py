@@ -581,6 +581,14 @@ def test_terraform_defaults_match_the_local_runtime() -> None:
     assert root["queue_max_receive_count"] == settings.queue_max_receive
     assert 6 * root["ingest_timeout_seconds"] == settings.queue_visibility_s
     assert root["upload_url_expiry_seconds"] == settings.upload_url_expiry_s
+    # the ingest timeout's floor counts ingest's own wait for one InvokeEndpoint answer
+    floor = "var.ingest_timeout_seconds >= 180 + {:g} + var.writer_timeout_seconds"
+    variables = (TERRAFORM / "variables.tf").read_text()
+    assert floor.format(settings.endpoint_timeout_s) in variables
+    assert (
+        root["ingest_timeout_seconds"]
+        >= 180 + settings.endpoint_timeout_s + root["writer_timeout_seconds"]
+    )
     # ingest's decoding budget is a quarter of its memory: the default's is the local one
     with (TERRAFORM / "main.tf").open() as handle:
         modules = hcl.unquote(hcl2.load(handle))["module"]
