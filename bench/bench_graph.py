@@ -18,9 +18,10 @@ import numpy as np
 
 from bench import scale_data
 from bench.common import Row, Timing, print_table
+from photocluster.calibrations import built_in
 from photocluster.clustering import linkage
 from photocluster.clustering.graph import GraphParams, NeighbourGraph, build_graph, update_graph
-from photocluster.config import OFFLINE_MODEL, calibration_for, get_settings
+from photocluster.config import OFFLINE_MODEL, get_settings
 from photocluster.ids import encode_ids
 from photocluster.store.vectors import ArrayRows
 
@@ -87,7 +88,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse(argv)
-    floor = calibration_for(OFFLINE_MODEL).index_floor
+    floor = built_in(OFFLINE_MODEL).index_floor
     limit = args.linkage_max or get_settings().index_linkage_max
     params = GraphParams(floor=floor, linkage_max=limit)
     linkage.preload()

@@ -27,7 +27,8 @@ import numpy as np
 from bench import scale_probe
 from bench.scale_data import SHAPES, image_id
 from bench.scale_report import print_table, table
-from photocluster.config import OFFLINE_MODEL, Settings, calibration_for
+from photocluster.calibrations import built_in
+from photocluster.config import OFFLINE_MODEL, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-of-at-least-32-characters"  # noqa: S105 - local HS256 only
@@ -95,7 +96,7 @@ ROUTES: dict[str, Route] = {
 }
 #: The bucket the upload route presigns for (presigning is local: no request leaves).
 BUCKET = "bench-uploads"
-_TIERS = tuple(calibration_for(OFFLINE_MODEL).thresholds.as_dict().values())
+_TIERS = tuple(built_in(OFFLINE_MODEL).thresholds.as_dict().values())
 #: The seed's method for the routes it had: (kind, thresholds).
 BASELINES: dict[str, tuple[str, tuple[float, ...]]] = {
     "GET clusters": ("clusters", _TIERS),

@@ -1,33 +1,41 @@
-"""A model's calibrated tiers as files, and which tiers a request of that model gets.
+"""The one tier resolver: which thresholds a request of a model gets, and a model's
+calibration as a file.
 
-``bake-model`` writes ``calibration.json`` beside the weights; the embedder reports it with
+Vocabulary (code and README alike): a model's *calibration* is its tier file
+(``calibration.json``: the three thresholds, the graph's floor and the evidence for them);
+*bake* (``photocluster bake-model``) saves a model's weights and writes its calibration;
+the *sweep* (:mod:`photocluster.quality.sweep`, ``make calibrate``) searches the thresholds
+a calibration records, on the generated sets.
+
+``bake-model`` writes the calibration beside the weights; the embedder reports it with
 every answer; the writer keeps a copy per model on the store root (EFS), where the API,
-which has no model files, reads it. The default tiers of a model resolve, in order: the
-``PHOTOCLUSTER_LOW/MEDIUM/HIGH`` overrides > that persisted calibration > the built-in
-``config.CALIBRATIONS`` row > ``config.UNCALIBRATED`` (a request's own thresholds come first
-of all: :meth:`photocluster.library.Library.thresholds`).
+which has no model files, reads it. :func:`resolve_tiers` is the only place that decides
+tiers; the routes, the writer's graph, the CLI and the quality tools all call it. In order:
+a request's own thresholds > the ``PHOTOCLUSTER_LOW/MEDIUM/HIGH`` overrides > the model's
+persisted calibration > its built-in row (:data:`BUILT_IN`) > :data:`UNCALIBRATED`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from photocluster.config import (
-    CALIBRATIONS,
     ENCODER_RUNTIMES,
+    OFFLINE_MODEL,
     TIER_NAMES,
-    Calibration,
     EncoderRuntime,
     Settings,
-    calibration_for,
+    TierThresholds,
+    check_thresholds,
 )
-from photocluster.errors import InvalidCalibration
+from photocluster.errors import InvalidCalibration, InvalidThresholds
 from photocluster.store.files import FileVersion, version_of, write_file_unlocked
 
 #: Written by ``bake-model`` beside the weights.
@@ -37,6 +45,54 @@ CALIBRATION_FILE = "calibration.json"
 STORE_FOLDER = "models"
 
 CalibrationSource = Literal["baked", "built-in", "uncalibrated"]
+
+
+class Calibration(BaseModel):
+    """Default tiers of one encoder, and the figures that justify them."""
+
+    thresholds: TierThresholds
+    #: Lowest similarity kept in the write-time neighbour graph; queries below it are
+    #: answered by on-demand computation (exact, slower).
+    index_floor: float
+    evidence: str
+
+
+#: Per-encoder calibrations for models used without a baked one, from the sweep (`make
+#: calibrate`, README, Quality) of the graded sets of the calibration sources, seeds 0-2
+#: pooled, at the default linkage; `make eval` checks them on held-out sources and seeds.
+BUILT_IN: dict[str, Calibration] = {
+    OFFLINE_MODEL: Calibration(
+        thresholds=TierThresholds(low=0.38, medium=0.46, high=0.56),
+        index_floor=0.33,
+        evidence=(
+            "average linkage, calibration sources, seeds 0-2 pooled (1599 images): "
+            "low 0.38 P=0.878 R=0.675; medium 0.46 P=0.974 R=0.628; high 0.56 P=0.980 "
+            "R=0.673. Held-out evaluation sources, seeds 3 and 4: high P=1.000/0.984 "
+            "R=0.721/0.663"
+        ),
+    ),
+    "efficientnet-lite0": Calibration(
+        thresholds=TierThresholds(low=0.70, medium=0.85, high=0.93),
+        index_floor=0.65,
+        evidence=(
+            "graded sets of the calibration sources, seeds 0, 1, 2, average linkage, pooled: "
+            "low 0.70 P=0.874 R=0.624; medium 0.85 P=0.968 R=0.388; high 0.93 P=0.995 "
+            "R=0.284. Held-out sources, seeds 3 and 4: high P=1.000/0.923 R=0.267/0.246"
+        ),
+    ),
+}
+#: For an encoder without a calibration row (e.g. the production ViT, whose weights cannot
+#: be downloaded on the machines that ran the evaluation): the design's starting values.
+UNCALIBRATED = Calibration(
+    thresholds=TierThresholds(low=0.60, medium=0.75, high=0.90),
+    index_floor=0.5,
+    evidence="uncalibrated design defaults (bake the model with `photocluster bake-model`)",
+)
+
+
+def built_in(model: str) -> Calibration:
+    """The built-in calibration of ``model``, or the uncalibrated defaults."""
+    return BUILT_IN.get(model, UNCALIBRATED)
 
 
 class ModelCalibration(Calibration):
@@ -179,15 +235,27 @@ class TierDefaults:
 
     model: str
     #: baked: the calibration bake-model wrote with the weights (persisted by the writer);
-    #: built-in: the row of config.CALIBRATIONS; uncalibrated: the design's starting values.
+    #: built-in: the model's row of BUILT_IN; uncalibrated: the design's starting values.
     source: CalibrationSource
     thresholds: dict[str, float]
     #: The tiers set by PHOTOCLUSTER_LOW/MEDIUM/HIGH instead of the calibration.
     overridden: list[str]
+    #: Lowest similarity the write-time neighbour graph keeps (PHOTOCLUSTER_INDEX_FLOOR or
+    #: the calibration's, never above the lowest tier).
     index_floor: float
     evidence: str
     runtime: EncoderRuntime | None = None
     seeds: list[int] | None = None
+
+    def asked(self, requested: Mapping[str, float | None] | None = None) -> dict[str, float]:
+        """The tiers of a request: these defaults, with the values it gives instead."""
+        tiers = dict(self.thresholds)
+        for name, value in (requested or {}).items():
+            if name not in tiers:
+                raise InvalidThresholds(f"unknown tier {name!r}; tiers are {list(tiers)}")
+            if value is not None:
+                tiers[name] = value
+        return check_thresholds(tiers)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -202,18 +270,25 @@ class TierDefaults:
         }
 
 
-def tier_defaults(settings: Settings, model: str, stored: ModelCalibration | None) -> TierDefaults:
-    """The default tiers of ``model`` given its persisted calibration (None: none)."""
-    calibration = stored or calibration_for(model)
+def resolve_tiers(settings: Settings, model: str, stored: ModelCalibration | None) -> TierDefaults:
+    """The default tiers of ``model`` and its graph's floor, given its persisted calibration
+    (None: none): the overrides in ``settings`` > ``stored`` > its built-in row > none."""
+    calibration = stored or built_in(model)
     source: CalibrationSource = (
-        "baked" if stored else "built-in" if model in CALIBRATIONS else "uncalibrated"
+        "baked" if stored else "built-in" if model in BUILT_IN else "uncalibrated"
     )
+    thresholds = calibration.thresholds.as_dict()
+    overridden: list[str] = [name for name in TIER_NAMES if getattr(settings, name) is not None]
+    for name in overridden:
+        thresholds[name] = getattr(settings, name)
+    check_thresholds(thresholds)
+    floor = settings.index_floor if settings.index_floor is not None else calibration.index_floor
     return TierDefaults(
         model=model,
         source=source,
-        thresholds=settings.thresholds_for(model, calibration),
-        overridden=[name for name in TIER_NAMES if getattr(settings, name) is not None],
-        index_floor=settings.floor_for(model, calibration),
+        thresholds=thresholds,
+        overridden=overridden,
+        index_floor=min(floor, min(thresholds.values())),
         evidence=calibration.evidence,
         runtime=stored.runtime if stored else None,
         seeds=list(stored.seeds) if stored else None,

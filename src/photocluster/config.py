@@ -74,54 +74,6 @@ def check_thresholds(thresholds: dict[str, float]) -> dict[str, float]:
     return thresholds
 
 
-class Calibration(BaseModel):
-    """Default tiers of one encoder, and the figures that justify them."""
-
-    thresholds: TierThresholds
-    #: Lowest similarity kept in the write-time neighbour graph; queries below it are
-    #: answered by on-demand computation (exact, slower).
-    index_floor: float
-    evidence: str
-
-
-#: Per-encoder defaults for models used without a baked calibration, from `make calibrate`
-#: (README, Quality): sweeps of the graded sets of the calibration sources, seeds 0-2
-#: pooled, at the default linkage; `make eval` checks them on held-out sources and seeds.
-CALIBRATIONS: dict[str, Calibration] = {
-    OFFLINE_MODEL: Calibration(
-        thresholds=TierThresholds(low=0.38, medium=0.46, high=0.56),
-        index_floor=0.33,
-        evidence=(
-            "average linkage, calibration sources, seeds 0-2 pooled (1599 images): "
-            "low 0.38 P=0.878 R=0.675; medium 0.46 P=0.974 R=0.628; high 0.56 P=0.980 "
-            "R=0.673. Held-out evaluation sources, seeds 3 and 4: high P=1.000/0.984 "
-            "R=0.721/0.663"
-        ),
-    ),
-    "efficientnet-lite0": Calibration(
-        thresholds=TierThresholds(low=0.70, medium=0.85, high=0.93),
-        index_floor=0.65,
-        evidence=(
-            "graded sets of the calibration sources, seeds 0, 1, 2, average linkage, pooled: "
-            "low 0.70 P=0.874 R=0.624; medium 0.85 P=0.968 R=0.388; high 0.93 P=0.995 "
-            "R=0.284. Held-out sources, seeds 3 and 4: high P=1.000/0.923 R=0.267/0.246"
-        ),
-    ),
-}
-#: For an encoder without a calibration row (e.g. the production ViT, whose weights cannot
-#: be downloaded on the machines that ran the evaluation): the design's starting values.
-UNCALIBRATED = Calibration(
-    thresholds=TierThresholds(low=0.60, medium=0.75, high=0.90),
-    index_floor=0.5,
-    evidence="uncalibrated design defaults (bake the model with `photocluster bake-model`)",
-)
-
-
-def calibration_for(model: str) -> Calibration:
-    """The calibration row of ``model``, or the uncalibrated defaults."""
-    return CALIBRATIONS.get(model, UNCALIBRATED)
-
-
 class Settings(BaseSettings):
     """Configuration of every photocluster service, read from ``PHOTOCLUSTER_*`` variables."""
 
@@ -296,24 +248,6 @@ class Settings(BaseSettings):
     api_port: int = 8000
     embedder_port: int = 8080
     log_level: str = "INFO"
-
-    def thresholds_for(
-        self, model: str, calibration: Calibration | None = None
-    ) -> dict[str, float]:
-        """Default tier thresholds for vectors of ``model`` (its ``calibration`` when given,
-        e.g. the one baked with it, else its row here), with any configured overrides."""
-        base = (calibration or calibration_for(model)).thresholds.as_dict()
-        for name in TIER_NAMES:
-            override = getattr(self, name)
-            if override is not None:
-                base[name] = override
-        return check_thresholds(base)
-
-    def floor_for(self, model: str, calibration: Calibration | None = None) -> float:
-        """Lowest similarity the write-time neighbour graph keeps for ``model``."""
-        calibration = calibration or calibration_for(model)
-        floor = self.index_floor if self.index_floor is not None else calibration.index_floor
-        return min(floor, min(self.thresholds_for(model, calibration).values()))
 
 
 @lru_cache(maxsize=1)

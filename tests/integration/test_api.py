@@ -112,7 +112,7 @@ def test_a_threshold_below_the_floor_on_a_large_library_is_422_naming_the_floor(
 ) -> None:
     bounded = api_settings.model_copy(update={"on_demand_max_images": 10})  # alice has 44
     client = TestClient(create_app(bounded, Library.from_settings(bounded)))
-    floor = bounded.floor_for("test-model")
+    floor = Library.from_settings(bounded).tiers("test-model").index_floor
     for path in (f"clusters?low={floor / 2}", f"pairs?min_score={floor / 2}"):
         response = client.get(f"/v1/users/alice/{path}", headers=auth("alice"))
         error = error_of(response, 422, "threshold_below_floor")

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 
 from photocluster.calibrations import (
+    BUILT_IN,
     CALIBRATION_FILE,
+    UNCALIBRATED,
     ModelCalibration,
     StoredCalibrations,
     calibration_json,
     read_calibration,
     store_file_name,
 )
-from photocluster.config import CALIBRATIONS, OFFLINE_MODEL, UNCALIBRATED, Settings, TierThresholds
+from photocluster.config import OFFLINE_MODEL, Settings, TierThresholds
 from photocluster.embedder.loader import load_calibration
 from photocluster.errors import InvalidCalibration, ModelMismatch
 from photocluster.ingest.writer import handle_write
@@ -145,36 +147,36 @@ def library_with(settings: Settings, stored: ModelCalibration | None = None) -> 
 
 
 def test_a_model_with_nothing_runs_on_the_uncalibrated_defaults(settings: Settings) -> None:
-    defaults = library_with(settings).tier_defaults(MODEL)
+    defaults = library_with(settings).tiers(MODEL)
     assert defaults.source == "uncalibrated" and defaults.runtime is None
     assert defaults.thresholds == UNCALIBRATED.thresholds.as_dict()
     assert defaults.index_floor == UNCALIBRATED.index_floor
 
 
 def test_the_built_in_row_applies_without_a_persisted_calibration(settings: Settings) -> None:
-    defaults = library_with(settings).tier_defaults(OFFLINE_MODEL)
+    defaults = library_with(settings).tiers(OFFLINE_MODEL)
     assert defaults.source == "built-in"
-    assert defaults.thresholds == CALIBRATIONS[OFFLINE_MODEL].thresholds.as_dict()
+    assert defaults.thresholds == BUILT_IN[OFFLINE_MODEL].thresholds.as_dict()
 
 
 def test_the_persisted_calibration_beats_the_built_in_row(settings: Settings) -> None:
     library = library_with(settings, calibration(OFFLINE_MODEL))
-    defaults = library.tier_defaults(OFFLINE_MODEL)
+    defaults = library.tiers(OFFLINE_MODEL)
     assert defaults.source == "baked" and defaults.seeds == [0] and defaults.runtime == "torch"
-    assert library.thresholds(OFFLINE_MODEL, {}) == {"low": 0.33, "medium": 0.66, "high": 0.88}
+    assert library.tiers(OFFLINE_MODEL).asked() == {"low": 0.33, "medium": 0.66, "high": 0.88}
     assert defaults.index_floor == 0.3
 
 
 def test_configured_overrides_beat_the_calibration_and_say_so(settings: Settings) -> None:
     library = library_with(settings.model_copy(update={"high": 0.95}), calibration())
-    defaults = library.tier_defaults(MODEL)
+    defaults = library.tiers(MODEL)
     assert defaults.thresholds == {"low": 0.33, "medium": 0.66, "high": 0.95}
     assert defaults.overridden == ["high"] and defaults.source == "baked"
 
 
 def test_a_request_beats_everything(settings: Settings) -> None:
     library = library_with(settings.model_copy(update={"high": 0.95}), calibration())
-    assert library.thresholds(MODEL, {"high": 0.97}) == {"low": 0.33, "medium": 0.66, "high": 0.97}
+    assert library.tiers(MODEL).asked({"high": 0.97}) == {"low": 0.33, "medium": 0.66, "high": 0.97}
 
 
 def test_the_graph_floor_comes_from_the_persisted_calibration(settings: Settings) -> None:
@@ -212,7 +214,7 @@ def test_the_writer_persists_the_calibration_sent_with_the_vectors(settings: Set
     assert answer["ok"] is True
     reader = Library.from_settings(settings)  # another process, e.g. the API
     assert reader.calibrations.get(MODEL) == calibration()
-    assert reader.tier_defaults(MODEL).source == "baked"
+    assert reader.tiers(MODEL).source == "baked"
 
 
 def test_the_writer_refuses_a_calibration_of_another_model(settings: Settings) -> None:

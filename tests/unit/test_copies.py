@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 from skimage import data as skdata
 
+from photocluster.calibrations import resolve_tiers
 from photocluster.clustering import copies as check
 from photocluster.clustering.graph import GraphParams, build_graph, update_graph
 from photocluster.clustering.linkage import canonical_order
@@ -114,7 +115,7 @@ def test_a_scene_pair_joins_the_copy_groups_of_its_photos() -> None:
     across = out[np.ix_([0, 1], [3, 4])]
     assert (across == np.array([[0.7, 0.5], [0.5, 0.5]], np.float32)).all()
     assert (out == out.T).all() and out[2, 5] == out[0, 2] == out[1, 5] == np.float32(0.2)
-    tiers = Settings().thresholds_for(OFFLINE_MODEL)  # the built-in tiers
+    tiers = resolve_tiers(Settings(), OFFLINE_MODEL, None).thresholds  # the built-in tiers
     assert check.scene_similarity(tiers["medium"], tiers["high"]) == check.SCENE_SIMILARITY
     # two copies of one photo show one scene at least, not a copy of each other
     chained = check.raised(similarity, {(0, 1), (1, 2)}, set(), copy_to=0.9, scene_to=0.5)

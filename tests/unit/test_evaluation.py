@@ -10,10 +10,10 @@ import pytest
 from photocluster import cli
 from photocluster.config import get_settings
 from photocluster.quality import edits, evalset, scenes
-from photocluster.quality.calibration import calibrate, loosest_precise, pool
 from photocluster.quality.evalset import LabelledImage
 from photocluster.quality.evaluation import family_recall
 from photocluster.quality.metrics import TierScore, pairwise_scores
+from photocluster.quality.sweep import calibrate, loosest_precise, pool
 
 
 def test_pairwise_scores_on_a_known_case() -> None:

@@ -140,6 +140,22 @@ def test_the_store_owns_every_file_replace_and_every_per_user_suffix() -> None:
             assert not suffix.search(text), f"{name} names a per-user file's suffix"
 
 
+def test_one_function_decides_the_tiers() -> None:
+    """Issue 32: which tiers a request gets is decided by calibrations.resolve_tiers alone;
+    no other module reads the tier settings (PHOTOCLUSTER_LOW/MEDIUM/HIGH, INDEX_FLOOR) or
+    the built-in calibrations itself."""
+    tier_settings = re.compile(
+        r"\bsettings\.(low|medium|high|index_floor)\b|getattr\([a-z_.]*settings, "
+    )
+    built_in = re.compile(r"\b(BUILT_IN|UNCALIBRATED|built_in)\b")
+    for name, path in modules().items():
+        if name == "photocluster.calibrations":
+            continue
+        text = path.read_text()
+        assert not tier_settings.search(text), f"{name} reads a tier setting: resolve_tiers"
+        assert not built_in.search(text), f"{name} reads a built-in calibration: resolve_tiers"
+
+
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """import-linter with the project's contract on the package copied under ``root``."""
     return subprocess.run(

@@ -36,7 +36,7 @@ def filled(library: Library, rng: np.random.Generator) -> Filled:
 def test_clusters_from_the_graph_equal_on_demand(library: Library, filled: Filled) -> None:
     ids, vectors = filled
     result = library.clusters("u1")
-    expected = cluster(ids, vectors, library.settings.thresholds_for("test-model"))
+    expected = cluster(ids, vectors, library.tiers("test-model").thresholds)
     assert [t.groups for t in result.tiers] == [t.groups for t in expected]
     assert result.n_images == len(ids) and result.exact
 
@@ -118,7 +118,7 @@ def test_bad_thresholds_are_refused(
 def test_single_linkage_is_available(library: Library, filled: Filled) -> None:
     ids, vectors = filled
     result = library.clusters("u1", linkage="single")
-    expected = cluster(ids, vectors, library.settings.thresholds_for("test-model"), "single")
+    expected = cluster(ids, vectors, library.tiers("test-model").thresholds, "single")
     assert [t.groups for t in result.tiers] == [t.groups for t in expected]
 
 
@@ -126,7 +126,7 @@ def test_average_linkage_is_available_from_the_graph_and_on_demand(
     library: Library, filled: Filled
 ) -> None:
     ids, vectors = filled
-    for thresholds in (library.settings.thresholds_for("test-model"), {"low": 0.2, "high": 0.9}):
+    for thresholds in (library.tiers("test-model").thresholds, {"low": 0.2, "high": 0.9}):
         result = library.clusters("u1", thresholds, linkage="average")
         cut_at = {t.name: t.threshold for t in result.tiers}
         expected = cluster(ids, vectors, cut_at, "average")
@@ -236,7 +236,7 @@ def test_cluster_thresholds_below_floor_refused_for_large_libraries(
 ) -> None:
     library = Library.from_settings(settings.model_copy(update={"on_demand_max_images": 5}))
     library.write("u1", "m", [f"i{i}" for i in range(10)], rng.standard_normal((10, 8)))
-    floor = library.settings.floor_for("m")
+    floor = library.tiers("m").index_floor
     with pytest.raises(ThresholdBelowFloor, match=f"floor {floor}") as refused:
         library.clusters("u1", {"low": floor / 2})
     assert refused.value.floor == floor and refused.value.code == "threshold_below_floor"

@@ -57,7 +57,7 @@ def create_app(
     app.state.authenticator = Authenticator.from_settings(settings)
     app.state.library = library or Library.from_settings(settings)
     # A corrupt calibration of the deployment's model stops the API at startup, not later.
-    app.state.library.tier_defaults(settings.model)
+    app.state.library.tiers(settings.model)
     app.state.bucket = UploadBucket.from_settings(settings, s3)
     app.state.thumbnails = Thumbnails(settings, app.state.bucket and app.state.bucket.s3)
     for router in ROUTERS:

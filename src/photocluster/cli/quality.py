@@ -74,7 +74,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 copy_check=settings.copy_check,
             )
             if args.html:
-                chosen = embedded.library.thresholds(embedded.model, thresholds)
+                chosen = embedded.library.tiers(embedded.model).asked(thresholds)
                 Path(args.html).write_text(error_page(embedded, chosen, linkages[0]))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
@@ -131,7 +131,7 @@ def cmd_eval_verify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Suggest tier thresholds from the pooled sweeps of labelled folders (each tier against
     its own labels)."""
-    from photocluster.quality.calibration import calibrate, describe, pool_tiers
+    from photocluster.quality.sweep import calibrate, describe, pool_tiers
 
     model, sweeps = _sweeps(args.dirs, args.model or OFFLINE_MODEL, args.linkage)
     pooled = pool_tiers(sweeps)

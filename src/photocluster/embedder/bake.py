@@ -14,7 +14,7 @@ from photocluster.calibrations import CALIBRATION_FILE, ModelCalibration, calibr
 from photocluster.config import OFFLINE_LAYOUT_WEIGHTS
 from photocluster.embedder.base import model_id_of
 from photocluster.embedder.loader import load_encoder
-from photocluster.quality.calibration import calibrate_model
+from photocluster.quality.sweep import calibrate_model
 
 
 def calibrate_baked(

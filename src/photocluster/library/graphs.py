@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from photocluster.calibrations import StoredCalibrations
+from photocluster.calibrations import StoredCalibrations, TierDefaults, resolve_tiers
 from photocluster.clustering.copies import COPY_SIMILARITY, scene_similarity
 from photocluster.clustering.graph import (
     GraphParams,
@@ -30,7 +30,7 @@ from photocluster.clustering.graph import (
     update_graph,
 )
 from photocluster.clustering.graph_file import load_graph, read_header, save_graph
-from photocluster.config import Settings, calibration_for
+from photocluster.config import Settings
 from photocluster.errors import GraphUnavailable, UnknownUser
 from photocluster.ids import ID_DTYPE, IdArray
 from photocluster.library.copies import UserCopies
@@ -51,11 +51,14 @@ class UserGraphs:
 
     def floor(self, model: str) -> float:
         """The graph's floor for ``model``: from its persisted calibration when it has one."""
-        return self.settings.floor_for(model, self.calibrations.get(model))
+        return self.tiers(model).index_floor
+
+    def tiers(self, model: str) -> TierDefaults:
+        """The default tiers of ``model`` (the one resolver: :func:`resolve_tiers`)."""
+        return resolve_tiers(self.settings, model, self.calibrations.get(model))
 
     def params(self, model: str, floor: float | None = None) -> GraphParams:
-        calibration = self.calibrations.get(model)
-        tiers = self.settings.thresholds_for(model, calibration or calibration_for(model))
+        tiers = self.tiers(model).thresholds
         return GraphParams(
             floor=self.floor(model) if floor is None else min(floor, self.floor(model)),
             max_neighbours=self.settings.index_max_neighbours,

@@ -21,7 +21,7 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 
-from photocluster.calibrations import StoredCalibrations, TierDefaults, tier_defaults
+from photocluster.calibrations import StoredCalibrations, TierDefaults
 from photocluster.clustering.graph import NeighbourGraph, verified_edges
 from photocluster.clustering.similarity import (
     Neighbour,
@@ -308,20 +308,10 @@ class Library:
 
     # ------------------------------------------------------------------ reads
 
-    def tier_defaults(self, model: str) -> TierDefaults:
-        """The tiers of ``model`` when a request names none, and where they come from: the
-        configured overrides, its persisted calibration, its built-in row, or none."""
-        return tier_defaults(self.settings, model, self.calibrations.get(model))
-
-    def thresholds(self, model: str, requested: Mapping[str, float | None]) -> dict[str, float]:
-        """The tiers of a request: the model's defaults, overridden by what was given."""
-        base = self.tier_defaults(model).thresholds
-        for name, value in requested.items():
-            if name not in base:
-                raise InvalidThresholds(f"unknown tier {name!r}; tiers are {list(base)}")
-            if value is not None:
-                base[name] = value
-        return check_thresholds(base)
+    def tiers(self, model: str) -> TierDefaults:
+        """The tiers of ``model`` when a request names none, and where they come from
+        (``.asked(request)``: a request's tiers)."""
+        return self.graphs.tiers(model)
 
     def clusters(
         self,
@@ -333,7 +323,7 @@ class Library:
         """Groups per tier (low/medium/high: the model's defaults unless given)."""
         validate_user_id(user_id)
         header = self.store.header(user_id)
-        return self.cut(user_id, self.thresholds(header.model, thresholds or {}), linkage, min_size)
+        return self.cut(user_id, self.tiers(header.model).asked(thresholds), linkage, min_size)
 
     def cut(
         self,
@@ -405,7 +395,7 @@ class Library:
         the page's groups are named and scored (the user is never loaded for them)."""
         validate_user_id(user_id)
         header = self.store.header(user_id)
-        wanted = self.thresholds(header.model, thresholds or {})
+        wanted = self.tiers(header.model).asked(thresholds)
         result, graph = self._cut(user_id, wanted, linkage, min_size)
         scorer = partial(self._group_scores, user_id, graph)
         return result, groups.pages(result.tiers, scorer, limit, cursor, tier)
@@ -588,7 +578,7 @@ class Library:
             graph_floor=graph["floor"] if graph else None,
             graph_edges=graph["sections"]["edge_u"]["count"] if graph else None,
             graph_exact_from=graph["exact_from"] if graph else None,
-            tiers=self.tier_defaults(header.model).to_dict(),
+            tiers=self.tiers(header.model).to_dict(),
             runtime=self.calibrations.served_by(header.model),
         )
 

@@ -5,7 +5,7 @@
 * :mod:`~photocluster.quality.evalset`: the pictures, writing and reading labelled folders;
 * :mod:`~photocluster.quality.metrics`: pairwise precision, recall, F1 of one tier;
 * :mod:`~photocluster.quality.evaluation`: embed a folder, store it, score the tiers;
-* :mod:`~photocluster.quality.calibration`: thresholds suggested from sweeps;
+* :mod:`~photocluster.quality.sweep`: thresholds suggested from sweeps;
 * :mod:`~photocluster.quality.report`: the quality table and the page of worst errors.
 """
 

@@ -67,7 +67,7 @@ def check_folder(
     """Embed ``folder`` through the writer path, check its candidate pairs (features as
     ingest computes them: ``side``) and score each tier (average linkage) with and without."""
     embedded = embed_folder(folder, load, work, progress, copy_check=False)
-    tiers = embedded.library.thresholds(embedded.model, thresholds)
+    tiers = embedded.library.tiers(embedded.model).asked(thresholds)
     started = time.perf_counter()
     found = _features(embedded.images, side)
     featured = time.perf_counter()

@@ -147,7 +147,7 @@ def evaluate(
     with the writer's geometric check, as in production."""
     embedded = embed_folder(folder, load, work, progress, copy_check=copy_check)
     library = embedded.library
-    tiers = library.thresholds(embedded.model, thresholds or {})
+    tiers = library.tiers(embedded.model).asked(thresholds)
     groups = {i.group for i in embedded.images if i.group is not None}
     report = EvalReport(
         str(folder),

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from photocluster.config import TIER_NAMES
-from photocluster.quality.calibration import calibrate
 from photocluster.quality.evalset import LabelledImage
 from photocluster.quality.evaluation import EVAL_USER, Embedded, EvalReport, FamilyRecall
+from photocluster.quality.sweep import calibrate
 
 
 def format_report(report: EvalReport) -> str:

@@ -12,13 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from photocluster.config import (
-    DEFAULT_LINKAGE,
-    TIER_NAMES,
-    Calibration,
-    Linkage,
-    TierThresholds,
-)
+from photocluster.calibrations import Calibration
+from photocluster.config import DEFAULT_LINKAGE, TIER_NAMES, Linkage, TierThresholds
 from photocluster.quality.metrics import TierScore
 
 if TYPE_CHECKING:

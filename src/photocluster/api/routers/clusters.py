@@ -72,7 +72,7 @@ def clusters_body(
             user_id, thresholds, linkage, min_size, limit, cursor, tier
         )
     except UnknownUser:
-        tiers = library.thresholds(settings.model, thresholds)
+        tiers = library.tiers(settings.model).asked(thresholds)
         return {
             "user_id": user_id,
             "n_images": 0,

@@ -29,5 +29,5 @@ def health(request: Request, library: LibraryDep, settings: SettingsDep) -> Heal
         request.app.state.authenticator.caller(request, bearer_token(request))
     except ApiError:
         return Health(status="ok")  # version and tiers unset: left out of the answer
-    tiers = library.tier_defaults(settings.model).to_dict()
+    tiers = library.tiers(settings.model).to_dict()
     return Health.model_validate({"status": "ok", "version": __version__, "tiers": tiers})

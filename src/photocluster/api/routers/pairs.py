@@ -38,7 +38,7 @@ def pairs(
         model = library.store.header(user_id).model
     except UnknownUser:
         return {"user_id": user_id, "pairs": [], "total": 0, "next_offset": None, "complete": True}
-    low = min_score if min_score is not None else library.tier_defaults(model).thresholds["medium"]
+    low = min_score if min_score is not None else library.tiers(model).thresholds["medium"]
     if low > max_score:
         raise InvalidThresholds(f"min_score {low} is above max_score {max_score}")
     page = library.pairs(user_id, low, max_score, limit, offset)
