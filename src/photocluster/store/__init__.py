@@ -5,6 +5,7 @@
 * :mod:`~photocluster.store.snapshot`: a load (one read) and what a reader sees;
 * :mod:`~photocluster.store.transaction`: upsert and delete under the exclusive lock,
   crash repair;
+* :mod:`~photocluster.store.write_plan`: what a write changes, worked out before it writes;
 * :mod:`~photocluster.store.compaction`: the atomic rewrite without dead records;
 * :class:`Store` (:mod:`~photocluster.store.store`): the one door the rest of the code uses.
 """

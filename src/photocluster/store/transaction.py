@@ -23,14 +23,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from photocluster.errors import (
-    InvalidVector,
-    LibraryFull,
-    ModelMismatch,
-    StoreCorrupt,
-    UnknownUser,
-)
-from photocluster.ids import ID_DTYPE, IdArray, encode_ids
+from photocluster.errors import StoreCorrupt, UnknownUser
+from photocluster.ids import ID_DTYPE, encode_ids
 from photocluster.store.compaction import needs_compaction, write_compacted
 from photocluster.store.files import (
     FILE_MODE,
@@ -44,28 +38,29 @@ from photocluster.store.format import (
     FORMAT_VERSION,
     GENERATION_OFFSET,
     HEADER_SIZE,
-    MODEL_ID_MAX,
-    NUMPY_DTYPES,
     STATE_DEAD,
     STATE_LIVE,
-    UNCHANGED_ATOL,
     VERSION_OFFSET,
-    FloatArray,
     Header,
     StoreDtype,
     live_records,
-    normalise_vectors,
     record_dtype,
     tombstone_records,
 )
-from photocluster.store.snapshot import (
-    Change,
-    KnownIndex,
-    PositionArray,
-    Snapshot,
-    SnapshotCache,
+from photocluster.store.snapshot import Change, KnownIndex, Snapshot, SnapshotCache
+from photocluster.store.vectors import MappedRows
+from photocluster.store.write_plan import (
+    UpsertPlan,
+    after_append,
+    check_room,
+    kept_rows,
+    plan_upsert,
+    positions_of,
+    validated,
 )
-from photocluster.store.vectors import ArrayRows, MappedRows, Rows
+
+# check_room is the library's too, imported from here as before it moved to write_plan.
+__all__ = ["Transaction", "WriteOptions", "check_room"]
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +73,6 @@ class WriteOptions:
     fsync: bool = True
     compact_ratio: float = 0.3
     compact_min_dead: int = 64
-
-
-@dataclass(frozen=True)
-class _UpsertPlan:
-    """What an upsert appends, and which rows of the snapshot those records supersede."""
-
-    change: Change
-    ids: IdArray
-    vectors: FloatArray  # float32, already rounded to the stored dtype
-    replaced_rows: PositionArray
 
 
 class Transaction:
@@ -177,14 +162,14 @@ class Transaction:
     ) -> Change:
         """Insert new ids, replace changed ones, skip identical re-deliveries; LibraryFull,
         with nothing written, when the new ids would take the file past ``max_rows``."""
-        encoded, vecs = self._validated(model, ids, vectors)
+        encoded, vecs = validated(self.snapshot, self.user_id, model, ids, vectors)
         if len(encoded) == 0:
             return self._noop()
         n = self.snapshot.n if self.snapshot is not None else 0
         if self.snapshot is None:
             check_room(self.user_id, 0, len(encoded), max_rows)  # before the file exists
         snap = self.snapshot if self.snapshot is not None else self._create(model, vecs.shape[1])
-        plan = _plan_upsert(snap, encoded, vecs)
+        plan = plan_upsert(snap, encoded, vecs)
         check_room(self.user_id, n, plan.change.added, max_rows)
         if plan.change.appended:
             self._append(plan)
@@ -197,7 +182,7 @@ class Transaction:
         snap = self.snapshot
         if snap is None:
             raise UnknownUser(f"no embeddings stored for user {self.user_id!r}")
-        rows = _positions_of(snap.ids, encoded)
+        rows = positions_of(snap.ids, encoded)
         found = rows[rows >= 0]
         kept = np.ones(snap.n, dtype=bool)
         kept[found] = False
@@ -219,7 +204,7 @@ class Transaction:
             replace(
                 snap,
                 ids=snap.ids[kept],
-                rows=_kept_rows(snap.rows, kept),
+                rows=kept_rows(snap.rows, kept),
                 positions=snap.positions[kept],
                 n_records=snap.n_records + len(found),
                 file_size=offset + len(found) * snap.header.record_size,
@@ -240,27 +225,7 @@ class Transaction:
 
     # -- steps of an upsert
 
-    def _validated(
-        self, model: str, ids: Sequence[str], vectors: npt.ArrayLike
-    ) -> tuple[IdArray, FloatArray]:
-        """Checked ids and unit vectors, the last occurrence of a repeated id winning."""
-        if not model or len(model.encode("utf-8")) > MODEL_ID_MAX:
-            raise ModelMismatch(f"model id must be 1..{MODEL_ID_MAX} bytes")
-        encoded = encode_ids(ids)
-        snap = self.snapshot
-        vecs = normalise_vectors(vectors, snap.dim if snap is not None else None)
-        if len(encoded) != len(vecs):
-            raise InvalidVector(f"{len(encoded)} ids but {len(vecs)} embeddings")
-        if len(encoded) and snap is not None and snap.model != model:
-            raise ModelMismatch(
-                f"user {self.user_id!r} holds embeddings of model {snap.model!r}; "
-                f"refusing vectors of {model!r}"
-            )
-        _, last = np.unique(encoded[::-1], return_index=True)
-        keep = np.sort(len(encoded) - 1 - last)
-        return encoded[keep], vecs[keep]
-
-    def _append(self, plan: _UpsertPlan) -> None:
+    def _append(self, plan: UpsertPlan) -> None:
         """Append the plan's records, commit them, then mark the ones they supersede dead
         (so a crash at any point loses nothing and shows no part of the batch)."""
         self._bump_generation()
@@ -278,7 +243,7 @@ class Transaction:
         self._mark_dead(snap.positions[plan.replaced_rows])
         committed = self.snapshot
         assert committed is not None
-        self._refresh(_after_append(committed, plan, offset + len(plan.ids) * size, self.fd))
+        self._refresh(after_append(committed, plan, offset + len(plan.ids) * size, self.fd))
 
     # -- internals
 
@@ -352,75 +317,3 @@ class Transaction:
         assert snap is not None
         if needs_compaction(snap, self.options.compact_ratio, self.options.compact_min_dead):
             self.compact()
-
-
-def check_room(user_id: str, n: int, added: int, max_rows: int | None) -> None:
-    """LibraryFull when ``added`` new photos would take a user holding ``n`` past
-    ``max_rows`` (the one rule: the writer, the import and the upload route ask it)."""
-    if max_rows is not None and added and n + added > max_rows:
-        raise LibraryFull(
-            f"user {user_id!r} has {n} photos; {added} more would pass the largest library "
-            f"this deployment holds ({max_rows} photos)"
-        )
-
-
-def _plan_upsert(snap: Snapshot, ids: IdArray, vectors: FloatArray) -> _UpsertPlan:
-    """New ids are appended, changed ones appended and their old rows superseded; a vector
-    equal to the stored one (a duplicate delivery) changes nothing."""
-    stored = vectors.astype(NUMPY_DTYPES[snap.header.dtype]).astype(np.float32)
-    existing = _positions_of(snap.ids, ids)  # -1 where new
-    is_known = existing >= 0
-    same = np.zeros(len(ids), dtype=bool)
-    if is_known.any():
-        diff = np.abs(snap.rows.take(existing[is_known]) - stored[is_known]).max(axis=1)
-        same[is_known] = diff <= UNCHANGED_ATOL[snap.header.dtype]
-    write = ~same
-    replaced_rows = existing[is_known & write]
-    kept = np.ones(snap.n, dtype=bool)
-    kept[replaced_rows] = False
-    change = Change(
-        kept=kept,
-        appended=int(write.sum()),
-        added=int((~is_known).sum()),
-        replaced=len(replaced_rows),
-        unchanged=int(same.sum()),
-    )
-    return _UpsertPlan(change, ids[write], stored[write], replaced_rows)
-
-
-def _after_append(snap: Snapshot, plan: _UpsertPlan, file_size: int, fd: int) -> Snapshot:
-    """The snapshot once the plan's records are appended: the file behind ``fd`` mapped
-    again (a writer never holds the user's vectors in memory, however it started)."""
-    k = len(plan.ids)
-    kept = plan.change.kept
-    ids = np.concatenate([snap.ids[kept], plan.ids])
-    positions = np.concatenate(
-        [snap.positions[kept], np.arange(snap.n_records, snap.n_records + k)]
-    )
-    return replace(
-        snap,
-        ids=ids,
-        rows=MappedRows.of(fd, snap.header, snap.n_records + k, positions),
-        positions=positions,
-        n_records=snap.n_records + k,
-        file_size=file_size,
-    )
-
-
-def _kept_rows(rows: Rows, kept: npt.NDArray[np.bool_]) -> Rows:
-    """The rows left once those not ``kept`` are gone (a mapped file's stay where they are)."""
-    if isinstance(rows, MappedRows):
-        return replace(rows, positions=rows.positions[kept])
-    return ArrayRows(rows.take(np.flatnonzero(kept)))
-
-
-def _positions_of(haystack: IdArray, needles: IdArray) -> npt.NDArray[np.int64]:
-    """Row of each needle in ``haystack`` (unique ids), or -1; vectorised via sorting."""
-    if len(haystack) == 0 or len(needles) == 0:
-        return np.full(len(needles), -1, dtype=np.int64)
-    order = np.argsort(haystack, kind="stable")
-    sorted_ids = haystack[order]
-    slots = np.searchsorted(sorted_ids, needles)
-    slots = np.minimum(slots, len(sorted_ids) - 1)
-    found = sorted_ids[slots] == needles
-    return np.where(found, order[slots], -1).astype(np.int64)
