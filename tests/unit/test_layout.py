@@ -156,6 +156,22 @@ def test_one_function_decides_the_tiers() -> None:
         assert not built_in.search(text), f"{name} reads a built-in calibration: resolve_tiers"
 
 
+def test_the_apis_enums_are_the_domains_values() -> None:
+    """Issue 32: the API's named enums (OpenAPI components, the typed client's types) list
+    exactly the domain's values, so a new linkage, tier or status cannot reach one and not
+    the other."""
+    from typing import get_args
+
+    from photocluster.api import schemas
+    from photocluster.config import LINKAGES, TIER_NAMES
+    from photocluster.store.records import Status
+
+    assert [m.value for m in schemas.Linkage] == list(LINKAGES)
+    assert [m.value for m in schemas.TierName] == list(TIER_NAMES)
+    shown = [s for s in get_args(Status) if s != "deleted"]  # deleted records are never shown
+    assert [m.value for m in schemas.ImageStatus] == shown
+
+
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """import-linter with the project's contract on the package copied under ``root``."""
     return subprocess.run(

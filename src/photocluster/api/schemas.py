@@ -9,9 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from photocluster.calibrations import CalibrationSource
+from photocluster.config import EncoderRuntime
 from photocluster.ids import IMAGE_ID_MAX, IMAGE_ID_REGEX
 from photocluster.library import decisions
 from photocluster.store.records import ImageRecord
+
+# The API's enums name the domain's values (config's Literals) for OpenAPI, where clients
+# get them as named types; tests/unit/test_layout.py holds each to its Literal.
 
 
 class Linkage(StrEnum):
@@ -112,7 +117,7 @@ class TierDefaultsSchema(BaseModel):
     """The tiers a request gets when it names none, and whether they were calibrated."""
 
     model: str = Field(description="the encoder whose vectors they apply to")
-    source: Literal["baked", "built-in", "uncalibrated"] = Field(
+    source: CalibrationSource = Field(
         description="baked: calibrated by bake-model with the weights the embedder serves; "
         "built-in: the project's calibration of this encoder; uncalibrated: design defaults"
     )
@@ -123,7 +128,7 @@ class TierDefaultsSchema(BaseModel):
     )
     index_floor: float = Field(description="lowest score the write-time graph keeps")
     evidence: str = Field(description="what the calibration measured (precision, recall)")
-    runtime: Literal["torch", "onnx", "onnx-int8"] | None = Field(
+    runtime: EncoderRuntime | None = Field(
         description="the encoder runtime it was calibrated with (baked only)"
     )
     seeds: list[int] | None = Field(description="the generated sets' seeds (baked only)")
@@ -145,7 +150,7 @@ class StatsResponse(BaseModel):
     tiers: TierDefaultsSchema | None = Field(
         description="the default tiers of the user's model (null before the first photo)"
     )
-    runtime: Literal["torch", "onnx", "onnx-int8"] | None = Field(
+    runtime: EncoderRuntime | None = Field(
         None,
         description="the encoder runtime that embedded the model's latest photos (the one "
         "bake-model's fidelity gate chose for the embedder); null before the first photo, "
