@@ -49,6 +49,11 @@ def parse_upload_key(key: str, prefix: str) -> UploadName:
     return UploadName(user_id, image_id_for_filename(filename), media_type_of(filename))
 
 
+def file_name(key: str) -> str:
+    """The file name an upload's key ends with (what a message about it shows)."""
+    return key.rsplit("/", 1)[-1]
+
+
 #: Characters a filename may not hold: control (Cc: C0, DEL, C1 such as U+0085), format
 #: (Cf: bidirectional overrides such as U+202E, zero-width characters, the BOM), surrogates
 #: (Cs), line and paragraph separators (Zl, Zp). They hide or reorder what a name shows.

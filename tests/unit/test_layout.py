@@ -172,6 +172,19 @@ def test_the_apis_enums_are_the_domains_values() -> None:
     assert [m.value for m in schemas.ImageStatus] == shown
 
 
+def test_one_module_builds_and_parses_upload_keys() -> None:
+    """Issue 32: the uploads' key layout ({prefix}{user_id}/{filename}) is built and taken
+    apart in buckets.py alone; the routes, ingest and the gallery ask it."""
+    builds = re.compile(r"""f["'][^"']*\{[^}]*prefix[^}]*\}\{""")
+    splits = re.compile(r"\bkey[a-z_]*\.(r?split|r?partition)\(")
+    for name, path in modules().items():
+        if name == "photocluster.buckets":
+            continue
+        text = path.read_text()
+        assert not builds.search(text), f"{name} builds an upload key: photocluster.buckets"
+        assert not splits.search(text), f"{name} takes a key apart: photocluster.buckets"
+
+
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """import-linter with the project's contract on the package copied under ``root``."""
     return subprocess.run(

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from photocluster.buckets import file_name
 from photocluster.cpu import StageCpu
 from photocluster.errors import (
     EndpointError,
@@ -377,7 +378,7 @@ def _item(index: int, ref: ObjectRef) -> Item:
     """A new item; a file that is not a photo is settled at once (skipped, and recorded)."""
     item = Item(index, ref)
     if ref.action == "upsert" and ref.media_type is None:
-        name = ref.key.rsplit("/", 1)[-1]
+        name = file_name(ref.key)
         item.fail("skipped", UnsupportedImage(f"{name!r} is not a photo type we accept"))
     return item
 

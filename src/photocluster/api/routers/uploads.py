@@ -9,9 +9,8 @@ from fastapi import APIRouter, Response
 from photocluster.api.contract import JSON_BODY, responses
 from photocluster.api.deps import BucketDep, LibraryDep, Owner, SettingsDep
 from photocluster.api.schemas import UploadRequest, UploadTicket
-from photocluster.buckets import upload_key
+from photocluster.buckets import parse_upload_key, upload_key
 from photocluster.errors import ImageTooLarge, UnknownImage, UploadsNotConfigured
-from photocluster.ids import image_id_for_filename
 from photocluster.library import Library
 from photocluster.store.records import ImageRecord
 
@@ -52,7 +51,7 @@ def create_upload(
     if upload.size > settings.image_max_bytes:
         limit = settings.image_max_bytes
         raise ImageTooLarge(f"{upload.size:,} bytes is over the limit of {limit:,} bytes")
-    image_id = image_id_for_filename(key.rsplit("/", 1)[1])
+    image_id = parse_upload_key(key, settings.upload_prefix).image_id
     library.check_room(user_id, image_id)
     presigned = bucket.presign_upload(key, upload.content_type.lower(), upload.size)
     now = time.time()
