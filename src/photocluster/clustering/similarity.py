@@ -152,3 +152,20 @@ def _raise_in_block(block: npt.NDArray[np.float32], lo: int, hi: int, raised: Ra
         inside = (a >= lo) & (a < hi)
         rows, cols = a[inside] - lo, b[inside]
         block[rows, cols] = np.maximum(block[rows, cols], s[inside].astype(block.dtype))
+
+
+def most_similar(
+    sims: npt.NDArray[np.float32],
+    row: int,
+    floor: float,
+    limit: int,
+    skip: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.int64]:
+    """The other rows most similar to ``row`` (``sims``: every row's cosine with it), at
+    least ``floor`` alike and not in ``skip``, at most ``limit``, most similar first."""
+    eligible = sims >= floor
+    eligible[row] = False
+    if skip is not None:
+        eligible &= ~skip
+    found = np.flatnonzero(eligible)
+    return found[np.argsort(-sims[found], kind="stable")[:limit]].astype(np.int64)

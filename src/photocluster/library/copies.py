@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
 from photocluster.clustering.copies import (
     CANDIDATE_FLOOR,
@@ -38,6 +37,7 @@ from photocluster.clustering.copies import (
     relation,
 )
 from photocluster.clustering.graph import Pairs
+from photocluster.clustering.similarity import most_similar
 from photocluster.errors import StoreCorrupt
 from photocluster.ids import IdArray, positions
 from photocluster.store import Store
@@ -190,7 +190,7 @@ class UserCopies:
             assert isinstance(mine, Features)  # a checked photo's features are given whole
             later = checking.copy()
             later[: row + 1] = False  # a pair of two checked photos is checked once
-            for other in candidates(sims, row, later):
+            for other in most_similar(sims, row, CANDIDATE_FLOOR, CANDIDATES, later):
                 theirs = self._features(user_id, names[other], features, loaded, int(other))
                 kind = relation(mine, theirs) if theirs is not None else None
                 if kind is not None:
@@ -264,23 +264,6 @@ def _rows(ids: IdArray, pairs: frozenset[Pair]) -> Pairs:
     at = positions(ids, [name for pair in sorted(pairs) for name in pair]).reshape(-1, 2)
     at = at[(at >= 0).all(axis=1)]
     return at[:, 0], at[:, 1]
-
-
-def candidates(
-    sims: npt.NDArray[np.float32],
-    row: int,
-    skip: npt.NDArray[np.bool_] | None = None,
-    limit: int | None = None,
-) -> npt.NDArray[np.int64]:
-    """The other rows most similar to ``row`` (``sims``: every row's cosine with it; cosine
-    >= the floor, not in ``skip``), at most ``limit``, most similar first."""
-    eligible = sims >= CANDIDATE_FLOOR
-    eligible[row] = False
-    if skip is not None:
-        eligible &= ~skip
-    found = np.flatnonzero(eligible)
-    top = CANDIDATES if limit is None else limit
-    return found[np.argsort(-sims[found], kind="stable")[:top]].astype(np.int64)
 
 
 def _kept(data: bytes | None) -> bytes | None:
