@@ -148,7 +148,7 @@ eval-peers: install peers ## fastdup and imagededup PHash on make eval's set, in
 	SENTRY_OPT_OUT=1 FASTDUP_PRODUCTION=1 \
 	  $(BIN)/photocluster eval-peers $(EVAL_OUT)/evalset-3 --python $(PEERS)/bin/python
 
-calibrate: install ## suggest tier thresholds from the development sets (seeds 0-2)
+calibrate: install ## sweep the development sets (seeds 0-2): the tiers a calibration would hold
 	for seed in 0 1 2; do $(BIN)/photocluster make-eval-set $(EVAL_OUT)/evalset-$$seed --seed $$seed \
 	  --split calibration $(EVAL_CAP) || exit 1; done
 	$(BIN)/photocluster calibrate $(EVAL_OUT)/evalset-0 $(EVAL_OUT)/evalset-1 $(EVAL_OUT)/evalset-2

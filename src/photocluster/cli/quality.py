@@ -218,7 +218,12 @@ def register(sub: SubParsers) -> None:
     add_thresholds(p, linkage=False)
     p.add_argument("--json", action="store_true")
 
-    p = command(sub, "calibrate", cmd_calibrate, "suggest tier thresholds from labelled folders")
+    p = command(
+        sub,
+        "calibrate",
+        cmd_calibrate,
+        "sweep labelled folders: the tiers a calibration would hold",
+    )
     p.add_argument("dirs", nargs="+")
     p.add_argument("--model")
     p.add_argument("--linkage", choices=LINKAGES, default=DEFAULT_LINKAGE)
