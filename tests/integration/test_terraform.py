@@ -22,7 +22,7 @@ from photocluster.config import Settings
 from photocluster.deploy import hcl
 from photocluster.deploy.terraform import Terraform
 from photocluster.errors import DeployError
-from photocluster.ingest.pipeline import REJECTED_TAG
+from photocluster.ingest.objects import REJECTED_TAG
 from tests.helpers.aws import TRANSIENT
 from tests.helpers.procs import REPO
 from tests.helpers.tools import checkov

@@ -5,6 +5,7 @@
 * :mod:`~photocluster.images`: decode, validate, orient and shrink an upload;
 * :mod:`~photocluster.ingest.endpoint`: clients of the embedding endpoint, with retries;
 * :mod:`~photocluster.ingest.pipeline`: one SQS batch through every step;
+* :mod:`~photocluster.ingest.objects`: an upload's object in S3: read it, tag it rejected;
 * :mod:`~photocluster.ingest.reporting`: where permanently bad inputs go;
 * :mod:`~photocluster.ingest.writer`: the writer function and its clients;
 * :mod:`~photocluster.ingest.backfill`: enqueue objects already in the bucket;

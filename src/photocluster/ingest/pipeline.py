@@ -34,7 +34,6 @@ from photocluster.cpu import StageCpu
 from photocluster.errors import (
     EndpointError,
     EndpointRejected,
-    ImageTooLarge,
     InvalidImage,
     NotAnImageKey,
     PhotoclusterError,
@@ -51,28 +50,12 @@ from photocluster.ingest.batch import BatchResult, Item, Outcome, QueueMessage
 from photocluster.ingest.costs import ENDPOINT_STAGES, WRITER_STAGES
 from photocluster.ingest.endpoint import EmbeddingEndpoint
 from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_body
+from photocluster.ingest.objects import download, mark_rejected
 from photocluster.ingest.reporting import FailureReporter
 from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
 from photocluster.ingest.writer import WriterClient
 
 log = logging.getLogger(__name__)
-
-#: What a failed S3 GetObject means for the upload, by error code (others: retry).
-_S3_ERRORS: dict[str, tuple[Outcome, str]] = {
-    "NoSuchKey": ("skipped", ""),
-    "404": ("skipped", ""),
-    "NotFound": ("skipped", ""),
-    "AccessDenied": ("reported", "unreadable"),
-    "403": ("reported", "unreadable"),
-    "InvalidObjectState": ("reported", "unreadable"),
-}
-_GONE = "object no longer exists (deleted before ingest)"
-
-#: The tag an object gets once its upload failed for good as one of REJECTED_CODES; the
-#: bucket's lifecycle rule (Terraform's storage module) deletes such objects after
-#: ``rejected_upload_days``. The image's status keeps saying why.
-REJECTED_TAG = {"Key": "photocluster-status", "Value": "rejected"}
-REJECTED_CODES = frozenset({"too_large", "invalid_image", "unsupported_type"})
 
 __all__ = ["BatchResult", "Ingest", "QueueMessage"]
 
@@ -112,7 +95,7 @@ class Ingest:
         self._embed([item for item in uploads if item.outcome == "ok"])
         self._write([item for item in items if item.outcome == "ok"])
         self._record(messages, items)
-        self._mark_rejected(items)
+        mark_rejected(self.s3, items)
         self._settle(messages, items, result)
         result.photos = sum(1 for item in uploads if item.embedding is not None)
         result.spent = self.spent
@@ -166,7 +149,7 @@ class Ingest:
 
     def _prepare_one(self, item: Item, budget: DecodeBudget) -> None:
         with self.spent.stage("download"):
-            data = self._download(item)
+            data = download(self.s3, item, self.limits.max_bytes)
         if data is None:
             return
         try:
@@ -179,45 +162,6 @@ class Ingest:
         if self.copy_check:
             with self.spent.stage("features"):
                 item.features = copy_features(picture)
-
-    def _download(self, item: Item) -> bytes | None:
-        """The object's bytes, or None with the item failed as S3's error says."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = self.s3.get_object(Bucket=item.ref.bucket, Key=item.ref.key)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            outcome, status_code = _S3_ERRORS.get(code, ("retry", ""))
-            item.fail(outcome, _GONE if outcome == "skipped" else exc, status_code)
-            return None
-        except BotoCoreError as exc:
-            item.fail("retry", exc)
-            return None
-        modified = response.get("LastModified")
-        item.modified = modified.timestamp() if modified is not None else None
-        item.etag = str(response.get("ETag", "")).strip('"') or None
-        item.version_id = response.get("VersionId") or None
-        return self._read_body(item, response)
-
-    def _read_body(self, item: Item, response: dict[str, Any]) -> bytes | None:
-        """At most the size limit of the object's bytes (an oversized one is reported)."""
-        from botocore.exceptions import BotoCoreError
-
-        size = int(response.get("ContentLength") or 0)
-        body = response["Body"]
-        try:
-            if size > self.limits.max_bytes:
-                limit = self.limits.max_bytes
-                too_large = ImageTooLarge(f"{size:,} bytes is over the limit of {limit:,} bytes")
-                item.fail("reported", too_large)
-                return None
-            return bytes(body.read(self.limits.max_bytes + 1))
-        except BotoCoreError as exc:
-            item.fail("retry", exc)
-            return None
-        finally:
-            body.close()
 
     def _embed(self, ready: list[Item]) -> None:
         for start in range(0, len(ready), self.embed_batch_max):
@@ -304,37 +248,6 @@ class Ingest:
                 continue
             if not answer.get("ok"):
                 log.error("writer refused the statuses of %s: %s", user_id, answer)
-
-    def _mark_rejected(self, items: list[Item]) -> None:
-        """Tag the objects of uploads that failed for good, so the lifecycle rule removes
-        them: the version judged, else the object only while it still holds the bytes judged
-        (same ETag as the download, or the event's): a photo put again since is not touched."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        for item in items:
-            ref = item.ref
-            if ref.action != "upsert" or item.outcome == "retry" or item.code not in REJECTED_CODES:
-                continue
-            target = {"Bucket": ref.bucket, "Key": ref.key}
-            version, etag = item.version_id or ref.version_id, item.etag or ref.etag
-            try:
-                if version and version != "null":
-                    target["VersionId"] = version
-                elif etag is None or self._etag(ref) != etag:
-                    log.info("not tagging %s: not the object its event named", ref.key)
-                    continue
-                self.s3.put_object_tagging(**target, Tagging={"TagSet": [REJECTED_TAG]})
-            except (BotoCoreError, ClientError) as exc:  # it stays until deleted by hand
-                log.warning("could not tag the rejected upload %s: %s", ref.key, exc)
-
-    def _etag(self, ref: ObjectRef) -> str | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            head = self.s3.head_object(Bucket=ref.bucket, Key=ref.key)
-        except ClientError:
-            return None
-        return str(head.get("ETag", "")).strip('"') or None
 
     def _settle(
         self, messages: Sequence[QueueMessage], items: list[Item], result: BatchResult
