@@ -42,7 +42,7 @@ from bench.common import Row, Timing, print_table
 from photocluster.deploy import costs, hcl
 from photocluster.ingest.costs import STAGES, metric_name
 from photocluster.local.app import AppClient
-from photocluster.local.demo import Options, app_client, start
+from photocluster.local.launch import Options, app_client, start
 from photocluster.local.stack import Stack
 
 PHOTOS = 500

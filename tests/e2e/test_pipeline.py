@@ -24,17 +24,8 @@ import pytest
 
 from photocluster.ingest.backfill import backfill
 from photocluster.local.aws import Resources, emulator_client, resource_names
-from photocluster.local.demo import (
-    DEMO_USER,
-    Options,
-    Running,
-    app_client,
-    dead_letters,
-    start,
-    token,
-    upload_samples,
-    wait_until_stored,
-)
+from photocluster.local.demo import dead_letters, upload_samples, wait_until_stored
+from photocluster.local.launch import DEMO_USER, Options, Running, app_client, start, token
 from photocluster.local.stack import Stack, free_port
 from photocluster.quality import evalset
 from tests.helpers.procs import REPO

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from photocluster.local.demo import Running, token
+from photocluster.local.launch import Running, token
 from tests.e2e.test_pipeline import running  # noqa: F401  (the stack, a fixture)
 from tests.helpers.images import jpeg
 from tests.helpers.procs import REPO
