@@ -18,7 +18,8 @@ Printed per size: req/s, p50, p99 and errors of the normal clients in both phase
 ratio of their p99 (abusive / quiet) and whether it stays within 2x, the writers' rate,
 and the abusive client's statuses and latencies per kind. The exit status is 1 when a
 normal client or a writer saw an error (a non-200 answer or an exception); a ratio over 2
-is reported, not failed.
+is reported, not failed. The writers are :mod:`bench.loadtest_writers`, the clients
+:mod:`bench.loadtest_clients`, the tables :mod:`bench.loadtest_report`.
 
     python -m bench.loadtest --sizes 2000,20000 --clients 32 --duration 30 --writers 4
 """
@@ -28,15 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from multiprocessing.synchronize import Event
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +42,12 @@ import httpx
 import numpy as np
 
 from bench.data import library as synthetic_library
+from bench.loadtest_clients import Load, Phase, drive
+from bench.loadtest_report import phase_summary, report
+from bench.loadtest_writers import MODEL, SECRET, settings_for, writers
 from photocluster.api.auth import make_token
-from photocluster.config import Settings
 from photocluster.library import Library
 from photocluster.local.stack import Stack, free_port
-
-SECRET = "loadtest-secret-of-at-least-32-characters"  # noqa: S105 - local HS256 only
-#: The store's model id, and the API's (PHOTOCLUSTER_MODEL): uncalibrated, so the tiers
-#: are 0.60/0.75/0.90 and the graph's floor 0.5.
-MODEL = "bench"
-BELOW_FLOOR = 0.05
-TIMEOUT_S = 60.0
-ABUSIVE_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -95,11 +87,6 @@ def parse_args(argv: list[str] | None) -> Options:
 # ---------------------------------------------------------------------- the library
 
 
-def settings_for(root: Path, fsync: bool = True) -> Settings:
-    """The settings the API, the writers and the seeding share (fsync off to seed faster)."""
-    return Settings(store_root=root, model=MODEL, store_fsync=fsync, jwt_secret=SECRET)
-
-
 def seed(root: Path, n: int, dim: int) -> str:
     """Store a user with ``n`` photos, in batches as ingest would; save the vectors beside
     the store (``vectors-{n}.npz``) for the writers. Returns the user id."""
@@ -111,75 +98,6 @@ def seed(root: Path, n: int, dim: int) -> str:
         library.write(user, MODEL, ids[start : start + batch], vectors[start : start + batch])
     np.savez(root / f"vectors-{n}.npz", ids=np.asarray(ids), vectors=vectors)
     return user
-
-
-# ---------------------------------------------------------------------- the writers
-
-
-@dataclass
-class WriterStats:
-    writes: int = 0
-    errors: int = 0
-    first_error: str = ""
-    write_s: list[float] = field(default_factory=list)
-
-
-def writer_loop(
-    root: Path, user: str, n: int, batch: int, index: int, stop: Event, out: Any
-) -> None:
-    """One writer process: upsert ``batch`` re-embedded photos at a time until ``stop``;
-    puts ``None`` on ``out`` once ready, its stats when stopped."""
-    data = np.load(root / f"vectors-{n}.npz")
-    ids, vectors = data["ids"], data["vectors"]
-    library = Library.from_settings(settings_for(root))
-    rng = np.random.default_rng(1000 + index)
-    stats = WriterStats()
-    out.put(None)
-    while not stop.is_set():
-        pick = rng.choice(n, batch, replace=False)
-        moved = vectors[pick] + 0.05 * rng.standard_normal(vectors[pick].shape) / np.sqrt(
-            vectors.shape[1]
-        )
-        moved /= np.linalg.norm(moved, axis=1, keepdims=True)
-        started = time.perf_counter()
-        try:
-            library.write(user, MODEL, [str(i) for i in ids[pick]], moved.astype(np.float32))
-        except Exception as exc:  # counted and reported, the loop goes on
-            stats.errors += 1
-            stats.first_error = stats.first_error or f"{type(exc).__name__}: {exc}"
-            continue
-        stats.writes += 1
-        stats.write_s.append(time.perf_counter() - started)
-    out.put(asdict(stats))
-
-
-@contextmanager
-def writers(root: Path, user: str, n: int, options: Options) -> Iterator[WriterStats]:
-    """Writer processes running (all started) for the duration of the block; their totals
-    on exit."""
-    context = multiprocessing.get_context("spawn")
-    stop, out = context.Event(), context.Queue()
-    processes = [
-        context.Process(target=writer_loop, args=(root, user, n, options.write_batch, i, stop, out))
-        for i in range(options.writers)
-    ]
-    for process in processes:
-        process.start()
-    for _ in processes:
-        out.get(timeout=120)
-    total = WriterStats()
-    try:
-        yield total
-    finally:
-        stop.set()
-        for _ in processes:
-            one = out.get(timeout=120)
-            total.writes += one["writes"]
-            total.errors += one["errors"]
-            total.first_error = total.first_error or one["first_error"]
-            total.write_s += one["write_s"]
-        for process in processes:
-            process.join(timeout=30)
 
 
 # ---------------------------------------------------------------------- the server
@@ -208,218 +126,24 @@ def api_server(workdir: Path, root: Path, workers: int) -> Iterator[str]:
         stack.check()
 
 
-# ---------------------------------------------------------------------- the clients
-
-
-@dataclass
-class Tally:
-    """Latencies and outcomes of one group of requests."""
-
-    latencies_s: list[float] = field(default_factory=list)
-    outcomes: Counter[str] = field(default_factory=Counter)
-    last_end: float = 0.0
-
-    def add(self, seconds: float, outcome: str) -> None:
-        self.latencies_s.append(seconds)
-        self.outcomes[outcome] += 1
-        self.last_end = time.monotonic()
-
-    @property
-    def errors(self) -> int:
-        return sum(count for outcome, count in self.outcomes.items() if outcome != "200")
-
-
-async def timed_get(client: httpx.AsyncClient, path: str, tally: Tally) -> None:
-    started = time.perf_counter()
-    try:
-        response = await client.get(path)
-        outcome = str(response.status_code)
-    except httpx.HTTPError as exc:
-        outcome = type(exc).__name__
-    tally.add(time.perf_counter() - started, outcome)
-
-
-async def normal_client(
-    client: httpx.AsyncClient, path: str, deadline: float, tally: Tally
-) -> None:
-    while time.monotonic() < deadline:
-        await timed_get(client, path, tally)
-
-
-def abusive_requests(user: str, image_id: str) -> dict[str, str]:
-    """What the abusive client sends, by kind (looped in this order)."""
-    base = f"/v1/users/{user}"
-    low = BELOW_FLOOR
-    return {
-        "clusters below floor": f"{base}/clusters?low={low}&medium={2 * low}&high={3 * low}",
-        "pairs below floor, limit 1000": f"{base}/pairs?min_score={low}&limit=1000",
-        "pairs limit 1000": f"{base}/pairs?min_score=0.5&limit=1000",
-        "similar k=500": f"{base}/images/{image_id}/similar?k=500",
-        "clusters min_size=1 (every photo)": f"{base}/clusters?min_size=1",
-        "query 10 KB (min_size x 1000)": f"{base}/clusters?" + "&".join(["min_size=2"] * 1000),
-        # httpx refuses URLs over 64 KiB
-        "query 60 KB (unknown parameter)": f"{base}/clusters?pad=" + "x" * 60_000,
-    }
-
-
-async def abusive_client(
-    client: httpx.AsyncClient, requests: dict[str, str], deadline: float, tallies: dict[str, Tally]
-) -> None:
-    while time.monotonic() < deadline:
-        for kind, path in requests.items():
-            if time.monotonic() >= deadline:
-                return
-            await timed_get(client, path, tallies.setdefault(kind, Tally()))
-
-
 # ---------------------------------------------------------------------- one phase
-
-
-@dataclass
-class Phase:
-    name: str
-    normal: Tally
-    elapsed_s: float
-    writes: WriterStats
-    abusive: dict[str, Tally] = field(default_factory=dict)
-
-
-def new_client(url: str, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=TIMEOUT_S,
-        limits=httpx.Limits(max_connections=1),
-    )
-
-
-async def warm_up(url: str, token: str, path: str, workers: int) -> None:
-    """A few concurrent requests first, so that every worker has loaded the library."""
-    async with new_client(url, token) as client:
-        await client.get(path)
-    clients = [new_client(url, token) for _ in range(2 * workers)]
-    try:
-        await asyncio.gather(*(c.get(path) for c in clients for _ in range(2)))
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-
-
-async def drive(url: str, token: str, user: str, options: Options, abusive: bool) -> Phase:
-    path = f"/v1/users/{user}/clusters"
-    await warm_up(url, token, path, options.workers)
-    clients = [new_client(url, token) for _ in range(options.clients + 1)]
-    normal = Tally()
-    tallies: dict[str, Tally] = {}
-    started = time.monotonic()
-    deadline = started + options.duration
-    tasks = [asyncio.create_task(normal_client(c, path, deadline, normal)) for c in clients[1:]]
-    abuser = None
-    if abusive:
-        requests = abusive_requests(user, "img-000000")
-        abuser = asyncio.create_task(abusive_client(clients[0], requests, deadline, tallies))
-    try:
-        await asyncio.gather(*tasks)
-        if abuser is not None:
-            await finish_abuser(abuser, deadline, tallies)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-    elapsed = (normal.last_end or time.monotonic()) - started
-    name = "abusive" if abusive else "quiet"
-    return Phase(name, normal, elapsed, WriterStats(), tallies)
-
-
-async def finish_abuser(
-    task: asyncio.Task[None], deadline: float, tallies: dict[str, Tally]
-) -> None:
-    """Let the abusive client's last request end, up to a grace period past the deadline."""
-    remaining = deadline + ABUSIVE_GRACE_S - time.monotonic()
-    try:
-        await asyncio.wait_for(task, timeout=max(0.1, remaining))
-    except TimeoutError:
-        tallies.setdefault("(cut at the end of the phase)", Tally()).add(0.0, "cancelled")
 
 
 def run_phase(url: str, root: Path, user: str, n: int, options: Options, abusive: bool) -> Phase:
     token = make_token(SECRET, user, ttl_s=3600)
-    with writers(root, user, n, options) as writes:
-        phase = asyncio.run(drive(url, token, user, options, abusive))
+    load = Load(options.clients, options.duration, options.workers)
+    with writers(root, user, n, options.write_batch, options.writers) as writes:
+        phase = asyncio.run(drive(url, token, user, load, abusive))
     phase.writes = writes
     return phase
 
 
-# ---------------------------------------------------------------------- the report
-
-
-def ms(samples: list[float], q: float) -> float:
-    return float(np.percentile(samples, q)) * 1e3 if samples else float("nan")
-
-
-def phase_summary(phase: Phase) -> dict[str, Any]:
-    normal, writes = phase.normal, phase.writes
-    return {
-        "phase": phase.name,
-        "requests": len(normal.latencies_s),
-        "req_per_s": len(normal.latencies_s) / phase.elapsed_s if phase.elapsed_s else 0.0,
-        "p50_ms": ms(normal.latencies_s, 50),
-        "p99_ms": ms(normal.latencies_s, 99),
-        "max_ms": ms(normal.latencies_s, 100),
-        "errors": normal.errors,
-        "error_kinds": {k: v for k, v in normal.outcomes.items() if k != "200"},
-        "writes": writes.writes,
-        "writes_per_s": writes.writes / phase.elapsed_s if phase.elapsed_s else 0.0,
-        "write_p50_ms": ms(writes.write_s, 50),
-        "writer_errors": writes.errors,
-        "writer_first_error": writes.first_error,
-        "abusive": {
-            kind: {
-                "count": len(t.latencies_s),
-                "statuses": dict(t.outcomes),
-                "p50_ms": ms(t.latencies_s, 50),
-                "max_ms": ms(t.latencies_s, 100),
-            }
-            for kind, t in phase.abusive.items()
-        },
-    }
-
-
-def print_rows(title: str, header: tuple[str, ...], lines: Sequence[tuple[str, ...]]) -> None:
-    """A table in bench.common's layout: a title, left-aligned columns, a rule."""
-    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=True)]
-    print(f"\n## {title}")
-    for line in [header, tuple("-" * w for w in widths), *lines]:
-        print("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
-
-
-def phase_line(s: dict[str, Any]) -> tuple[str, ...]:
-    errors = str(s["errors"]) + (f" {s['error_kinds']}" if s["errors"] else "")
-    writer_errors = f" ({s['writer_errors']} errors)" if s["writer_errors"] else ""
+def setup(options: Options) -> str:
+    """What presses on the API in each phase, as the report's title says it."""
     return (
-        s["phase"], str(s["requests"]), f"{s['req_per_s']:.1f}", f"{s['p50_ms']:.1f} ms",
-        f"{s['p99_ms']:.1f} ms", f"{s['max_ms']:.1f} ms", errors,
-        f"{s['writes_per_s']:.1f}{writer_errors}",
-    )  # fmt: skip
-
-
-def report(n: int, options: Options, quiet: dict[str, Any], abusive: dict[str, Any]) -> None:
-    header = ("phase", "requests", "req/s", "p50", "p99", "max", "errors", "writes/s")
-    lines = [phase_line(quiet), phase_line(abusive)]
-    print_rows(
-        f"N={n}: {options.clients} clients x {options.duration:g} s on GET clusters, "
-        f"{options.writers} writers x {options.write_batch} vectors, {options.workers} workers",
-        header,
-        lines,
+        f"{options.clients} clients x {options.duration:g} s on GET clusters, "
+        f"{options.writers} writers x {options.write_batch} vectors, {options.workers} workers"
     )
-    ratio = abusive["p99_ms"] / quiet["p99_ms"]
-    print(f"p99 abusive / quiet: {ratio:.2f}  within 2x: {'yes' if ratio <= 2 else 'no'}")
-    kinds = [
-        (kind, str(a["count"]), json.dumps(a["statuses"]), f"{a['p50_ms']:.1f} ms",
-         f"{a['max_ms']:.1f} ms")
-        for kind, a in abusive["abusive"].items()
-    ]  # fmt: skip
-    print_rows(f"N={n}: the abusive client", ("request", "sent", "statuses", "p50", "max"), kinds)
-    for s in (quiet, abusive):
-        if s["writer_first_error"]:
-            print(f"writer error ({s['phase']}): {s['writer_first_error']}")
 
 
 # ---------------------------------------------------------------------- main
@@ -438,7 +162,7 @@ def run(options: Options, workdir: Path) -> list[dict[str, Any]]:
         for n in options.sizes:
             quiet = phase_summary(run_phase(url, root, users[n], n, options, abusive=False))
             abusive = phase_summary(run_phase(url, root, users[n], n, options, abusive=True))
-            report(n, options, quiet, abusive)
+            report(n, setup(options), quiet, abusive)
             ratio = abusive["p99_ms"] / quiet["p99_ms"]
             results.append(
                 {"n": n, "phases": [quiet, abusive], "p99_ratio": ratio, "within_2x": ratio <= 2}
