@@ -21,12 +21,12 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY src src
-# The bake venv: torch + transformers to export, and the sample photos (local extra:
-# scikit-image, scikit-learn) that set EfficientNet-Lite0's int8 activation ranges and
-# make the calibration sets. Not copied into the served image.
+# The bake venv: torch + transformers to export, and the quality tools (quality extra:
+# scikit-image, scikit-learn for the sample photos) that set EfficientNet-Lite0's int8
+# activation ranges and make the calibration sets. Not copied into the served image.
 RUN python -m venv /opt/bake \
  && /opt/bake/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
-      -c requirements/constraints.txt ".[embedder,local]"
+      -c requirements/constraints.txt ".[embedder,quality]"
 RUN /opt/bake/bin/photocluster bake-model "${MODEL_ID}" /opt/photocluster/model \
       --calibration-seeds "${CALIBRATION_SEEDS}" --quiet
 # A model the gate leaves on torch cannot be served from a venv without it: say so here.

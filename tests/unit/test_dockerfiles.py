@@ -61,7 +61,7 @@ def test_embedder_bakes_weights_at_build_time_with_cpu_torch() -> None:
     steps = instructions(DOCKER / "embedder.Dockerfile")
     runs = " ".join(args for keyword, args in steps if keyword == "RUN")
     assert "download.pytorch.org/whl/cpu" in runs
-    assert ".[embedder,local]" in runs and "bake-model" in runs
+    assert ".[embedder,quality]" in runs and "bake-model" in runs
     assert ("ARG", "MODEL_ID=facebook/dinov2-base") in steps
     assert steps[-1] == ("CMD", '["serve"]')
 
