@@ -214,3 +214,23 @@ def test_the_floor_contract_breaks_on_an_import_up_or_across(
         handle.write(f"\n{line}  # noqa\n")
     broken = lint_imports(tmp_path)
     assert broken.returncode != 0 and "BROKEN" in broken.stdout, broken.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("module", "line"),
+    [
+        ("embedder/server.py", "import photocluster.quality.metrics"),  # down, but a tool
+        ("embedder/onnx_encoder.py", "import photocluster.embedder.bake"),  # through bake
+    ],
+)
+def test_the_service_contract_breaks_when_a_service_reaches_the_quality_tools(
+    tmp_path: Path, module: str, line: str
+) -> None:
+    # The service images leave photocluster.quality out (issue 32): an import the floors
+    # allow would fail only in a deployed image.
+    shutil.copytree(SRC, tmp_path / "photocluster", ignore=shutil.ignore_patterns("__pycache__"))
+    with (tmp_path / "photocluster" / module).open("a") as handle:
+        handle.write(f"\n{line}  # noqa\n")
+    broken = lint_imports(tmp_path)
+    broken_contracts = broken.stdout.partition("Broken contracts")[2]
+    assert "no service imports the quality tools" in broken_contracts, broken.stdout[-2000:]
