@@ -31,6 +31,14 @@ RUN /opt/bake/bin/photocluster bake-model "${MODEL_ID}" /opt/photocluster/model 
       --calibration-seeds "${CALIBRATION_SEEDS}" --quiet
 # A model the gate leaves on torch cannot be served from a venv without it: say so here.
 RUN /opt/bake/bin/python -c "import json, sys; runtime = json.load(open('/opt/photocluster/model/runtime.json'))['runtime']; sys.exit(runtime == 'torch' and '${SERVE_EXTRA}' != 'embedder' and 'the fidelity gate chose torch: build with --build-arg SERVE_EXTRA=embedder')"
+# The served venv is installed from its own copy of the sources, without
+# photocluster.quality (the bake's tools: the server never imports them, issue 32). Not
+# from /src: setuptools' build/ folder there still holds the bake's quality modules.
+# (COPY --exclude: Dockerfile syntax 1.19+, which docker/dockerfile:1 is.)
+WORKDIR /serve
+COPY pyproject.toml README.md ./
+COPY requirements/constraints.txt requirements/constraints.txt
+COPY --exclude=photocluster/quality src src
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
       -c requirements/constraints.txt ".[${SERVE_EXTRA}]"

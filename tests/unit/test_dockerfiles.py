@@ -3,7 +3,6 @@ checked for the facts the product depends on."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -11,22 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.dockerfile import instructions
 from tests.helpers.tools import checkov
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
-
-
-def instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            out.append((keyword.upper(), rest.strip()))
-    return out
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
