@@ -211,59 +211,70 @@ def table(runs: list[Run]) -> list[Row]:
             (r for r in runs if r.shape == run.shape and r.runtime == "torch" and r is not run),
             None,
         )
-        embedder = run.cpu_ms.get("embedder", 0.0)
-        ratio = f"; {run.stack_ms / embedder:.2f}x the embedder's own" if embedder else ""
-        vs = ""
-        if baseline is not None:
-            vs = (
-                f"; vs torch: {run.rate / baseline.rate:.2f}x the rate, "
-                f"{baseline.stack_ms / run.stack_ms:.2f}x less CPU"
-            )
-        out.append(
-            Row(
-                f"{run.shape}, {run.runtime}: {run.photos} photos in a burst",
-                None,
-                value=f"{run.rate:.1f} photos/s",
-                note=f"{run.rate / run.allowed_rate:.0%} of what the CPUs allow "
-                f"({run.allowed_rate:.1f}/s); lost {run.lost}{vs}",
-            )
-        )
-        by_process = ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(run.cpu_ms.items()))
-        out.append(
-            Row(
-                "  CPU-ms a photo, the stack",
-                None,
-                value=f"{run.stack_ms:.0f} ms",
-                note=f"{by_process}{ratio}",
-            )
-        )
-        stages = ", ".join(f"{s} {ms:.1f}" for s, ms in run.stages.items() if ms > 0.05)
-        out.append(Row("  CPU-ms a photo, by stage", None, value="", note=stages))
-        priced = photo_costs(run.stages)
-        out.append(
-            Row(
-                "  USD per 1,000 photos",
-                None,
-                value=f"${sum(c.usd_a_thousand for c in priced):.4f}",
-                note=", ".join(f"{c.what} ${c.usd_a_thousand:.4f}" for c in priced)
-                + " (Terraform's default sizes, prices.json's example prices)",
-            )
-        )
+        out += [rate_row(run, baseline), *cpu_rows(run), cost_row(run)]
         if run.latencies:
-            timing = Timing(
-                statistics.median(run.latencies),
-                float(np.percentile(run.latencies, 95)),
-                len(run.latencies),
-            )
-            out.append(
-                Row(
-                    f"  upload -> ready, paced at {run.paced_rate:.1f} photos/s",
-                    timing,
-                    note=f"p50 {run.percentile(50):.2f} s, p99 {run.percentile(99):.2f} s "
-                    "(target p99 <= 3 s)",
-                )
-            )
+            out.append(latency_row(run))
     return out
+
+
+def rate_row(run: Run, baseline: Run | None) -> Row:
+    """The burst's rate, against what the CPUs allow and against torch's."""
+    vs = ""
+    if baseline is not None:
+        vs = (
+            f"; vs torch: {run.rate / baseline.rate:.2f}x the rate, "
+            f"{baseline.stack_ms / run.stack_ms:.2f}x less CPU"
+        )
+    return Row(
+        f"{run.shape}, {run.runtime}: {run.photos} photos in a burst",
+        None,
+        value=f"{run.rate:.1f} photos/s",
+        note=f"{run.rate / run.allowed_rate:.0%} of what the CPUs allow "
+        f"({run.allowed_rate:.1f}/s); lost {run.lost}{vs}",
+    )
+
+
+def cpu_rows(run: Run) -> list[Row]:
+    """A photo's CPU-ms: by process (against the embedder's own), then by stage."""
+    embedder = run.cpu_ms.get("embedder", 0.0)
+    ratio = f"; {run.stack_ms / embedder:.2f}x the embedder's own" if embedder else ""
+    by_process = ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(run.cpu_ms.items()))
+    stages = ", ".join(f"{s} {ms:.1f}" for s, ms in run.stages.items() if ms > 0.05)
+    return [
+        Row(
+            "  CPU-ms a photo, the stack",
+            None,
+            value=f"{run.stack_ms:.0f} ms",
+            note=f"{by_process}{ratio}",
+        ),
+        Row("  CPU-ms a photo, by stage", None, value="", note=stages),
+    ]
+
+
+def cost_row(run: Run) -> Row:
+    """What a 1,000 photos cost, by what is paid for."""
+    priced = photo_costs(run.stages)
+    return Row(
+        "  USD per 1,000 photos",
+        None,
+        value=f"${sum(c.usd_a_thousand for c in priced):.4f}",
+        note=", ".join(f"{c.what} ${c.usd_a_thousand:.4f}" for c in priced)
+        + " (Terraform's default sizes, prices.json's example prices)",
+    )
+
+
+def latency_row(run: Run) -> Row:
+    """Upload -> ready of the paced photos."""
+    timing = Timing(
+        statistics.median(run.latencies),
+        float(np.percentile(run.latencies, 95)),
+        len(run.latencies),
+    )
+    return Row(
+        f"  upload -> ready, paced at {run.paced_rate:.1f} photos/s",
+        timing,
+        note=f"p50 {run.percentile(50):.2f} s, p99 {run.percentile(99):.2f} s (target p99 <= 3 s)",
+    )
 
 
 def photo_costs(stages: dict[str, float]) -> list[costs.PhotoCost]:
