@@ -24,12 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 from skimage import data as skdata
 
@@ -61,6 +66,22 @@ def phone_jpeg(seed: int = 0) -> bytes:
 
 def main(argv: list[str] | None = None) -> None:
     del argv
+    with moto_server() as url:
+        photo = phone_jpeg()
+        s3, keys = bucket_with(url, photo, copies=10)
+        limits = ImageLimits()
+        with tempfile.TemporaryDirectory() as tmp:
+            library = Library.from_settings(Settings(store_root=Path(tmp), model="bench"))
+            ids, vectors = synthetic_library(1000)
+            library.write("u", "bench", ids, vectors)
+            steps = Steps(s3, keys, photo, limits, library, vectors)
+            rows = ingest_rows(steps) + check_rows(Path(tmp), photo, limits)
+            print_table("ingest overhead per image (12 MP JPEG, model time excluded)", rows)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto in server mode on a loopback port, ready; its URL, and it stopped on exit."""
     port = 15000 + os.getpid() % 1000
     url = f"http://127.0.0.1:{port}"
     moto = subprocess.Popen(
@@ -76,98 +97,116 @@ def main(argv: list[str] | None = None) -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        s3.create_bucket(Bucket="bench")
-        photo = phone_jpeg()
-        keys = [f"uploads/u/photo{i}.jpg" for i in range(10)]
-        for key in keys:
-            s3.put_object(Bucket="bench", Key=key, Body=photo)
-        limits = ImageLimits()
-
-        def download(key: str = keys[0]) -> bytes:
-            return bytes(s3.get_object(Bucket="bench", Key=key)["Body"].read())
-
-        def prepare(data: bytes) -> bytes:
-            return prepare_for_embedding(data, limits, 512)
-
-        def full_resolution(data: bytes) -> bytes:
-            return encode_jpeg(shrink(decode_image(data, limits), 512))
-
-        with tempfile.TemporaryDirectory() as tmp:
-            library = Library.from_settings(Settings(store_root=Path(tmp), model="bench"))
-            ids, vectors = synthetic_library(1000)
-            library.write("u", "bench", ids, vectors)
-            counter = iter(range(10**9))
-
-            def write(n: int) -> None:
-                batch = next(counter)
-                library.write("u", "bench", [f"n{batch}-{i}" for i in range(n)], vectors[:n])
-
-            def single(step=prepare) -> None:  # type: ignore[no-untyped-def]
-                step(download())
-                write(1)
-
-            def batch_of_10(step=prepare) -> None:  # type: ignore[no-untyped-def]
-                with ThreadPoolExecutor(THREADS) as pool:
-                    list(pool.map(lambda key: step(download(key)), keys))
-                write(10)
-
-            def cpu_only_batch_of_10(step=prepare) -> None:  # type: ignore[no-untyped-def]
-                with ThreadPoolExecutor(THREADS) as pool:
-                    list(pool.map(lambda _: step(photo), keys))
-                write(10)
-
-            cpu_only = measure(cpu_only_batch_of_10, 9)
-            cpu_only_base = measure(lambda: cpu_only_batch_of_10(full_resolution), 5)
-            per_image = measure(batch_of_10, 9)
-            per_image_base = measure(lambda: batch_of_10(full_resolution), 5)
-            scale = [
-                type(t)(t.median_s / 10, t.p95_s / 10, t.runs)
-                for t in (per_image, per_image_base, cpu_only, cpu_only_base)
-            ]
-            rows = [
-                Row(
-                    "download 12 MP JPEG from S3",
-                    measure(download, 15),
-                    note=f"{len(photo) / 1e6:.1f} MB over loopback",
-                ),
-                Row(
-                    "decode (DCT 1/8) + shrink + JPEG",
-                    measure(lambda: prepare(photo), 15),
-                    measure(lambda: full_resolution(photo), 7),
-                    note="baseline: full-resolution decode",
-                ),
-                Row("write one embedding (store + graph, N=1,000)", measure(lambda: write(1), 15)),
-                Row(
-                    "single image, total",
-                    measure(single, 15),
-                    measure(lambda: single(full_resolution), 7),
-                    note="latency of a batch of 1",
-                ),
-                Row(
-                    f"per image in a batch of 10 ({THREADS} threads)",
-                    scale[0],
-                    scale[1],
-                    note="target <= 20 ms; moto's own serving shares the 2 cores",
-                ),
-                Row(
-                    "  same, ingest's CPU only (no download)",
-                    scale[2],
-                    scale[3],
-                    note="decode + shrink + encode + batched write",
-                ),
-            ]
-            rows += check_rows(Path(tmp), photo, limits)
-            print_table("ingest overhead per image (12 MP JPEG, model time excluded)", rows)
+        yield url
     finally:
         os.killpg(moto.pid, signal.SIGTERM)
         moto.wait(timeout=10)
+
+
+def bucket_with(url: str, photo: bytes, copies: int) -> tuple[Any, list[str]]:
+    """The S3 client and the keys of ``copies`` uploads of ``photo`` in bucket "bench"."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    s3.create_bucket(Bucket="bench")
+    keys = [f"uploads/u/photo{i}.jpg" for i in range(copies)]
+    for key in keys:
+        s3.put_object(Bucket="bench", Key=key, Body=photo)
+    return s3, keys
+
+
+@dataclass
+class Steps:
+    """Ingest's steps on the uploads in S3, each timed by :func:`ingest_rows`."""
+
+    s3: Any
+    keys: list[str]
+    photo: bytes
+    limits: ImageLimits
+    library: Library
+    vectors: npt.NDArray[np.float32]
+    counter: Iterator[int] = field(default_factory=lambda: iter(range(10**9)))
+
+    def download(self, key: str | None = None) -> bytes:
+        key = self.keys[0] if key is None else key
+        return bytes(self.s3.get_object(Bucket="bench", Key=key)["Body"].read())
+
+    def prepare(self, data: bytes) -> bytes:
+        return prepare_for_embedding(data, self.limits, 512)
+
+    def full_resolution(self, data: bytes) -> bytes:
+        return encode_jpeg(shrink(decode_image(data, self.limits), 512))
+
+    def write(self, n: int) -> None:
+        batch = next(self.counter)
+        ids = [f"n{batch}-{i}" for i in range(n)]
+        self.library.write("u", "bench", ids, self.vectors[:n])
+
+    def single(self, step: Callable[[bytes], bytes] | None = None) -> None:
+        (step or self.prepare)(self.download())
+        self.write(1)
+
+    def batch_of_10(self, step: Callable[[bytes], bytes] | None = None) -> None:
+        prepare = step or self.prepare
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(lambda key: prepare(self.download(key)), self.keys))
+        self.write(10)
+
+    def cpu_only_batch_of_10(self, step: Callable[[bytes], bytes] | None = None) -> None:
+        prepare = step or self.prepare
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(lambda _: prepare(self.photo), self.keys))
+        self.write(10)
+
+
+def ingest_rows(steps: Steps) -> list[Row]:
+    """Each step timed, then a single image and a batch of 10 (per image), each against
+    the same at full resolution."""
+    full, photo = steps.full_resolution, steps.photo
+    cpu_only = measure(steps.cpu_only_batch_of_10, 9)
+    cpu_only_base = measure(lambda: steps.cpu_only_batch_of_10(full), 5)
+    per_image = measure(steps.batch_of_10, 9)
+    per_image_base = measure(lambda: steps.batch_of_10(full), 5)
+    scale = [
+        type(t)(t.median_s / 10, t.p95_s / 10, t.runs)
+        for t in (per_image, per_image_base, cpu_only, cpu_only_base)
+    ]
+    return [
+        Row(
+            "download 12 MP JPEG from S3",
+            measure(steps.download, 15),
+            note=f"{len(photo) / 1e6:.1f} MB over loopback",
+        ),
+        Row(
+            "decode (DCT 1/8) + shrink + JPEG",
+            measure(lambda: steps.prepare(photo), 15),
+            measure(lambda: full(photo), 7),
+            note="baseline: full-resolution decode",
+        ),
+        Row("write one embedding (store + graph, N=1,000)", measure(lambda: steps.write(1), 15)),
+        Row(
+            "single image, total",
+            measure(steps.single, 15),
+            measure(lambda: steps.single(full), 7),
+            note="latency of a batch of 1",
+        ),
+        Row(
+            f"per image in a batch of 10 ({THREADS} threads)",
+            scale[0],
+            scale[1],
+            note="target <= 20 ms; moto's own serving shares the 2 cores",
+        ),
+        Row(
+            "  same, ingest's CPU only (no download)",
+            scale[2],
+            scale[3],
+            note="decode + shrink + encode + batched write",
+        ),
+    ]
 
 
 def check_rows(tmp: Path, photo: bytes, limits: ImageLimits) -> list[Row]:
