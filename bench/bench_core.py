@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics.pairwise import cosine_similarity
 
@@ -37,7 +39,40 @@ def baseline_cluster(vectors: np.ndarray) -> list[np.ndarray]:
     return [connected_components(sims >= t, directed=False)[1] for t in TIERS.values()]
 
 
+@dataclass
+class Case:
+    """One library size's user, and what the steps that time it share."""
+
+    n: int
+    user: str
+    ids: list[str]
+    vectors: npt.NDArray[np.float32]
+    settings: Settings
+    writer: Library
+    repeats: int
+    reader: list[Library] = field(default_factory=list)  # the cold reader, new a repeat
+
+    def fresh(self) -> Library:  # a new process's view: nothing cached in memory
+        return Library.from_settings(self.settings)
+
+    def reset(self) -> None:
+        self.reader[:] = [self.fresh()]
+
+
 def bench_size(n: int, root: Path, repeats: int) -> list[Row]:
+    """Load, cluster, top-k and a write at ``n`` photos, each against its baseline."""
+    case, build_s = seeded(n, root, repeats)
+    rows = [load_row(case, seed_layout(case, root))]
+    base_store = Store(root, fsync=False, cache_bytes=0)
+    clustered, warm_reader = cluster_rows(case, base_store)
+    rows += clustered
+    rows += topk_rows(case, warm_reader, base_store)
+    rows.append(write_row(case, build_s))
+    return rows
+
+
+def seeded(n: int, root: Path, repeats: int) -> tuple[Case, float]:
+    """A user of ``n`` photos stored, and the seconds its graph took from scratch."""
     ids, vectors = synthetic_library(n)
     settings = Settings(
         store_root=root,
@@ -53,50 +88,51 @@ def bench_size(n: int, root: Path, repeats: int) -> list[Row]:
     t0 = time.perf_counter()
     writer.reindex(user)
     build_s = time.perf_counter() - t0
+    return Case(n, user, ids, vectors, settings, writer, repeats), build_s
 
-    seed_dir = root / f"seed{n}"
+
+def seed_layout(case: Case, root: Path) -> list[Path]:
+    """The baseline's layout: one ``.npy`` file per image."""
+    seed_dir = root / f"seed{case.n}"
     seed_dir.mkdir()
-    for image_id, vector in zip(ids, vectors, strict=True):
+    for image_id, vector in zip(case.ids, case.vectors, strict=True):
         np.save(seed_dir / f"{image_id}.npy", vector)
-    seed_files = sorted(seed_dir.iterdir())
+    return sorted(seed_dir.iterdir())
 
-    def fresh() -> Library:  # a new process's view: nothing cached in memory
-        return Library.from_settings(settings)
 
-    reader: list[Library] = []
-
-    def reset() -> None:
-        reader[:] = [fresh()]
-
-    rows: list[Row] = []
-    load = measure(lambda: reader[0].store.read(user), repeats, setup=reset)
+def load_row(case: Case, seed_files: list[Path]) -> Row:
+    repeats = case.repeats
+    load = measure(lambda: case.reader[0].store.read(case.user), repeats, setup=case.reset)
     seed_load = measure(lambda: np.stack([np.load(p) for p in seed_files]), max(3, repeats // 3))
-    rows.append(
-        Row(
-            f"N={n} load (one file, structured read)",
-            load,
-            seed_load,
-            "baseline: one .npy per image",
-        )
+    return Row(
+        f"N={case.n} load (one file, structured read)",
+        load,
+        seed_load,
+        "baseline: one .npy per image",
     )
 
-    ours = measure(lambda: reader[0].clusters(user), repeats, setup=reset)
+
+def cluster_rows(case: Case, base_store: Store) -> tuple[list[Row], Library]:
+    """Clustering cold, warm and on demand, against the baseline; the warm reader."""
+    n, user, repeats = case.n, case.user, case.repeats
+    ours = measure(lambda: case.reader[0].clusters(user), repeats, setup=case.reset)
     base_repeats = 3 if n > 5000 else repeats
-    base_store = Store(root, fsync=False, cache_bytes=0)
     base = measure(lambda: baseline_cluster(base_store.read(user).vectors), base_repeats)
-    rows.append(
+    rows = [
         Row(
             f"N={n} load + cluster, 3 tiers (graph)",
             ours,
             base,
             "baseline: load + cosine_similarity + threshold",
         )
-    )
-    warm_reader = fresh()
+    ]
+    warm_reader = case.fresh()
     warm = measure(lambda: warm_reader.clusters(user), repeats)
     rows.append(Row(f"N={n} cluster, warm container", warm, base))
     if n <= 2000:
-        exact = measure(lambda: cluster_on_demand(ids, vectors, TIERS), max(3, repeats // 3))
+        exact = measure(
+            lambda: cluster_on_demand(case.ids, case.vectors, TIERS), max(3, repeats // 3)
+        )
         rows.append(
             Row(
                 f"N={n} cluster on demand (no graph)",
@@ -105,50 +141,55 @@ def bench_size(n: int, root: Path, repeats: int) -> list[Row]:
                 "exact fallback when the graph is stale",
             )
         )
+    return rows, warm_reader
 
+
+def topk_rows(case: Case, warm_reader: Library, base_store: Store) -> list[Row]:
+    """Top-10 similar with the vectors cached and cold, against the baseline."""
+    n, user, ids, vectors, repeats = case.n, case.user, case.ids, case.vectors, case.repeats
     query = vectors[n // 2]
     topk = measure(lambda: warm_reader.similar(user, ids[n // 2], k=10), repeats)
     base_topk = measure(
         lambda: np.argsort(-cosine_similarity(query[None], vectors)[0])[:11], repeats
     )
-    rows.append(
+    cold_topk = measure(
+        lambda: case.reader[0].similar(user, ids[n // 2], k=10), repeats, setup=case.reset
+    )
+    base_cold = measure(
+        lambda: np.argsort(-cosine_similarity(query[None], base_store.read(user).vectors)[0])[:11],
+        max(3, repeats // 3),
+    )
+    return [
         Row(
             f"N={n} top-10 similar (vectors cached)",
             topk,
             base_topk,
             "baseline: cosine_similarity + argsort",
-        )
-    )
-    cold_topk = measure(lambda: reader[0].similar(user, ids[n // 2], k=10), repeats, setup=reset)
-    base_cold = measure(
-        lambda: np.argsort(-cosine_similarity(query[None], base_store.read(user).vectors)[0])[:11],
-        max(3, repeats // 3),
-    )
-    rows.append(
+        ),
         Row(
             f"N={n} top-10 similar (cold: load + query)",
             cold_topk,
             base_cold,
             "baseline: load + cosine_similarity + argsort",
-        )
-    )
+        ),
+    ]
 
-    _, extra = synthetic_library(10, seed=n + 1)
+
+def write_row(case: Case, build_s: float) -> Row:
+    """A writer's batch of 10 new photos (store + graph update)."""
+    _, extra = synthetic_library(10, seed=case.n + 1)
     counter = iter(range(10**9))
 
     def write_batch() -> None:
         batch = next(counter)
-        writer.write(user, "bench", [f"new-{batch}-{i}" for i in range(10)], extra)
+        case.writer.write(case.user, "bench", [f"new-{batch}-{i}" for i in range(10)], extra)
 
-    rows.append(
-        Row(
-            f"N={n} writer: batch of 10 (store + graph update)",
-            measure(write_batch, max(5, repeats // 2)),
-            None,
-            f"graph from scratch: {build_s:.2f} s",
-        )
+    return Row(
+        f"N={case.n} writer: batch of 10 (store + graph update)",
+        measure(write_batch, max(5, case.repeats // 2)),
+        None,
+        f"graph from scratch: {build_s:.2f} s",
     )
-    return rows
 
 
 def bench_upserts(root: Path) -> list[Row]:
