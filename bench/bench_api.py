@@ -11,7 +11,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -121,71 +123,86 @@ def main(argv: list[str] | None = None) -> None:
     del argv
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            store_root=Path(tmp),
-            model="bench",
-            store_fsync=False,
-            jwt_secret=SECRET,
-            low=0.6,
-            medium=0.75,
-            high=0.9,
-        )
-        library = Library.from_settings(settings)
-        app = create_app(settings, library)
-        lambda_settings = settings.model_copy(update={"auth_mode": "apigateway"})
-        from mangum import Mangum
-
-        handler = Mangum(create_app(lambda_settings, library), lifespan="off")
+        library, app, handler = serving(Path(tmp))
         for n in (2000, 20000):
-            user = f"u{n}"
-            ids, vectors = synthetic_library(n)
-            library.store.upsert(user, "bench", ids, vectors)
-            library.reindex(user)
-            repeats = 41 if n <= 2000 else 21
-            core = measure(lambda u=user: library.clusters(u), repeats)
-            token = make_token(SECRET, user)
-            asgi = asgi_timing(app, f"/v1/users/{user}/clusters", token, repeats)
-            path = f"/v1/users/{user}/clusters?linkage=complete"
-            complete = asgi_timing(app, path, token, repeats)
-            event = rest_event(user)
-            asyncio.set_event_loop(asyncio.new_event_loop())  # Mangum runs on the thread's loop
-            via_lambda = measure(lambda e=event: json.loads(handler(e, None)["body"]), repeats)  # type: ignore[arg-type]
-            with_decisions = decisions_rows(library, app, user, token, repeats, asgi)
-            rows += [
-                Row(f"N={n} clustering core (warm)", core),
-                Row(
-                    f"N={n} GET clusters through the ASGI app",
-                    asgi,
-                    core,
-                    ratio=False,
-                    note=f"baseline = core; adds {(asgi.median_s - core.median_s) * 1e3:.1f} ms",
-                ),
-                Row(
-                    f"N={n} GET clusters, default linkage (average)",
-                    asgi,
-                    complete,
-                    note="baseline = ?linkage=complete (scores read off its dendrogram)",
-                ),
-                Row(
-                    f"N={n} same through the Lambda handler (Mangum)",
-                    via_lambda,
-                    core,
-                    ratio=False,
-                    note="API Gateway REST event, authorizer claims",
-                ),
-            ]
-            rows += with_decisions
-    handler_import, interpreter = cold_import()
-    rows.append(
-        Row(
-            "cold import of services/cluster-api/handler.py",
-            handler_import,
-            interpreter,
-            ratio=False,
-            note="whole process; baseline = python -c pass",
-        )
-    )
+            rows += size_rows(library, app, handler, n)
+    rows.append(cold_import_row())
     print_table("cluster API latency", rows)
+
+
+def serving(root: Path) -> tuple[Library, object, Callable[..., dict[str, Any]]]:
+    """A library under ``root``, the ASGI app serving it, and the Lambda handler (Mangum
+    around the app with API Gateway's authorizer)."""
+    settings = Settings(
+        store_root=root,
+        model="bench",
+        store_fsync=False,
+        jwt_secret=SECRET,
+        low=0.6,
+        medium=0.75,
+        high=0.9,
+    )
+    library = Library.from_settings(settings)
+    app = create_app(settings, library)
+    lambda_settings = settings.model_copy(update={"auth_mode": "apigateway"})
+    from mangum import Mangum
+
+    handler = Mangum(create_app(lambda_settings, library), lifespan="off")
+    return library, app, handler
+
+
+def size_rows(
+    library: Library, app: object, handler: Callable[..., dict[str, Any]], n: int
+) -> list[Row]:
+    """GET clusters at ``n`` photos: the core, the ASGI app, the Lambda handler, decisions."""
+    user = f"u{n}"
+    ids, vectors = synthetic_library(n)
+    library.store.upsert(user, "bench", ids, vectors)
+    library.reindex(user)
+    repeats = 41 if n <= 2000 else 21
+    core = measure(lambda: library.clusters(user), repeats)
+    token = make_token(SECRET, user)
+    asgi = asgi_timing(app, f"/v1/users/{user}/clusters", token, repeats)
+    complete = asgi_timing(app, f"/v1/users/{user}/clusters?linkage=complete", token, repeats)
+    event = rest_event(user)
+    asyncio.set_event_loop(asyncio.new_event_loop())  # Mangum runs on the thread's loop
+    via_lambda = measure(lambda: json.loads(handler(event, None)["body"]), repeats)
+    with_decisions = decisions_rows(library, app, user, token, repeats, asgi)
+    return [
+        Row(f"N={n} clustering core (warm)", core),
+        Row(
+            f"N={n} GET clusters through the ASGI app",
+            asgi,
+            core,
+            ratio=False,
+            note=f"baseline = core; adds {(asgi.median_s - core.median_s) * 1e3:.1f} ms",
+        ),
+        Row(
+            f"N={n} GET clusters, default linkage (average)",
+            asgi,
+            complete,
+            note="baseline = ?linkage=complete (scores read off its dendrogram)",
+        ),
+        Row(
+            f"N={n} same through the Lambda handler (Mangum)",
+            via_lambda,
+            core,
+            ratio=False,
+            note="API Gateway REST event, authorizer claims",
+        ),
+        *with_decisions,
+    ]
+
+
+def cold_import_row() -> Row:
+    handler_import, interpreter = cold_import()
+    return Row(
+        "cold import of services/cluster-api/handler.py",
+        handler_import,
+        interpreter,
+        ratio=False,
+        note="whole process; baseline = python -c pass",
+    )
 
 
 if __name__ == "__main__":
