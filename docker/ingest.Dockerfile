@@ -8,7 +8,9 @@ FROM public.ecr.aws/lambda/python:3.11
 # checkov:skip=CKV_DOCKER_2: Lambda ignores HEALTHCHECK; the service itself manages runtime health
 COPY requirements/constraints.txt /tmp/build/requirements/constraints.txt
 COPY pyproject.toml README.md /tmp/build/
-COPY src /tmp/build/src
+# Not photocluster.quality: evaluation and calibration are tools no service imports
+# (issue 32; import-linter's contract in pyproject.toml). --exclude: syntax 1.19+.
+COPY --exclude=photocluster/quality src /tmp/build/src
 RUN pip install --no-cache-dir -c /tmp/build/requirements/constraints.txt \
       --target "${LAMBDA_TASK_ROOT}" "/tmp/build[ingest]" \
  && rm -rf /tmp/build

@@ -23,9 +23,7 @@ import yaml
 from tests.helpers.dockerfile import Image, replay
 from tests.helpers.procs import REPO
 
-#: The images that leave the quality tools out. The Lambda images join them once the CLI,
-#: which compose runs in them, starts without photocluster.quality.
-SERVICE_IMAGES = ("embedder",)
+SERVICE_IMAGES = ("cluster-api", "ingest", "embedder")
 
 #: What the deployment gives an entry file beyond its image's ENV (Terraform's settings).
 DEPLOYED_ENV: dict[str, dict[str, str]] = {

@@ -18,8 +18,6 @@ import pytest
 from tests.helpers.procs import REPO
 
 SRC = REPO / "src" / "photocluster"
-#: One screen. A function that grows past it is split by the steps it performs.
-MAX_FUNCTION_LINES = 50
 
 
 def modules() -> dict[str, Path]:
@@ -75,19 +73,6 @@ def _cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
     for node in sorted(graph):
         if node not in state:
             yield from visit(node)
-
-
-def functions() -> Iterator[tuple[str, int]]:
-    for name, path in modules().items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                assert node.end_lineno is not None
-                yield f"{name}.{node.name}", node.end_lineno - node.lineno + 1
-
-
-def test_every_function_fits_on_one_screen() -> None:
-    too_long = {name: lines for name, lines in functions() if lines > MAX_FUNCTION_LINES}
-    assert too_long == {}
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
 import tempfile
 from pathlib import Path
@@ -20,7 +21,6 @@ from photocluster.config import (
     Settings,
     check_thresholds,
 )
-from photocluster.quality import SPLITS
 
 #: Where ``make peers`` puts the peers' venv (fastdup and imagededup: their pins clash with ours).
 PEERS_PYTHON = ".tools/peers/bin/python"
@@ -178,6 +178,26 @@ def _loader(model: str, runtime: EncoderRuntime | None = None) -> LoadEncoder:
 
 
 def register(sub: SubParsers) -> None:
+    """The quality commands, where the quality tools are installed (the service images,
+    which run the CLI's other commands in compose, leave them out: the `quality` extra)."""
+    if importlib.util.find_spec("photocluster.quality") is None:
+        return
+    _register_sets(sub)
+    _register_evaluations(sub)
+    p = command(
+        sub,
+        "calibrate",
+        cmd_calibrate,
+        "sweep labelled folders: the tiers a calibration would hold",
+    )
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--model")
+    p.add_argument("--linkage", choices=LINKAGES, default=DEFAULT_LINKAGE)
+
+
+def _register_sets(sub: SubParsers) -> None:
+    from photocluster.quality import SPLITS
+
     p = command(sub, "make-eval-set", cmd_make_eval_set, "build the labelled evaluation set")
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=0)
@@ -189,6 +209,8 @@ def register(sub: SubParsers) -> None:
     )
     p.add_argument("--subjects", type=int, help="at most this many subjects (quick runs)")
 
+
+def _register_evaluations(sub: SubParsers) -> None:
     p = command(sub, "eval", cmd_eval, "pairwise precision/recall of the tiers on a folder")
     p.add_argument("dir", help="one sub-folder per group, plus singletons/")
     p.add_argument("--model", help=f"encoder (default: {OFFLINE_MODEL}, works offline)")
@@ -217,13 +239,3 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--model", help=f"encoder (default: {OFFLINE_MODEL}, works offline)")
     add_thresholds(p, linkage=False)
     p.add_argument("--json", action="store_true")
-
-    p = command(
-        sub,
-        "calibrate",
-        cmd_calibrate,
-        "sweep labelled folders: the tiers a calibration would hold",
-    )
-    p.add_argument("dirs", nargs="+")
-    p.add_argument("--model")
-    p.add_argument("--linkage", choices=LINKAGES, default=DEFAULT_LINKAGE)
