@@ -4,6 +4,7 @@ core alone; and the handler module's cold import, measured as a whole process.""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -26,6 +27,10 @@ from photocluster.library import Library
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-of-at-least-32-characters"  # noqa: S105 - local HS256 only
+#: The issuer and app client a Cognito authorizer's claims name (behind API Gateway the app
+#: checks both, as the deployment configures them).
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_bench"
+AUDIENCE = "bench-client"
 
 
 def asgi_timing(app: object, path: str, token: str, repeats: int, etag: bool = False) -> Timing:
@@ -75,15 +80,17 @@ def rest_event(user: str) -> dict[str, object]:
             "stage": "v1",
             "requestId": "r",
             "identity": {"sourceIp": "203.0.113.7"},
-            "authorizer": {"claims": {"sub": user}},
+            "authorizer": {"claims": {"sub": user, "iss": ISSUER, "aud": AUDIENCE}},
         },
     }
 
 
-def cold_import() -> tuple[Timing, Timing]:
+def cold_import(times: int = 7) -> tuple[Timing, Timing]:
     env = {
         **os.environ,
         "PHOTOCLUSTER_AUTH_MODE": "apigateway",
+        "PHOTOCLUSTER_JWT_ISSUER": ISSUER,
+        "PHOTOCLUSTER_JWT_AUDIENCE": AUDIENCE,
         "PHOTOCLUSTER_STORE_ROOT": tempfile.gettempdir(),
     }
     handler = str(REPO / "services/cluster-api/handler.py")
@@ -92,8 +99,8 @@ def cold_import() -> tuple[Timing, Timing]:
         subprocess.run([sys.executable, "-c", code], env=env, check=True)
 
     return (
-        measure(lambda: run(f"import runpy; runpy.run_path({handler!r})"), 7),
-        measure(lambda: run("pass"), 7),
+        measure(lambda: run(f"import runpy; runpy.run_path({handler!r})"), times),
+        measure(lambda: run("pass"), times),
     )
 
 
@@ -120,13 +127,17 @@ def decisions_rows(
 
 
 def main(argv: list[str] | None = None) -> None:
-    del argv
+    parser = argparse.ArgumentParser(prog="python -m bench api")
+    parser.add_argument("--sizes", default="2000,20000", help="library sizes, comma-separated")
+    parser.add_argument("--repeats", type=int, help="requests a case (default: 41, 21 at 20k)")
+    parser.add_argument("--imports", type=int, default=7, help="cold imports timed")
+    args = parser.parse_args(argv)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         library, app, handler = serving(Path(tmp))
-        for n in (2000, 20000):
-            rows += size_rows(library, app, handler, n)
-    rows.append(cold_import_row())
+        for n in (int(size) for size in args.sizes.split(",")):
+            rows += size_rows(library, app, handler, n, args.repeats)
+    rows.append(cold_import_row(args.imports))
     print_table("cluster API latency", rows)
 
 
@@ -144,7 +155,9 @@ def serving(root: Path) -> tuple[Library, object, Callable[..., dict[str, Any]]]
     )
     library = Library.from_settings(settings)
     app = create_app(settings, library)
-    lambda_settings = settings.model_copy(update={"auth_mode": "apigateway"})
+    lambda_settings = settings.model_copy(
+        update={"auth_mode": "apigateway", "jwt_issuer": ISSUER, "jwt_audience": AUDIENCE}
+    )
     from mangum import Mangum
 
     handler = Mangum(create_app(lambda_settings, library), lifespan="off")
@@ -152,14 +165,18 @@ def serving(root: Path) -> tuple[Library, object, Callable[..., dict[str, Any]]]
 
 
 def size_rows(
-    library: Library, app: object, handler: Callable[..., dict[str, Any]], n: int
+    library: Library,
+    app: object,
+    handler: Callable[..., dict[str, Any]],
+    n: int,
+    repeats: int | None = None,
 ) -> list[Row]:
     """GET clusters at ``n`` photos: the core, the ASGI app, the Lambda handler, decisions."""
     user = f"u{n}"
     ids, vectors = synthetic_library(n)
     library.store.upsert(user, "bench", ids, vectors)
     library.reindex(user)
-    repeats = 41 if n <= 2000 else 21
+    repeats = repeats or (41 if n <= 2000 else 21)
     core = measure(lambda: library.clusters(user), repeats)
     token = make_token(SECRET, user)
     asgi = asgi_timing(app, f"/v1/users/{user}/clusters", token, repeats)
@@ -194,8 +211,8 @@ def size_rows(
     ]
 
 
-def cold_import_row() -> Row:
-    handler_import, interpreter = cold_import()
+def cold_import_row(times: int = 7) -> Row:
+    handler_import, interpreter = cold_import(times)
     return Row(
         "cold import of services/cluster-api/handler.py",
         handler_import,
