@@ -379,29 +379,62 @@ def test_a_writer_that_died_in_the_check_is_made_good_by_the_redelivery(
     assert calls == []  # a duplicate delivery, once kept, checks nothing again
 
 
-def test_one_distance_matrix_gives_the_matches_opencv_gave_in_both_directions() -> None:
-    """hamming() and the ratio test replace two knnMatch calls a pair: the same matches,
+def test_the_ratio_test_keeps_the_matches_opencv_gave_in_both_directions() -> None:
+    """faiss's two nearest and the ratio test replace OpenCV's knnMatch: the same matches,
     in the same order, so RANSAC samples the same points."""
     import cv2
 
     a = check.features(SHOT).plain
     b = check.features(crop((160, 140, 380, 360))).plain
     assert a.descriptors is not None and b.descriptors is not None
-    distances = check.hamming(a.descriptors, b.descriptors)
-    for query, train, table in (
-        (a.descriptors, b.descriptors, distances),
-        (b.descriptors, a.descriptors, distances.T),
-    ):
+    for query, train in ((a.descriptors, b.descriptors), (b.descriptors, a.descriptors)):
         pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(query, train, k=2)
         expected = [
             (p[0].queryIdx, p[0].trainIdx)
             for p in pairs
             if len(p) == 2 and p[0].distance < check.RATIO * p[1].distance
         ]
-        rows, columns = check._ratio_matches(np.ascontiguousarray(table))
+        rows, columns = check.ratio_matches(query, train)
         assert list(zip(rows.tolist(), columns.tolist(), strict=True)) == expected
         assert len(expected) >= check.MIN_INLIERS
-    assert check._ratio_matches(np.zeros((3, 1), np.uint16))[0].size == 0  # one point: none
+    assert check.ratio_matches(a.descriptors, b.descriptors[:1])[0].size == 0  # one: none
+
+
+def brute_force_ratio(queries: np.ndarray, trains: np.ndarray) -> list[tuple[int, int]]:
+    """The ratio test by definition: every Hamming distance, each row's two smallest."""
+    bits = np.unpackbits(queries[:, None, :] ^ trains[None, :, :], axis=2).sum(axis=2)
+    found = []
+    for row, distances in enumerate(bits):
+        order = np.argsort(distances, kind="stable")
+        first, second = distances[order[0]], distances[order[1]]
+        if first < check.RATIO * second:
+            found.append((row, int(order[0])))
+    return found
+
+
+@given(
+    st.integers(2, 40),
+    st.integers(2, 40),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_ratio_test_is_the_brute_force_one_with_ties_and_near_copies(
+    n_queries: int, n_trains: int, seed: int
+) -> None:
+    """Ties (equal distances) never pass; a unique nearest is the one found, whatever the
+    kernel: random descriptors, some trains near copies of queries, some repeated."""
+    rng = np.random.default_rng(seed)
+    queries = rng.integers(0, 256, (n_queries, 32), dtype=np.uint8)
+    trains = rng.integers(0, 256, (n_trains, 32), dtype=np.uint8)
+    near = min(n_queries, n_trains) // 2
+    flips = (rng.random((near, 32, 8)) < 0.03).astype(np.uint8)
+    trains[:near] = queries[:near] ^ np.packbits(flips, axis=2)[..., 0]
+    if n_trains > near + 1:
+        trains[near + 1] = trains[near]  # a repeated point: a tie for whoever is nearest it
+    rows, columns = check.ratio_matches(queries, trains)
+    assert list(zip(rows.tolist(), columns.tolist(), strict=True)) == brute_force_ratio(
+        queries, trains
+    )
 
 
 def test_a_photo_is_checked_against_its_most_similar_candidates_only(
