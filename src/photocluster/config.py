@@ -162,6 +162,17 @@ class Settings(BaseSettings):
         "invocations (Terraform's ingest_max_concurrency); 2 was fastest on 2 cores (README, "
         "Configuration).",
     )
+    worker_batch_size: int = Field(
+        10, ge=1, le=10, description="Most messages a batch holds (Terraform's ingest_batch_size)."
+    )
+    worker_batching_window_s: float = Field(
+        2.0,
+        ge=0,
+        le=300,
+        description="How long the local worker gathers messages into a batch once one came, "
+        "as the event source mapping does (Terraform's ingest_batching_window_seconds): "
+        "a full batch pays a batch's fixed costs once for ten photos.",
+    )
     # The ingest queue, as Terraform creates it (tests check both agree).
     queue_delay_s: int = Field(5, ge=0, le=900, description="Delivery delay: absorbs bursts.")
     queue_visibility_s: int = Field(

@@ -222,7 +222,10 @@ def test_functions_are_images_with_tracing_and_the_right_mounts(plan: dict[str, 
     assert cluster_api_environment()["PHOTOCLUSTER_AUTH_MODE"] == "apigateway"
     (mapping,) = planned(plan, "aws_lambda_event_source_mapping")
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
-    assert mapping["batch_size"] == 10
+    settings = Settings()  # the local worker gathers its batches as the mapping does
+    assert mapping["batch_size"] == settings.worker_batch_size == 10
+    window = mapping["maximum_batching_window_in_seconds"]
+    assert window == settings.worker_batching_window_s == 2
 
 
 def test_sagemaker_serverless_config(plan: dict[str, Any]) -> None:
