@@ -4,22 +4,12 @@ rebuild's."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.helpers.procs import REPO
+from tests.helpers.procs import run_bench
 
 
 def test_python_m_bench_graph_times_updates_against_a_rebuild_and_checks_their_groups() -> None:
     flags = ["--sizes", "300,900", "--shapes", "typical,big-topics", "--repeats", "2"]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "graph", *flags],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_bench("graph", *flags)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if " new photos " in line]
     assert [row.split(": ")[0] for row in rows] == [
@@ -33,12 +23,5 @@ def test_python_m_bench_graph_times_updates_against_a_rebuild_and_checks_their_g
 
 
 def test_flags_without_a_benchmark_name_are_refused_not_read_as_names() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--sizes", "300"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bench("--sizes", "300", timeout=60)
     assert done.returncode != 0 and "flags go after one benchmark's name" in done.stderr

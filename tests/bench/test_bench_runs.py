@@ -6,23 +6,13 @@ left to ``make bench``."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.helpers.procs import REPO
+from tests.helpers.procs import run_bench
 
 
 def bench(*argv: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *argv],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_bench(*argv)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

@@ -71,3 +71,15 @@ class Server:
 
 def python_argv(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+def run_bench(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m bench ARGV`` as `make bench` runs it, from the repository's root."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

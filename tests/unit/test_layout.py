@@ -125,20 +125,28 @@ def test_the_store_owns_every_file_replace_and_every_per_user_suffix() -> None:
             assert not suffix.search(text), f"{name} names a per-user file's suffix"
 
 
+def owned_by(owner: str, rules: dict[str, re.Pattern[str]]) -> list[str]:
+    """``module: what`` for each module other than ``owner`` whose text matches a rule."""
+    return [
+        f"{name}: {what}"
+        for name, path in modules().items()
+        if name != owner
+        for what, rule in rules.items()
+        if rule.search(path.read_text())
+    ]
+
+
 def test_one_function_decides_the_tiers() -> None:
     """Issue 32: which tiers a request gets is decided by calibrations.resolve_tiers alone;
     no other module reads the tier settings (PHOTOCLUSTER_LOW/MEDIUM/HIGH, INDEX_FLOOR) or
     the built-in calibrations itself."""
-    tier_settings = re.compile(
-        r"\bsettings\.(low|medium|high|index_floor)\b|getattr\([a-z_.]*settings, "
-    )
-    built_in = re.compile(r"\b(BUILT_IN|UNCALIBRATED|built_in)\b")
-    for name, path in modules().items():
-        if name == "photocluster.calibrations":
-            continue
-        text = path.read_text()
-        assert not tier_settings.search(text), f"{name} reads a tier setting: resolve_tiers"
-        assert not built_in.search(text), f"{name} reads a built-in calibration: resolve_tiers"
+    rules = {
+        "reads a tier setting": re.compile(
+            r"\bsettings\.(low|medium|high|index_floor)\b|getattr\([a-z_.]*settings, "
+        ),
+        "reads a built-in calibration": re.compile(r"\b(BUILT_IN|UNCALIBRATED|built_in)\b"),
+    }
+    assert owned_by("photocluster.calibrations", rules) == [], "ask resolve_tiers"
 
 
 def test_the_apis_enums_are_the_domains_values() -> None:
@@ -160,14 +168,11 @@ def test_the_apis_enums_are_the_domains_values() -> None:
 def test_one_module_builds_and_parses_upload_keys() -> None:
     """Issue 32: the uploads' key layout ({prefix}{user_id}/{filename}) is built and taken
     apart in buckets.py alone; the routes, ingest and the gallery ask it."""
-    builds = re.compile(r"""f["'][^"']*\{[^}]*prefix[^}]*\}\{""")
-    splits = re.compile(r"\bkey[a-z_]*\.(r?split|r?partition)\(")
-    for name, path in modules().items():
-        if name == "photocluster.buckets":
-            continue
-        text = path.read_text()
-        assert not builds.search(text), f"{name} builds an upload key: photocluster.buckets"
-        assert not splits.search(text), f"{name} takes a key apart: photocluster.buckets"
+    rules = {
+        "builds an upload key": re.compile(r"""f["'][^"']*\{[^}]*prefix[^}]*\}\{"""),
+        "takes a key apart": re.compile(r"\bkey[a-z_]*\.(r?split|r?partition)\("),
+    }
+    assert owned_by("photocluster.buckets", rules) == [], "ask photocluster.buckets"
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
