@@ -45,6 +45,11 @@ RANSAC_PX = 5.0
 #: that do not match ran the full 2,000, at 6.5 ms each.
 RANSAC_ITERATIONS = 500
 MIN_INLIERS = 20
+#: Fewer ratio-tested matches than this one way, and the other way is not tried: the two
+#: orders' counts go together (correlation 0.97-0.98 on the benchmark's pairs), and no pair
+#: with fewer than 10 one way was a copy or a scene the other (2,214 topics and 2,253 mixed
+#: pairs; below 15, 2 were). It spares most unrelated candidates half their searches.
+FEW_MATCHES = MIN_INLIERS // 2
 #: Inliers count only where they lie inside this margin of one picture or the other: what
 #: apps add at a picture's edges (a phone's status and navigation bars, captions,
 #: watermarks) is the same on unrelated photos, and matched alone it maps one onto the other.
@@ -281,6 +286,8 @@ def relation(new: Features, old: Features | Keypoints) -> str | None:
         for source, target in ((picture, earlier), (earlier, picture)):
             assert source.descriptors is not None and target.descriptors is not None
             matches = ratio_matches(source.descriptors, target.descriptors)
+            if len(matches[0]) < FEW_MATCHES:  # the other order shares as little
+                break
             matched = _homography(source, target, *matches)
             if matched is None or matched.inliers < MIN_INLIERS:
                 continue
