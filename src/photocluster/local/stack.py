@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -38,8 +39,30 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+#: Where the kernel picks the local ports of outgoing connections (Linux's default range).
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: Where free ports are looked for: below the usual ephemeral range, above the well-known.
+PORTS_BELOW_EPHEMERAL = (20000, 32768)
+_HANDED_OUT: set[int] = set()
+
+
+def free_port(ephemeral_range_file: Path = EPHEMERAL_RANGE_FILE) -> int:
+    """A loopback port free now, outside the range the kernel gives outgoing connections.
+    A port the kernel hands out (``bind(0)``) is in that range, so between picking it and
+    a server's bind, any client's connection could take it: a benchmark that restarted its
+    stack four times failed so (``address already in use``)."""
+    low, high = PORTS_BELOW_EPHEMERAL
+    with suppress(OSError, ValueError):
+        first, last = (int(n) for n in ephemeral_range_file.read_text().split())
+        if first < high and last >= low:  # overlaps ours: keep below it
+            high = first
+    rng = random.SystemRandom()
+    for _ in range(200 if high > low else 0):
+        port = rng.randrange(low, high)
+        if port not in _HANDED_OUT and port_is_free(port):
+            _HANDED_OUT.add(port)  # a stack's servers bind later: never the same port twice
+            return port
+    with socket.socket() as sock:  # no room below the range, or all taken: the kernel's
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
