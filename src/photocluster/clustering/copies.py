@@ -45,10 +45,8 @@ RANSAC_PX = 5.0
 #: that do not match ran the full 2,000, at 6.5 ms each.
 RANSAC_ITERATIONS = 500
 MIN_INLIERS = 20
-#: Fewer ratio-tested matches than this one way, and the other way is not tried: the two
-#: orders' counts go together (correlation 0.97-0.98 on the benchmark's pairs), and no pair
-#: with fewer than 10 one way was a copy or a scene the other (2,214 topics and 2,253 mixed
-#: pairs; below 15, 2 were). It spares most unrelated candidates half their searches.
+#: Fewer ratio-tested matches one way, and the other is not searched: the two orders'
+#: counts go together, and no benchmark pair below 10 one way was related the other (README).
 FEW_MATCHES = MIN_INLIERS // 2
 #: Inliers count only where they lie inside this margin of one picture or the other: what
 #: apps add at a picture's edges (a phone's status and navigation bars, captions,
@@ -244,11 +242,9 @@ def _homography(
     if len(queries) < MIN_INLIERS:
         return None
     source, target = a.points[queries], b.points[trains]
-    # OpenCV's USAC (LO-RANSAC, MSAC score), not its classic RANSAC (issue 29): classic
-    # RANSAC's 4-point solves were 84% of the check's estimation time, on pairs that end
-    # with no homography (5 ms a call). USAC takes a tenth of that, and its answers depend
-    # less on chance: shuffling the matched points changed 3.4-4.3% of RANSAC's answers on
-    # the benchmark's topics pairs, 1.1% of USAC's (README, Quality).
+    # USAC (LO-RANSAC), not classic RANSAC, whose 500 iterations on pairs that do not match
+    # took 5 ms a call: a tenth of that, and answers that depend less on the points' order
+    # (README, Quality: "USAC for the homography").
     found, mask = cv2.findHomography(
         source, target, cv2.USAC_FAST, RANSAC_PX, maxIters=RANSAC_ITERATIONS
     )
