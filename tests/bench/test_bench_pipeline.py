@@ -32,10 +32,12 @@ def test_the_pipeline_benchmark_measures_rate_cost_and_latency(
         for stage in ("download", "decode", "features", "embedder", "store"):
             assert run.stages[stage] > 0, stage
         assert len(run.latencies) == 2 and run.paced_rate == pytest.approx(0.8 * run.rate)
+        assert set(run.beside_ms) == {"aws", "client"} and 0 < run.stack_share < 1
     out = capsys.readouterr().out
     assert "mixed, " in out and "photos/s" in out and "CPU-ms a photo, by stage" in out
     assert "vs torch" in out and "the embedder's own" in out and "p99" in out
     assert "USD per 1,000 photos" in out
+    assert "beside the stack" in out and "the stack could have at most" in out
 
 
 def test_the_photos_are_phone_sized_jpegs_of_each_shape_and_seeded(tmp_path: Path) -> None:

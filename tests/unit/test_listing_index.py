@@ -149,8 +149,14 @@ def test_an_index_of_another_catalog_or_a_damaged_one_is_not_read(
     paths = library.store.paths(USER)
     index = paths.listing.read_bytes()
     data = paths.catalog.read_bytes()
-    paths.catalog.unlink()  # another file (another inode), the same lines
-    paths.catalog.write_bytes(data)
+    # another file with the same lines, as a compaction makes it: written beside the old one
+    # and renamed over it, so its inode cannot be the old one's (unlinking first and
+    # writing anew let the filesystem hand the freed inode back: this test failed so)
+    before = paths.catalog.stat().st_ino
+    replacement = paths.catalog.with_name(paths.catalog.name + ".new")
+    replacement.write_bytes(data)
+    os.replace(replacement, paths.catalog)
+    assert paths.catalog.stat().st_ino != before
     assert listing.load(paths.catalog, paths.listing) is None
     paths.catalog.write_bytes(data[:-10])  # shorter than what the index covers
     assert listing.load(paths.catalog, paths.listing) is None
