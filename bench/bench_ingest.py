@@ -40,7 +40,7 @@ from skimage import data as skdata
 
 from bench.common import Row, measure, print_table
 from bench.data import library as synthetic_library
-from photocluster.clustering.copies import encode, features
+from photocluster.clustering.orb import encode, features
 from photocluster.config import Settings
 from photocluster.images import (
     ImageLimits,

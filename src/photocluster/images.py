@@ -319,7 +319,7 @@ def copy_features(picture: Image.Image) -> bytes | None:
     """The picture's packed ORB features for the geometric check
     (:mod:`photocluster.clustering.copies`); None when they cannot be computed: the photo is
     then grouped by its vector alone, never lost."""
-    from photocluster.clustering.copies import encode, features
+    from photocluster.clustering.orb import encode, features
 
     try:
         return encode(features(picture))

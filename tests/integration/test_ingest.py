@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from photocluster.clustering.copies import CANDIDATE_FLOOR, MAX_PACKED_BYTES, decode_kept
+from photocluster.clustering.copies import CANDIDATE_FLOOR
+from photocluster.clustering.orb import MAX_PACKED_BYTES, decode_kept
 from photocluster.config import Settings, get_settings
 from photocluster.ids import image_id_for_filename
 from photocluster.ingest.costs import metric_name

@@ -16,6 +16,7 @@ from skimage import data as skdata
 
 from photocluster.calibrations import resolve_tiers
 from photocluster.clustering import copies as check
+from photocluster.clustering import orb
 from photocluster.clustering.graph import GraphParams, build_graph, update_graph
 from photocluster.clustering.linkage import canonical_order
 from photocluster.config import OFFLINE_MODEL, Settings
@@ -37,10 +38,10 @@ SHOT = crop((64, 64, 448, 448))
 
 
 def test_a_crop_of_the_shot_is_a_copy_and_so_is_its_mirror() -> None:
-    shot = check.features(SHOT)
-    cropped = check.features(crop((160, 140, 380, 360)))  # a third of the shot's area
+    shot = orb.features(SHOT)
+    cropped = orb.features(crop((160, 140, 380, 360)))  # a third of the shot's area
     assert check.is_copy(shot, cropped) and check.is_copy(cropped, shot)
-    mirrored = check.features(ImageOps.mirror(crop((120, 100, 420, 400))))
+    mirrored = orb.features(ImageOps.mirror(crop((120, 100, 420, 400))))
     assert check.is_copy(shot, mirrored)
     found = check.match(shot.plain, cropped.plain)
     assert found is not None and found.contained >= check.CONTAINED
@@ -53,7 +54,7 @@ def test_the_check_does_not_depend_on_which_photo_came_first() -> None:
     cropped = ASTRONAUT.crop((256 - side // 2, 256 - side // 2, 256 + side // 2, 256 + side // 2))
     padded = Image.new("RGB", (912, 812), "white")
     padded.paste(ASTRONAUT, (200, 150))
-    a, b = (check.features(_decoded(p)) for p in (cropped, padded))
+    a, b = (orb.features(_decoded(p)) for p in (cropped, padded))
     assert check.is_copy(a, b) == check.is_copy(b, a)
     assert check.is_copy(a, b)
 
@@ -68,17 +69,17 @@ def _decoded(picture: Image.Image) -> Image.Image:
 
 
 def test_another_shot_sticks_out_and_another_photo_does_not_match() -> None:
-    shot = check.features(SHOT)
-    moved = check.features(crop((0, 0, 384, 384)))  # the camera moved by a sixth, both ways
+    shot = orb.features(SHOT)
+    moved = orb.features(crop((0, 0, 384, 384)))  # the camera moved by a sixth, both ways
     found = check.match(shot.plain, moved.plain)
     assert found is not None and found.inliers >= check.MIN_INLIERS  # it does match...
     assert found.contained < check.CONTAINED and not check.is_copy(shot, moved)  # ...but sticks out
     assert check.relation(shot, moved) == check.relation(moved, shot) == check.SCENE
-    corner = check.features(crop((330, 330, 512, 512)))  # less than half of it in the shot
+    corner = orb.features(crop((330, 330, 512, 512)))  # less than half of it in the shot
     assert check.relation(shot, corner) is None and check.relation(corner, shot) is None
     coffee = Image.fromarray(skdata.coffee()).resize((340, 340))
-    assert not check.is_copy(shot, check.features(coffee))
-    flat = check.features(Image.new("RGB", (340, 340), (90, 140, 200)))  # no keypoints at all
+    assert not check.is_copy(shot, orb.features(coffee))
+    flat = orb.features(Image.new("RGB", (340, 340), (90, 140, 200)))  # no keypoints at all
     assert flat.plain.descriptors is None and not check.is_copy(shot, flat)
 
 
@@ -86,15 +87,15 @@ def test_unrelated_screenshots_with_the_same_phone_bars_do_not_match() -> None:
     # the same screen, clock and bars around two unrelated photos: matched on the bars
     # alone, the identity maps one wholly inside the other (found by trying it)
     photos = [ASTRONAUT, Image.fromarray(skdata.coffee()), Image.fromarray(skdata.chelsea())]
-    shots = [check.features(_decoded(screenshot(p, random.Random(2)))) for p in photos]
+    shots = [orb.features(_decoded(screenshot(p, random.Random(2)))) for p in photos]
     for a, b in ((0, 1), (0, 2), (1, 2)):
         assert check.relation(shots[a], shots[b]) is None
     # a screenshot of the shot itself is still its copy
-    assert check.is_copy(check.features(_decoded(screenshot(SHOT, random.Random(2)))), shots[0])
+    assert check.is_copy(orb.features(_decoded(screenshot(SHOT, random.Random(2)))), shots[0])
 
 
 def test_only_candidates_are_checked_and_raising_never_lowers() -> None:
-    found = [check.features(p) for p in (SHOT, crop((160, 140, 380, 360)), SHOT)]
+    found = [orb.features(p) for p in (SHOT, crop((160, 140, 380, 360)), SHOT)]
     similarity = np.array([[1, 0.5, 0.1], [0.5, 1, 0.1], [0.1, 0.1, 1]], dtype=np.float32)
     accepted, candidates = check.verified_pairs(found, similarity, floor=0.3)
     # (0, 2) is identical but below the floor
@@ -145,29 +146,29 @@ def test_the_full_matrix_linkage_groups_as_the_stored_graph_does() -> None:
 
 
 def test_features_survive_packing_and_anything_else_is_refused() -> None:
-    shot = check.features(SHOT)
-    back = check.decode(check.encode(shot))
+    shot = orb.features(SHOT)
+    back = orb.decode(orb.encode(shot))
     assert back.plain.shape == shot.plain.shape and check.is_copy(back, shot)
     assert np.array_equal(back.mirrored.points, shot.mirrored.points)
-    flat = check.features(Image.new("RGB", (60, 40)))
-    assert check.decode(check.encode(flat)).plain.descriptors is None
-    packed = check.encode(shot)
+    flat = orb.features(Image.new("RGB", (60, 40)))
+    assert orb.decode(orb.encode(flat)).plain.descriptors is None
+    packed = orb.encode(shot)
     for bad in (b"", b"JPEG....", packed[:-1], packed + b"x", b"PCORB1" + bytes(10)):
-        with pytest.raises(check.InvalidFeatures):
-            check.decode(bad)
+        with pytest.raises(orb.InvalidFeatures):
+            orb.decode(bad)
 
 
 def test_the_writer_keeps_the_pictures_own_points_half_of_what_ingest_sends() -> None:
     packed = _packed(SHOT)
-    kept = check.kept(packed)
+    kept = orb.kept(packed)
     assert len(kept) < 0.55 * len(packed)
-    points = check.decode_kept(kept)
-    assert np.array_equal(points.points, check.decode(packed).plain.points)
+    points = orb.decode_kept(kept)
+    assert np.array_equal(points.points, orb.decode(packed).plain.points)
     # features kept whole, before: their picture's own points are read
-    assert np.array_equal(check.decode_kept(packed).points, points.points)
+    assert np.array_equal(orb.decode_kept(packed).points, points.points)
     for bad in (b"", kept[:-1], kept + b"x", packed + b"x"):
-        with pytest.raises(check.InvalidFeatures):
-            check.decode_kept(bad)
+        with pytest.raises(orb.InvalidFeatures):
+            orb.decode_kept(bad)
 
 
 @pytest.mark.parametrize("first", ["shot", "flipped"])
@@ -267,7 +268,7 @@ def test_groups_do_not_depend_on_the_order_photos_came_in() -> None:
 
 
 def _packed(picture: Image.Image) -> bytes:
-    return check.encode(check.features(picture))
+    return orb.encode(orb.features(picture))
 
 
 def test_the_writer_checks_new_photos_and_copies_join_the_high_tier(library: Library) -> None:
@@ -372,7 +373,7 @@ def test_a_writer_that_died_in_the_check_is_made_good_by_the_redelivery(
     assert library.copies.read("u1") == Verified(frozenset({("crop.jpg", "shot.jpg")}))
     assert sorted(library.clusters("u1").tiers[-1].groups[0]) == ["crop.jpg", "shot.jpg"]
     assert library.graphs.fresh("u1", edges=True) is not None
-    assert library.copies.stored("u1", "crop.jpg") == check.kept(cropped)
+    assert library.copies.stored("u1", "crop.jpg") == orb.kept(cropped)
     calls = []
     monkeypatch.setattr(library.copies, "_check", lambda *a: calls.append(a) or Verified())
     library.write("u1", "test-model", ["crop.jpg"], vectors[1:], features=[cropped])
@@ -384,8 +385,8 @@ def test_the_ratio_test_keeps_the_matches_opencv_gave_in_both_directions() -> No
     in the same order, so RANSAC samples the same points."""
     import cv2
 
-    a = check.features(SHOT).plain
-    b = check.features(crop((160, 140, 380, 360))).plain
+    a = orb.features(SHOT).plain
+    b = orb.features(crop((160, 140, 380, 360))).plain
     assert a.descriptors is not None and b.descriptors is not None
     for query, train in ((a.descriptors, b.descriptors), (b.descriptors, a.descriptors)):
         pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(query, train, k=2)

@@ -100,7 +100,7 @@ def test_prepare_for_embedding_sends_a_small_jpeg() -> None:
 
 
 def test_prepare_photo_adds_the_checks_features_only_when_asked() -> None:
-    from photocluster.clustering.copies import decode
+    from photocluster.clustering.orb import decode
     from photocluster.images import prepare_photo
 
     data = jpeg_bytes_for_features()

@@ -43,7 +43,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from photocluster.calibrations import ModelCalibration
-from photocluster.clustering.copies import MAX_PACKED_BYTES, InvalidFeatures, decode
+from photocluster.clustering.orb import MAX_PACKED_BYTES, InvalidFeatures, decode
 from photocluster.config import EncoderRuntime
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
 from photocluster.library import Library, WriteResult

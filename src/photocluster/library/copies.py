@@ -2,7 +2,7 @@
 pairs that show one scene), and the features it needs.
 
 Ingest sends a photo's packed ORB features with its vector, for the picture and its mirror
-image (:func:`photocluster.clustering.copies.encode`). Under the user's exclusive lock, the
+image (:func:`photocluster.clustering.orb.encode`). Under the user's exclusive lock, the
 writer checks the new photo against its ``CANDIDATES`` most similar photos with cosine at
 least ``CANDIDATE_FLOOR``, and keeps the picture's own points in ``{user_id}.pcf/`` beside
 the store (one file per photo, about 20 kB: ``kept``); the pairs it accepts join
@@ -24,19 +24,16 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 
-from photocluster.clustering.copies import (
-    CANDIDATE_FLOOR,
-    COPY,
-    SCENE,
+from photocluster.clustering.copies import CANDIDATE_FLOOR, COPY, SCENE, relation
+from photocluster.clustering.graph import Pairs
+from photocluster.clustering.orb import (
     Features,
     InvalidFeatures,
     Keypoints,
     decode,
     decode_kept,
     kept,
-    relation,
 )
-from photocluster.clustering.graph import Pairs
 from photocluster.clustering.similarity import most_similar
 from photocluster.errors import StoreCorrupt
 from photocluster.ids import IdArray, positions

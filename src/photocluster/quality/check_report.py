@@ -21,13 +21,11 @@ import numpy as np
 
 from photocluster.clustering.copies import (
     CANDIDATE_FLOOR,
-    Features,
-    FloatArray,
-    features,
     raised,
     scene_similarity,
     verified_pairs,
 )
+from photocluster.clustering.orb import Features, FloatArray, features
 from photocluster.images import ImageLimits, embedding_picture
 from photocluster.quality.evalset import LabelledImage
 from photocluster.quality.evaluation import EVAL_USER, LoadEncoder, embed_folder
