@@ -10,6 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from photocluster.calibrations import ModelCalibration
 from photocluster.config import EncoderRuntime
 from photocluster.cpu import StageCpu
@@ -40,7 +43,7 @@ class Item:
     ref: ObjectRef
     prepared: bytes | None = None
     features: bytes | None = None  # packed ORB features for the geometric check
-    embedding: list[float] | None = None
+    embedding: npt.NDArray[np.float32] | None = None  # as the endpoint answered it
     model: str = ""
     calibration: ModelCalibration | None = None
     runtime: EncoderRuntime | None = None  # the encoder runtime that embedded it

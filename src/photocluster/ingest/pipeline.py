@@ -53,7 +53,7 @@ from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_bod
 from photocluster.ingest.objects import download, mark_rejected
 from photocluster.ingest.reporting import FailureReporter
 from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
-from photocluster.ingest.writer import WriterClient
+from photocluster.ingest.writer import WriterClient, pack_vector
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class Ingest:
                     break
                 if batch.cpu_ms is not None:
                     self.spent.merge({"embedder": batch.cpu_ms}, ENDPOINT_STAGES)
-                for item, vector in zip(pending, batch.vectors.tolist(), strict=True):
+                for item, vector in zip(pending, batch.vectors, strict=True):
                     item.embedding = vector
                     item.model = batch.model
                     item.calibration = batch.calibration
@@ -315,7 +315,7 @@ def _writer_payload(group: list[Item]) -> dict[str, Any]:
         "items": [
             {
                 "image_id": i.ref.image_id,
-                "embedding": i.embedding,
+                "embedding_f32": pack_vector(i.embedding if i.embedding is not None else []),
                 "key": i.ref.key,
                 "modified": i.modified,
                 **({"features": base64.b64encode(i.features).decode()} if i.features else {}),
