@@ -99,3 +99,26 @@ print(json.dumps(sorted(sys.modules)))
     modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "onnxruntime" in modules
     assert sorted(m for m in modules if m in TORCH or m.split(".")[0] in TORCH) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "env", "loaded_at_init"),
+    [
+        (
+            "services/ingest/handler.py",
+            {"PHOTOCLUSTER_EMBEDDER_URL": "http://127.0.0.1:9"},
+            {"cv2"},
+        ),
+        ("services/ingest/writer.py", {}, {"cv2", "faiss"}),
+    ],
+)
+def test_the_copy_checks_libraries_load_at_init_not_in_the_first_batch(
+    entry: str, env: dict[str, str], loaded_at_init: set[str], tmp_path: Path
+) -> None:
+    """Importing OpenCV and faiss took about 0.5 s of CPU in a worker's first batch (the
+    pipeline benchmark counted it against its photos, and the batch's photos waited);
+    Lambda's init runs before the first event. Without the check, neither is loaded."""
+    env = {"PHOTOCLUSTER_STORE_ROOT": str(tmp_path), **env}
+    assert loaded_at_init <= modules_loaded_by(entry, env, tmp_path)
+    without = modules_loaded_by(entry, {**env, "PHOTOCLUSTER_COPY_CHECK": "false"}, tmp_path)
+    assert not {"cv2", "faiss"} & without

@@ -71,6 +71,12 @@ def _faiss() -> Any:
     return faiss
 
 
+def preload() -> None:
+    """Import OpenCV and faiss now: a writer's init, not its first check (about 0.5 s)."""
+    opencv()
+    _faiss()
+
+
 @dataclass(frozen=True)
 class Match:
     inliers: int  # RANSAC's inliers away from both pictures' edges (EDGE)

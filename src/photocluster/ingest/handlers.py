@@ -18,7 +18,8 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
-from photocluster.clustering import linkage
+from photocluster.clustering import copies, linkage
+from photocluster.clustering.orb import opencv
 from photocluster.config import Settings
 from photocluster.errors import PhotoclusterError
 from photocluster.images import free_large_blocks_to_the_os, image_limits
@@ -69,6 +70,8 @@ def writer_handler(settings: Settings) -> Handler:
     logger = _logger("photocluster-writer", settings)
     library = Library.from_settings(settings)  # keeps recent users' snapshots warm
     linkage.preload()  # hierarchical clustering, needed by every write
+    if settings.copy_check:
+        copies.preload()  # the check's libraries, at init rather than in the first write
 
     @logger.inject_lambda_context
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -131,6 +134,8 @@ def ingest_from_settings(settings: Settings, writer: WriterClient) -> Ingest:
     import boto3
 
     free_large_blocks_to_the_os()  # a batch's decodes stay within their budget
+    if settings.copy_check:
+        opencv()  # ORB's library, at init rather than in the first batch
 
     reporter: FailureReporter = (
         DeadLetterReporter(boto3.client("sqs"), settings.dlq_url)
