@@ -246,15 +246,23 @@ def _copy_groups(n: int, pairs: Sequence[tuple[int, int]]) -> npt.NDArray[np.int
     return np.asarray(labels, dtype=np.int32)
 
 
+@functools.lru_cache(maxsize=256)
 def _corners(shape: tuple[int, int]) -> FloatArray:
     h, w = shape
-    return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    return _read_only(np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32))
 
 
+@functools.lru_cache(maxsize=256)  # per picture size: np.mgrid was half a check's Python time
 def _grid(shape: tuple[int, int], n: int = 16) -> FloatArray:
     h, w = shape
     ys, xs = np.mgrid[0:n, 0:n]
-    return np.stack([(xs.ravel() + 0.5) * w / n, (ys.ravel() + 0.5) * h / n], 1).astype(np.float32)
+    grid = np.stack([(xs.ravel() + 0.5) * w / n, (ys.ravel() + 0.5) * h / n], 1)
+    return _read_only(grid.astype(np.float32))
+
+
+def _read_only(array: FloatArray) -> FloatArray:
+    array.setflags(write=False)  # cached: shared by every call
+    return array
 
 
 def _mapped(points: FloatArray, homography: npt.NDArray[np.float64]) -> FloatArray:

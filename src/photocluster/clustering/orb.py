@@ -64,7 +64,7 @@ def features(picture: Image.Image) -> Features:
 def _described(
     found: Sequence[object], descriptors: npt.NDArray[np.uint8] | None, shape: tuple[int, ...]
 ) -> Keypoints:
-    points = np.array([k.pt for k in found], dtype=np.float32).reshape(-1, 2)  # type: ignore[attr-defined]
+    points = np.asarray(opencv().KeyPoint_convert(found), dtype=np.float32).reshape(-1, 2)
     return Keypoints(points, descriptors, (shape[0], shape[1]))
 
 
