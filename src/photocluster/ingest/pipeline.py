@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from photocluster.buckets import file_name
 from photocluster.cpu import StageCpu
 from photocluster.errors import (
@@ -53,7 +55,7 @@ from photocluster.ingest.events import ObjectRef, TestEvent, Unusable, parse_bod
 from photocluster.ingest.objects import download, mark_rejected
 from photocluster.ingest.reporting import FailureReporter
 from photocluster.ingest.statuses import WRITER_REFUSALS, status_of
-from photocluster.ingest.writer import WriterClient, pack_vector
+from photocluster.ingest.writer import WriterClient, pack_vector, refused_packed_vectors
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,9 @@ class Ingest:
         try:
             started = time.thread_time()
             answer = self.writer.write(_writer_payload(group))
+            if refused_packed_vectors(answer):  # a writer older than this ingest (a rollback)
+                log.warning("the writer does not read packed vectors; sending them as lists")
+                answer = self.writer.write(_writer_payload(group, packed=False))
             request_ms = (time.thread_time() - started) * 1e3
             reported = answer.get("cpu_ms")
             writer_ms = self.spent.merge(
@@ -296,8 +301,9 @@ def _item(index: int, ref: ObjectRef) -> Item:
     return item
 
 
-def _writer_payload(group: list[Item]) -> dict[str, Any]:
-    """The writer's event for one user's items (all upserts of one model, or deletions)."""
+def _writer_payload(group: list[Item], packed: bool = True) -> dict[str, Any]:
+    """The writer's event for one user's items (all upserts of one model, or deletions);
+    ``packed``: each vector as ``embedding_f32``, else as a list (``embedding``)."""
     ref = group[0].ref
     if ref.action == "delete":
         return {
@@ -315,7 +321,7 @@ def _writer_payload(group: list[Item]) -> dict[str, Any]:
         "items": [
             {
                 "image_id": i.ref.image_id,
-                "embedding_f32": pack_vector(i.embedding if i.embedding is not None else []),
+                **_vector_field(i, packed),
                 "key": i.ref.key,
                 "modified": i.modified,
                 **({"features": base64.b64encode(i.features).decode()} if i.features else {}),
@@ -323,3 +329,8 @@ def _writer_payload(group: list[Item]) -> dict[str, Any]:
             for i in group
         ],
     }
+
+
+def _vector_field(item: Item, packed: bool) -> dict[str, Any]:
+    vector = item.embedding if item.embedding is not None else np.zeros(0, np.float32)
+    return {"embedding_f32": pack_vector(vector)} if packed else {"embedding": vector.tolist()}

@@ -61,12 +61,12 @@ from photocluster.clustering.orb import MAX_PACKED_BYTES, InvalidFeatures, decod
 from photocluster.config import EncoderRuntime
 from photocluster.errors import ModelMismatch, PhotoclusterError, WriterUnavailable
 from photocluster.library import Library, WriteResult
+from photocluster.store.format import MAX_DIM
 from photocluster.store.records import ImageError, ImageRecord
 
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 1000
-MAX_DIM = 65536
 #: Base64 of the longest vector's float32 values.
 MAX_PACKED_VECTOR_CHARS = 4 * (4 * MAX_DIM + 2) // 3
 #: Base64 of the largest packed features.
@@ -86,6 +86,14 @@ def packed_vector(value: str) -> npt.NDArray[np.float32]:
     if not raw or len(raw) % 4:
         raise ValueError(f"{len(raw)} bytes are not a vector of float32 values")
     return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def refused_packed_vectors(answer: dict[str, Any]) -> bool:
+    """Whether a writer deployed before the packed form refused it: it asks for
+    ``embedding``, which this one never requires (during a rollback, Terraform puts the
+    writer back before ingest)."""
+    error = str(answer.get("error", ""))
+    return answer.get("ok") is False and ".embedding: Field required" in error
 
 
 def pack_vector(vector: npt.ArrayLike) -> str:

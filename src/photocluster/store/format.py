@@ -32,6 +32,8 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 HEADER_SIZE = 512
 MODEL_ID_MAX = 256
+#: The longest vector a store holds (and the writer accepts).
+MAX_DIM = 65536
 STATE_LIVE = ord("L")
 STATE_DEAD = ord("D")
 #: A user's files, beside each other: the embeddings, the lock, the neighbour graph
@@ -174,7 +176,7 @@ def _check_header(raw: Any, path: Path) -> None:
         raise StoreCorrupt(f"{path}: unknown dtype code {int(raw['dtype_code'])}")
     if int(raw["id_bytes"]) != IMAGE_ID_MAX:
         raise StoreCorrupt(f"{path}: id width {int(raw['id_bytes'])} != {IMAGE_ID_MAX}")
-    if not 0 < int(raw["dim"]) <= 65536:
+    if not 0 < int(raw["dim"]) <= MAX_DIM:
         raise StoreCorrupt(f"{path}: implausible dimension {int(raw['dim'])}")
     model_len = int(raw["model_len"])
     if model_len > MODEL_ID_MAX or len(bytes(raw["model"])) != model_len:
